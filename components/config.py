@@ -1,0 +1,315 @@
+"""The typed config model: the whole `doc-rag:*` contract, validated before anything is registered.
+
+One pydantic model holds every key of DESIGN.md's config contract. `load_config()` reads the stack's
+config through `pulumi.Config` and either returns a `DocRagConfig` or raises `ConfigError`, whose
+message names the key path, the value given and what is allowed. `pulumi up` and `python -m ops plan`
+print that same message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal, Optional
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT = "doc-rag"
+COLORS = ("blue", "green")
+Color = Literal["blue", "green"]
+
+# EKS standard-support versions that kubernetes-validate also has schemas for.
+SUPPORTED_KUBERNETES_VERSIONS = ("1.30", "1.31", "1.32", "1.33")
+
+# Structured keys read with require_object/get_object; plain string keys read with get().
+OBJECT_KEYS = ("cluster", "release", "traffic", "postgres")
+STRING_KEYS = ("domain", "kubernetesVersion")
+SECRET_KEYS = ("postgresPassword",)
+KNOWN_KEYS = STRING_KEYS + OBJECT_KEYS + SECRET_KEYS
+
+_DNS_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_DOMAIN_RE = re.compile(rf"^(?=.{{1,253}}$){_DNS_LABEL}(\.{_DNS_LABEL})+$")
+# registry/repo[:tag][@sha256:digest]; a tag or a digest is required, `latest` is refused.
+_IMAGE_RE = re.compile(
+    r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+_QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+_DURATION_RE = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
+_CIDR_RE = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack config. The message is what the user sees: key path, value, what is allowed.
+
+    A RunError, so `pulumi up` prints the message alone, without a Python traceback."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "invalid doc-rag stack config:\n" + "\n".join(f"  - {problem}" for problem in problems)
+        )
+
+
+class _Strict(BaseModel):
+    """Unknown keys are refused so a typo never silently falls back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_image(value: str) -> str:
+    match = _IMAGE_RE.match(value)
+    if not match:
+        raise ValueError("allowed: an image reference such as registry/name:tag or name@sha256:<digest>")
+    if not match.group("tag") and not match.group("digest"):
+        raise ValueError("allowed: a pinned image (a tag or an @sha256 digest); an untagged image means latest")
+    if match.group("tag") == "latest" and not match.group("digest"):
+        raise ValueError("allowed: a pinned image tag or digest; `latest` is not pinned")
+    return value
+
+
+def check_quantity(value: str) -> str:
+    if not _QUANTITY_RE.match(value):
+        raise ValueError("allowed: a Kubernetes quantity such as 100Gi or 512Mi")
+    return value
+
+
+def check_duration(value: str) -> str:
+    if not _DURATION_RE.match(value):
+        raise ValueError("allowed: a duration such as 10s, 500ms, 1m30s")
+    return value
+
+
+def duration_seconds(value: str) -> float:
+    """`1m30s` → 90.0; the value was validated by check_duration."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * units[u] for n, _, u in re.findall(r"([0-9]+(\.[0-9]+)?)(ms|s|m|h)", value))
+
+
+class ClusterConfig(_Strict):
+    mode: Literal["eks", "existing"] = "eks"
+    kubeconfig: Optional[str] = Field(
+        default=None, description="existing mode: kubeconfig contents or path; ambient when unset"
+    )
+    renderYamlTo: Optional[str] = Field(
+        default=None, description="existing mode: render manifests to this directory instead of applying"
+    )
+    nodeInstanceType: str = Field(default="m6i.xlarge", pattern=r"^[a-z][a-z0-9-]*\.[0-9]*[a-z]+$")
+    minNodes: int = Field(default=3, ge=1, le=100)
+    maxNodes: int = Field(default=5, ge=1, le=100)
+    desiredNodes: int = Field(default=3, ge=1, le=100)
+    volumeIops: int = Field(default=3000, ge=1000, le=16000)
+    vpcCidr: str = "10.0.0.0/16"
+    availabilityZones: int = Field(default=3, ge=2, le=6)
+
+    @field_validator("vpcCidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        match = _CIDR_RE.match(value)
+        if not match or any(int(octet) > 255 for octet in match.groups()[:4]):
+            raise ValueError("allowed: an IPv4 CIDR such as 10.0.0.0/16")
+        if not 16 <= int(match.group(5)) <= 20:
+            raise ValueError("allowed: a prefix between /16 and /20 (room for public and private subnets per AZ)")
+        return value
+
+    @model_validator(mode="after")
+    def _node_counts(self) -> "ClusterConfig":
+        if not self.minNodes <= self.desiredNodes <= self.maxNodes:
+            raise ValueError(
+                f"minNodes ({self.minNodes}) <= desiredNodes ({self.desiredNodes}) <= maxNodes "
+                f"({self.maxNodes}) must hold"
+            )
+        if self.mode == "eks" and self.renderYamlTo:
+            raise ValueError("renderYamlTo is only allowed with mode: existing")
+        return self
+
+
+class ColorConfig(_Strict):
+    image: str
+    replicas: int = Field(default=3, ge=0, le=50)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        return check_image(value)
+
+
+class ReleaseConfig(_Strict):
+    activeColor: Color = "blue"
+    canaryWeight: int = Field(default=0, ge=0, le=100)
+    steps: list[int] = Field(default_factory=lambda: [5, 25, 50, 100], min_length=1)
+    blue: ColorConfig
+    green: ColorConfig
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, steps: list[int]) -> list[int]:
+        if any(not 1 <= step <= 100 for step in steps):
+            raise ValueError("allowed: weights between 1 and 100")
+        if steps != sorted(set(steps)):
+            raise ValueError("allowed: strictly increasing weights")
+        if steps[-1] != 100:
+            raise ValueError("allowed: a list ending at 100 (the last step sends all traffic before the flip)")
+        return steps
+
+    @model_validator(mode="after")
+    def _weight_is_a_step(self) -> "ReleaseConfig":
+        if self.canaryWeight != 0 and self.canaryWeight not in self.steps:
+            raise _FieldError(
+                "canaryWeight", self.canaryWeight, f"allowed: 0 or one of release.steps {self.steps}"
+            )
+        return self
+
+    @property
+    def canary_color(self) -> Color:
+        return "green" if self.activeColor == "blue" else "blue"
+
+    def color(self, name: str) -> ColorConfig:
+        return self.blue if name == "blue" else self.green
+
+
+class TrafficConfig(_Strict):
+    rateLimitRps: int = Field(default=100, ge=1, le=100000)
+    rateLimitConnections: int = Field(default=10, ge=1, le=100000)
+    retries: int = Field(default=3, ge=0, le=10)
+    perTryTimeout: str = "10s"
+    faultDelayPercent: float = Field(default=0.1, ge=0, le=100)
+    faultDelay: str = "5s"
+
+    @field_validator("perTryTimeout", "faultDelay")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        return check_duration(value)
+
+
+class PostgresConfig(_Strict):
+    image: str = "postgres:16-alpine"
+    storage: str = "100Gi"
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        return check_image(value)
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        return check_quantity(value)
+
+
+class DocRagConfig(_Strict):
+    """The whole contract. `postgresPassword` is not here: it stays a secret Output (see Secrets)."""
+
+    domain: str = "api.docrag.example.com"
+    kubernetesVersion: str = "1.31"
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    release: ReleaseConfig
+    traffic: TrafficConfig = Field(default_factory=TrafficConfig)
+    postgres: PostgresConfig = Field(default_factory=PostgresConfig)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if not _DOMAIN_RE.match(value):
+            raise ValueError("allowed: a lower-case DNS name with at least two labels, e.g. api.docrag.example.com")
+        return value
+
+    @field_validator("kubernetesVersion")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if value not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise ValueError(f"allowed: one of {list(SUPPORTED_KUBERNETES_VERSIONS)}")
+        return value
+
+
+class Secrets:
+    """Secret config values, only ever held as secret Outputs."""
+
+    def __init__(self, postgres_password: pulumi.Output[str]):
+        self.postgres_password = postgres_password
+
+
+class _FieldError(ValueError):
+    """Raised by a model validator to blame one field rather than the whole object."""
+
+    def __init__(self, field: str, value: Any, allowed: str):
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(allowed)
+
+
+def _describe(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, str) else repr(value)
+
+
+def _problems(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        loc = [str(part) for part in item["loc"]]
+        context_error = (item.get("ctx") or {}).get("error")
+        if isinstance(context_error, _FieldError):
+            loc.append(context_error.field)
+            value, message = context_error.value, context_error.allowed
+        else:
+            value = item.get("input")
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                message = "unknown key (check the spelling against the config reference in README.md)"
+            elif item["type"] == "missing":
+                message = "required key is missing"
+                value = None
+        path = ".".join(loc)
+        shown = "" if value is None or isinstance(value, dict) else f" = {_describe(value)}"
+        problems.append(f"{path}{shown}: {message}")
+    return problems
+
+
+def parse_config(raw: dict[str, Any]) -> DocRagConfig:
+    """Validate a dict shaped like the stack config (without namespace prefixes)."""
+    try:
+        return DocRagConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_problems(error)) from None
+
+
+def _set_keys() -> set[str]:
+    """Names of every `doc-rag:*` key the stack sets, however the engine passed them in."""
+    from pulumi.runtime import config as runtime_config
+
+    names = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return {name.split(":", 1)[1] for name in names if name.startswith(f"{PROJECT}:")}
+
+
+def load_config() -> tuple[DocRagConfig, Secrets]:
+    """Read and validate `doc-rag:*` from the running stack; raise ConfigError before any resource."""
+    config = pulumi.Config(PROJECT)
+    raw: dict[str, Any] = {}
+    problems = [
+        f"{key}: unknown key; allowed: {sorted(KNOWN_KEYS)}" for key in sorted(_set_keys() - set(KNOWN_KEYS))
+    ]
+    for key in STRING_KEYS:
+        value = config.get(key)
+        if value is not None:
+            raw[key] = value
+    for key in OBJECT_KEYS:
+        try:
+            value = config.get_object(key)
+        except Exception:  # pulumi raises ConfigTypeError for a non-JSON value
+            problems.append(f"{key}: not a structured value; allowed: a YAML mapping in Pulumi.<stack>.yaml")
+            continue
+        if value is not None:
+            raw[key] = value
+    if "release" not in raw:
+        problems.append("release: required key is missing (activeColor, canaryWeight, blue.image, green.image)")
+    password = config.get_secret("postgresPassword")
+    if password is None:
+        problems.append(
+            "postgresPassword: not set; allowed: a secret, set it with "
+            "`pulumi config set --secret postgresPassword <value>`"
+        )
+    if problems:
+        raise ConfigError(problems)
+    model = parse_config(raw)
+    assert password is not None
+    return model, Secrets(password)

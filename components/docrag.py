@@ -1,0 +1,30 @@
+"""The top component: the whole Doc-RAG system, built from one validated config."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+
+from components.cluster import Cluster
+from components.config import DocRagConfig, Secrets
+from components.namespaces import Namespaces
+
+
+class DocRag(pulumi.ComponentResource):
+    def __init__(self, name: str, config: DocRagConfig, secrets: Secrets,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("doc-rag:index:DocRag", name, None, opts)
+        self.cluster = Cluster("cluster", config.cluster, config.kubernetesVersion,
+                               opts=pulumi.ResourceOptions(parent=self))
+        # Every Kubernetes child below inherits the explicit provider through this parent.
+        k8s_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
+        self.namespaces = Namespaces("namespaces", config.kubernetesVersion, opts=k8s_opts)
+
+        self.outputs: dict[str, pulumi.Input] = {
+            "domain": config.domain,
+            "activeColor": config.release.activeColor,
+            "canaryWeight": config.release.canaryWeight,
+            "namespaces": list(self.namespaces.by_name),
+        }
+        self.register_outputs(self.outputs)

@@ -1,0 +1,59 @@
+"""The seed's four namespaces, labelled for NetworkPolicy selection and Pod Security Standards."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.meta import NS_INGRESS, NS_MONITORING, NS_PROD, NS_SECURITY, child, labels
+
+# Pod Security Standards level enforced per namespace. Our own workloads run "restricted". The ingress
+# controller namespace enforces "baseline" (restricted is still audited and warned): controllers there
+# come from upstream charts whose pods may need NET_BIND_SERVICE and a writable root filesystem.
+PSS_LEVELS = {
+    NS_PROD: "restricted",
+    NS_MONITORING: "restricted",
+    NS_SECURITY: "restricted",
+    NS_INGRESS: "baseline",
+}
+
+PURPOSES = {
+    NS_PROD: "Main application services",
+    NS_MONITORING: "Prometheus, Grafana, Jaeger",
+    NS_SECURITY: "Security services and scanners",
+    NS_INGRESS: "Ingress controllers and load balancers",
+}
+
+
+def pss_labels(level: str, kubernetes_version: str) -> dict[str, str]:
+    """Pinned to the cluster's minor version so an upgrade never tightens the rules unannounced."""
+    version = f"v{kubernetes_version}"
+    return {
+        "pod-security.kubernetes.io/enforce": level,
+        "pod-security.kubernetes.io/enforce-version": version,
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/audit-version": version,
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/warn-version": version,
+    }
+
+
+class Namespaces(pulumi.ComponentResource):
+    """Creates the namespaces; `self.by_name[name]` is the Namespace resource to depend on."""
+
+    def __init__(self, name: str, kubernetes_version: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("doc-rag:namespaces:Namespaces", name, None, opts)
+        self.by_name: dict[str, k8s.core.v1.Namespace] = {}
+        for namespace, level in PSS_LEVELS.items():
+            self.by_name[namespace] = k8s.core.v1.Namespace(
+                namespace,
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=namespace,
+                    # `name` is what the seed's NetworkPolicy selects on; kubernetes.io/metadata.name
+                    # is set by the API server and is what our own policies select.
+                    labels={**labels("namespace"), "name": namespace, **pss_labels(level, kubernetes_version)},
+                    annotations={"doc-rag/purpose": PURPOSES[namespace]},
+                ),
+                opts=child(self),
+            )
+        self.register_outputs({"names": list(self.by_name)})

@@ -1,0 +1,46 @@
+"""The fake cloud behind the SDK monitor: what providers would answer, nothing more.
+
+During a preview a new resource's computed outputs are unknown, so only its inputs come back. During an
+update the engine would return the provider's computed outputs; for the few the program reads we return
+plausible fakes. Invokes (data sources) answer from a small table.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pulumi
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+# Computed outputs the program reads, per resource type, under preview=False.
+_COMPUTED: dict[str, dict[str, Any]] = {}
+
+_INVOKES: dict[str, dict[str, Any]] = {
+    "aws:index/getAvailabilityZones:getAvailabilityZones": {
+        "names": [f"{REGION}{suffix}" for suffix in "abcdef"],
+        "zoneIds": [f"use1-az{n}" for n in range(1, 7)],
+        "state": "available",
+    },
+    "aws:index/getCallerIdentity:getCallerIdentity": {
+        "accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/plan", "userId": "plan",
+    },
+    "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION, "id": REGION},
+    "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+}
+
+
+class FakeCloud(pulumi.runtime.Mocks):
+    def __init__(self, preview: bool):
+        self.preview = preview
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict]:
+        state = dict(args.inputs)
+        if not self.preview and args.typ.startswith("aws:"):
+            state.setdefault("arn", f"arn:aws:mock:{REGION}:{ACCOUNT}:{args.name}")
+            state.update(_COMPUTED.get(args.typ, {}))
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, Optional[list[tuple[str, str]]]]:
+        return _INVOKES.get(args.token, {}), None

@@ -1,0 +1,154 @@
+"""Stack config as the Pulumi CLI assembles it: Pulumi.yaml defaults, Pulumi.<stack>.yaml, then overrides.
+
+The result is what the engine hands a program: project-qualified keys, structured values as JSON
+strings, and the list of keys that are secret. `--set` follows `pulumi config set --path` semantics.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT = "doc-rag"
+# Stands in for a secret that is not set (or is encrypted and cannot be read offline); it reaches the
+# program as a secret, so it is redacted like any other secret and never printed.
+SECRET_PLACEHOLDER = "plan-placeholder-not-a-real-secret"
+
+
+class UsageError(Exception):
+    """Bad command-line input (unknown stack, malformed --set). Exit code 2."""
+
+
+@dataclass
+class StackConfig:
+    stack: str
+    values: dict[str, Any]  # doc-rag key (without project prefix) -> plain value
+    foreign: dict[str, Any] = field(default_factory=dict)  # other namespaces (aws:region, pulumi:...)
+    secret_keys: set[str] = field(default_factory=set)
+    placeholders: list[str] = field(default_factory=list)  # secret keys given a placeholder
+
+    def engine_config(self) -> dict[str, str]:
+        """`project:key` -> string, structured values as JSON, exactly as the CLI passes them."""
+        merged = {**self.foreign, **{f"{PROJECT}:{key}": value for key, value in self.values.items()}}
+        return {key: value if isinstance(value, str) else json.dumps(value) for key, value in merged.items()}
+
+    def engine_secret_keys(self) -> list[str]:
+        return sorted(f"{PROJECT}:{key}" for key in self.secret_keys)
+
+
+def _strip_project(key: str) -> str:
+    return key.split(":", 1)[1] if key.startswith(f"{PROJECT}:") else key
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def project_defaults(project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], set[str]]:
+    """Defaults and secret declarations from Pulumi.yaml's typed `config:` block."""
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    defaults: dict[str, Any] = {}
+    secret: set[str] = set()
+    for key, spec in (project.get("config") or {}).items():
+        name = _strip_project(key)
+        if isinstance(spec, dict) and ("type" in spec or "description" in spec or "default" in spec):
+            if "default" in spec:
+                defaults[name] = spec["default"]
+            if spec.get("secret"):
+                secret.add(name)
+        else:
+            defaults[name] = spec
+    return defaults, secret
+
+
+def parse_set_value(text: str) -> Any:
+    """`pulumi config set --path` stores integers and booleans typed, everything else as a string."""
+    if re.fullmatch(r"-?[0-9]+", text):
+        return int(text)
+    if text in ("true", "false"):
+        return text == "true"
+    return text
+
+
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[([0-9]+)\]")
+
+
+def _path_parts(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    pos = 0
+    for match in _PATH_TOKEN.finditer(path):
+        between = path[pos : match.start()]
+        if between not in ("", "."):
+            raise UsageError(f"--set {path!r}: cannot parse the key path near {between!r}")
+        parts.append(int(match.group(2)) if match.group(2) is not None else match.group(1))
+        pos = match.end()
+    if not parts or pos != len(path) or isinstance(parts[0], int):
+        raise UsageError(f"--set {path!r}: expected a key path such as release.canaryWeight")
+    return parts
+
+
+def apply_set(values: dict[str, Any], assignment: str) -> None:
+    """Apply one `KEY.PATH=VALUE` to `values` in place."""
+    if "=" not in assignment:
+        raise UsageError(f"--set {assignment!r}: expected KEY=VALUE, e.g. release.canaryWeight=25")
+    path, text = assignment.split("=", 1)
+    name = path.strip()
+    if ":" in name and not name.startswith(f"{PROJECT}:"):
+        raise UsageError(f"--set {assignment!r}: only {PROJECT}: keys can be overridden")
+    parts = _path_parts(_strip_project(name))
+    value = parse_set_value(text)
+    node: Any = values
+    for part, following in zip(parts, parts[1:]):
+        container_type = list if isinstance(following, int) else dict
+        if isinstance(node, dict):
+            if not isinstance(node.get(part), (dict, list)):
+                node[part] = container_type()
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            raise UsageError(f"--set {assignment!r}: {part!r} does not exist in {path!r}")
+    last = parts[-1]
+    if isinstance(node, list) and isinstance(last, int) and last <= len(node):
+        node[last:last + 1] = [value]
+    elif isinstance(node, dict) and isinstance(last, str):
+        node[last] = value
+    else:
+        raise UsageError(f"--set {assignment!r}: cannot set {last!r} in {path!r}")
+
+
+def load_stack_config(stack: str, overrides: tuple[str, ...] | list[str] = (),
+                      project_dir: Path = PROJECT_DIR) -> StackConfig:
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+        raise UsageError(f"unknown stack {stack!r}: no {stack_file.name}; allowed: {known}")
+    defaults, secret_keys = project_defaults(project_dir)
+    values = copy.deepcopy(defaults)
+    stack_doc = yaml.safe_load(stack_file.read_text()) or {}
+    foreign: dict[str, Any] = {}
+    for key, value in (stack_doc.get("config") or {}).items():
+        if ":" in key and not key.startswith(f"{PROJECT}:"):
+            foreign[key] = value
+        else:
+            values[_strip_project(key)] = value
+    for assignment in overrides:
+        apply_set(values, assignment)
+
+    placeholders = []
+    for key, value in list(values.items()):
+        if _is_secure(value):
+            secret_keys.add(key)
+            values[key] = SECRET_PLACEHOLDER
+            placeholders.append(key)
+    for key in sorted(secret_keys - set(values)):
+        values[key] = SECRET_PLACEHOLDER
+        placeholders.append(key)
+    return StackConfig(stack, values, foreign, secret_keys, sorted(placeholders))
