@@ -14,7 +14,8 @@ class Cluster(pulumi.ComponentResource):
     """`existing` mode: no AWS at all, ambient or configured kubeconfig, or render YAML to a directory."""
 
     provider: k8s.Provider
-    certificate_arn: Optional[pulumi.Output[str]] = None
+    certificate_arn: Optional[pulumi.Output[str]] = None  # ACM certificate for the NLB (eks mode)
+    storage_class_name: str = "gp3"  # the SSD StorageClass workloads claim volumes from
 
     def __init__(self, name: str, config: ClusterConfig, kubernetes_version: str,
                  opts: Optional[pulumi.ResourceOptions] = None):

@@ -21,6 +21,16 @@ class DocRag(pulumi.ComponentResource):
         k8s_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
         self.namespaces = Namespaces("namespaces", config.kubernetesVersion, opts=k8s_opts)
 
+        # -- platform add-ons (components/platform.py) --
+
+        # -- workloads (components/data.py, components/api.py) --
+
+        # -- traffic (components/traffic.py) --
+
+        # -- security (components/security.py) --
+
+        # -- observability (components/observability.py) --
+
         self.outputs: dict[str, pulumi.Input] = {
             "domain": config.domain,
             "activeColor": config.release.activeColor,
