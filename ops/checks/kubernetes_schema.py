@@ -1,0 +1,59 @@
+"""T3: every rendered object validated with kubernetes-validate, strict, at the stack's kubernetesVersion.
+
+Strict mode refuses unknown fields, so a typo'd field fails, not only a wrong type. An object of a core
+API group without a schema (a removed API such as policy/v1beta1 PodSecurityPolicy, or a misspelt kind)
+fails; CRD groups (Istio, cert-manager, ...) have no upstream schema and are reported as not checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes_validate
+
+from ops.checks.base import CheckResult, Finding, PlanContext
+from ops.manifests import manifest_id
+
+# Groups served by the Kubernetes API server itself; everything else is a CRD group.
+_CORE_GROUP_SUFFIXES = (".k8s.io",)
+_CORE_GROUPS = {"", "apps", "batch", "autoscaling", "policy", "extensions"}
+
+
+def is_core_group(api_version: str) -> bool:
+    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+    return group in _CORE_GROUPS or group.endswith(_CORE_GROUP_SUFFIXES)
+
+
+def validate_manifest(manifest: dict[str, Any], kubernetes_version: str) -> tuple[str, str]:
+    """("ok" | "error" | "no-schema", message) for one object."""
+    try:
+        kubernetes_validate.validate(manifest, kubernetes_version, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        where = ".".join(str(part) for part in error.absolute_path) or "(object)"
+        return "error", f"{where}: {error.message}"
+    except kubernetes_validate.SchemaNotFoundError:
+        api_version = manifest.get("apiVersion", "")
+        if is_core_group(api_version):
+            return "error", (
+                f"{api_version} {manifest.get('kind')} does not exist in Kubernetes {kubernetes_version} "
+                "(removed API or misspelt kind)"
+            )
+        return "no-schema", f"{api_version} is a CRD group: no upstream schema"
+    return "ok", ""
+
+
+def check(context: PlanContext) -> CheckResult:
+    version = context.config.kubernetesVersion
+    findings: list[Finding] = []
+    unchecked = 0
+    for manifest in context.manifests:
+        status, message = validate_manifest(manifest, version)
+        if status == "error":
+            findings.append(Finding(manifest_id(manifest), message, rule="kubernetes-schema"))
+        elif status == "no-schema":
+            unchecked += 1
+    total = len(context.manifests)
+    summary = f"{total - len(findings) - unchecked}/{total} objects valid at {version} (strict)"
+    if unchecked:
+        summary += f", {unchecked} CRD objects without schema"
+    return CheckResult("fail" if findings else "pass", summary, findings)
