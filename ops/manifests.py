@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
 from ops.runner import Registered
@@ -28,7 +29,7 @@ def clean(value: Any) -> Any:
     """Normalise one value for writing: secrets redacted, unknowns marked, integral floats as ints."""
     if _is_secret(value):
         return REDACTED
-    if isinstance(value, rpc.Unknown) or value == rpc.UNKNOWN:
+    if isinstance(value, Unknown) or value == rpc.UNKNOWN:
         return UNKNOWN
     if isinstance(value, dict):
         return {key: clean(item) for key, item in value.items()}

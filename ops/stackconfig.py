@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from components.config import DocRagConfig, parse_config
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "doc-rag"
 # Stands in for a secret that is not set (or is encrypted and cannot be read offline); it reaches the
@@ -38,6 +40,10 @@ class StackConfig:
         """`project:key` -> string, structured values as JSON, exactly as the CLI passes them."""
         merged = {**self.foreign, **{f"{PROJECT}:{key}": value for key, value in self.values.items()}}
         return {key: value if isinstance(value, str) else json.dumps(value) for key, value in merged.items()}
+
+    def model(self) -> "DocRagConfig":
+        """The validated non-secret config, as the program sees it (raises ConfigError)."""
+        return parse_config({key: value for key, value in self.values.items() if key not in self.secret_keys})
 
     def engine_secret_keys(self) -> list[str]:
         return sorted(f"{PROJECT}:{key}" for key in self.secret_keys)

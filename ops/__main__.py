@@ -1,0 +1,42 @@
+"""Operator commands: `python -m ops plan|check|promote|rollback|status` (see README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from ops.plan import plan
+
+    return plan(args.stack, args.set, args.out, preview=args.preview).exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ops", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    plan = commands.add_parser("plan", help="run the program offline, render manifests, run checks T3-T6")
+    plan.add_argument("-s", "--stack", default="prod", help="stack name (Pulumi.<stack>.yaml); default prod")
+    plan.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override config with `pulumi config set --path` semantics, e.g. release.canaryWeight=25")
+    plan.add_argument("--out", type=Path, default=None, help="output directory (default build/plan/STACK)")
+    plan.add_argument("--preview", action="store_true",
+                      help="run as a preview: computed outputs are unknown, as in `pulumi preview`")
+    plan.set_defaults(func=_plan)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits 2 on usage errors, as our contract wants
+        return int(exit_.code or 0)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""`python -m ops plan`: run the program offline, render and check what it registered (DESIGN.md, plan contract).
+
+Writes DIR/manifests/ (one YAML file per Kubernetes object) and DIR/plan.json (secrets redacted), prints
+a summary, and returns 0 (all mandatory checks pass), 1 (a mandatory check failed) or 2 (bad config/usage).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from components.config import ConfigError
+from ops.checks import ALL_CHECKS
+from ops.checks.base import Check, CheckResult, PlanContext
+from ops.manifests import clean, manifest_id, manifests
+from ops.runner import Registered, RunResult, run_program
+from ops.stackconfig import PROJECT_DIR, UsageError, load_stack_config
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE = 0, 1, 2
+CANARY_WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight"
+
+
+@dataclass
+class PlanOutcome:
+    exit_code: int
+    out_dir: Path
+    run: Optional[RunResult] = None
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+    checks: dict[str, tuple[Check, CheckResult]] = field(default_factory=dict)
+    document: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+def manifest_filename(manifest: dict[str, Any]) -> str:
+    slug = re.sub(r"[^a-z0-9.-]+", "-", manifest_id(manifest).lower().replace("/", "--"))
+    return f"{slug}.yaml"
+
+
+def write_manifests(objects: list[dict[str, Any]], directory: Path) -> None:
+    if directory.exists():
+        shutil.rmtree(directory)  # stale objects from an earlier plan must not be validated or shipped
+    directory.mkdir(parents=True)
+    for manifest in objects:
+        path = directory / manifest_filename(manifest)
+        if path.exists():
+            raise RuntimeError(f"two objects render to {path.name}: {manifest_id(manifest)}")
+        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+
+
+def component_of(resource: Registered, by_urn: dict[str, Registered]) -> str:
+    """The top component's child a resource belongs to (its layer), e.g. `cluster`, `namespaces`."""
+    chain = [resource]
+    while chain[-1].parent in by_urn:
+        chain.append(by_urn[chain[-1].parent])
+    return chain[-2].name if len(chain) >= 2 else chain[-1].name
+
+
+def _find(objects: list[dict[str, Any]], kind: str, name: str) -> Optional[dict[str, Any]]:
+    for manifest in objects:
+        if manifest.get("kind") == kind and (manifest.get("metadata") or {}).get("name") == name:
+            return manifest
+    return None
+
+
+def traffic_state(objects: list[dict[str, Any]], run: RunResult) -> dict[str, Any]:
+    """Traffic as rendered (not as configured): what each router would actually do."""
+    release = run.config.model().release
+    state: dict[str, Any] = {
+        "activeColor": release.activeColor,
+        "canaryColor": release.canary_color,
+        "canaryWeight": release.canaryWeight,
+        "steps": release.steps,
+    }
+    canary_ingress = _find(objects, "Ingress", "api-ingress")
+    if canary_ingress:
+        weight = (canary_ingress["metadata"].get("annotations") or {}).get(CANARY_WEIGHT_ANNOTATION)
+        state["nginxCanaryWeight"] = int(weight) if weight is not None else None
+    virtual_service = _find(objects, "VirtualService", "doc-rag-vs")
+    if virtual_service:
+        weights: dict[str, int] = {}
+        for route in virtual_service.get("spec", {}).get("http", []):
+            for destination in route.get("route", []):
+                subset = destination.get("destination", {}).get("subset", "?")
+                weights[subset] = weights.get(subset, 0) + int(destination.get("weight", 100))
+        state["istioWeights"] = weights
+    for service in ("api-service", "api-service-canary"):
+        manifest = _find(objects, "Service", service)
+        if manifest:
+            state.setdefault("selectors", {})[service] = manifest.get("spec", {}).get("selector")
+    return state
+
+
+def plan_document(run: RunResult, objects: list[dict[str, Any]],
+                  checks: dict[str, tuple[Check, CheckResult]]) -> dict[str, Any]:
+    by_urn = {resource.urn: resource for resource in run.resources}
+    return {
+        "stack": run.stack,
+        "preview": run.preview,
+        "placeholders": run.config.placeholders,
+        "resources": [
+            {
+                "type": resource.type,
+                "name": resource.name,
+                "parent": by_urn[resource.parent].name if resource.parent in by_urn else None,
+                "component": component_of(resource, by_urn),
+                "inputs": clean(resource.inputs),
+            }
+            for resource in run.resources
+        ],
+        "outputs": clean(run.outputs),
+        "traffic": traffic_state(objects, run),
+        "checks": {
+            name: {
+                "tier": check.tier,
+                "mandatory": check.mandatory,
+                "status": result.status,
+                "summary": result.summary,
+                "findings": [finding.as_dict() for finding in result.findings],
+            }
+            for name, (check, result) in checks.items()
+        },
+    }
+
+
+def run_checks(context: PlanContext, selected: list[Check], console: Console) -> dict[str, tuple[Check, CheckResult]]:
+    results = {}
+    for check in selected:
+        started = time.monotonic()
+        with console.status(f"{check.tier} {check.name} …"):
+            try:
+                result = check.run(context)
+            except Exception as error:  # a crashing check is a failed check, reported, never a pass
+                result = CheckResult("fail", f"check crashed: {type(error).__name__}: {error}")
+        console.print(f"  {check.tier} {check.name}: {result.status} ({time.monotonic() - started:.1f}s)")
+        results[check.name] = (check, result)
+    return results
+
+
+def print_summary(console: Console, outcome: PlanOutcome) -> None:
+    document = outcome.document
+    layers = Counter(item["component"] for item in document["resources"])
+    table = Table(title=f"resources per component ({document['stack']})")
+    table.add_column("component")
+    table.add_column("resources", justify="right")
+    for layer, count in sorted(layers.items()):
+        table.add_row(layer, str(count))
+    table.add_row("[bold]total[/bold]", str(len(document["resources"])))
+    console.print(table)
+
+    traffic = Table(title="traffic")
+    traffic.add_column("key")
+    traffic.add_column("value")
+    for key, value in document["traffic"].items():
+        traffic.add_row(key, json.dumps(value))
+    console.print(traffic)
+
+    checks = Table(title="checks")
+    for column in ("tier", "check", "status", "summary"):
+        checks.add_column(column)
+    for name, (check, result) in outcome.checks.items():
+        colour = {"pass": "green", "fail": "red", "skip": "yellow"}[result.status]
+        label = result.status if check.mandatory else f"{result.status} (advisory)"
+        checks.add_row(check.tier, name, f"[{colour}]{label}[/{colour}]", result.summary)
+    console.print(checks)
+    for name, (check, result) in outcome.checks.items():
+        for finding in result.findings[:50]:
+            console.print(f"  [{check.tier} {name}] {finding.level} {finding.subject}: {finding.message}",
+                          markup=False, highlight=False)
+    for key in document["placeholders"]:
+        console.print(
+            f"note: {key} is not set (or is encrypted); the plan used a redacted placeholder. "
+            f"`pulumi up` refuses until `pulumi config set --secret {key} <value>`.", highlight=False
+        )
+
+
+def make_console() -> Console:
+    """Rich console; wide enough in CI logs (not a terminal) that tables do not wrap."""
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=140)
+
+
+def plan(stack: str, overrides: list[str] | tuple[str, ...] = (), out_dir: Optional[Path] = None, *,
+         preview: bool = False, checks: Optional[list[Check]] = None,
+         console: Optional[Console] = None) -> PlanOutcome:
+    console = console or make_console()
+    out = Path(out_dir) if out_dir else PROJECT_DIR / "build" / "plan" / stack
+    try:
+        stack_config = load_stack_config(stack, overrides)
+        with console.status(f"running the program for stack {stack} under the SDK monitor …"):
+            run = run_program(stack, preview=preview, stack_config=stack_config)
+    except (UsageError, ConfigError) as error:
+        console.print(f"error: {error}", markup=False, highlight=False)
+        return PlanOutcome(EXIT_USAGE, out, error=str(error))
+
+    objects = manifests(run.resources)
+    write_manifests(objects, out / "manifests")
+    work_dir = out / "work"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    context = PlanContext(stack, run, run.config.model(), objects, out / "manifests", work_dir)
+    console.print(f"{len(run.resources)} resources registered, {len(objects)} Kubernetes objects written")
+    results = run_checks(context, ALL_CHECKS if checks is None else checks, console)
+    outcome = PlanOutcome(EXIT_OK, out, run, objects, results)
+    outcome.document = plan_document(run, objects, results)
+    (out / "plan.json").write_text(json.dumps(outcome.document, indent=2, sort_keys=False) + "\n")
+    print_summary(console, outcome)
+    if any(result.failed and check.mandatory for check, result in results.values()):
+        outcome.exit_code = EXIT_CHECK_FAILED
+    console.print(f"plan written to {out}: exit {outcome.exit_code}", highlight=False)
+    return outcome
