@@ -23,7 +23,7 @@ Color = Literal["blue", "green"]
 SUPPORTED_KUBERNETES_VERSIONS = ("1.30", "1.31", "1.32", "1.33")
 
 # Structured keys read with require_object/get_object; plain string keys read with get().
-OBJECT_KEYS = ("cluster", "release", "traffic", "postgres")
+OBJECT_KEYS = ("cluster", "release", "traffic", "postgres", "platform")
 STRING_KEYS = ("domain", "kubernetesVersion")
 SECRET_KEYS = ("postgresPassword",)
 KNOWN_KEYS = STRING_KEYS + OBJECT_KEYS + SECRET_KEYS
@@ -101,8 +101,16 @@ class ClusterConfig(_Strict):
     maxNodes: int = Field(default=5, ge=1, le=100)
     desiredNodes: int = Field(default=3, ge=1, le=100)
     volumeIops: int = Field(default=3000, ge=1000, le=16000)
+    volumeThroughput: int = Field(default=250, ge=125, le=1000, description="gp3 throughput in MiB/s")
+    storageClass: str = Field(default="gp3", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    createStorageClass: bool = Field(default=True, description="false: the cluster already has `storageClass`")
     vpcCidr: str = "10.0.0.0/16"
     availabilityZones: int = Field(default=3, ge=2, le=6)
+    natGateways: Literal["perAz", "single"] = Field(
+        default="perAz", description="perAz survives the loss of a zone; single is cheaper"
+    )
+    endpointPublicAccess: bool = True
+    endpointPublicAccessCidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"], min_length=1)
 
     @field_validator("vpcCidr")
     @classmethod
@@ -114,16 +122,80 @@ class ClusterConfig(_Strict):
             raise ValueError("allowed: a prefix between /16 and /20 (room for public and private subnets per AZ)")
         return value
 
+    @field_validator("endpointPublicAccessCidrs")
+    @classmethod
+    def _cidrs(cls, values: list[str]) -> list[str]:
+        for value in values:
+            match = _CIDR_RE.match(value)
+            if not match or any(int(octet) > 255 for octet in match.groups()[:4]) or int(match.group(5)) > 32:
+                raise ValueError(f"{value!r} is not allowed: IPv4 CIDRs such as 203.0.113.0/24")
+        return values
+
     @model_validator(mode="after")
     def _node_counts(self) -> "ClusterConfig":
+        # Blame the field the user most likely got wrong, so the message names e.g. cluster.minNodes.
+        if self.minNodes > self.maxNodes:
+            raise _FieldError("minNodes", self.minNodes, f"allowed: at most maxNodes ({self.maxNodes})")
         if not self.minNodes <= self.desiredNodes <= self.maxNodes:
-            raise ValueError(
-                f"minNodes ({self.minNodes}) <= desiredNodes ({self.desiredNodes}) <= maxNodes "
-                f"({self.maxNodes}) must hold"
+            raise _FieldError(
+                "desiredNodes", self.desiredNodes,
+                f"allowed: between minNodes ({self.minNodes}) and maxNodes ({self.maxNodes})",
+            )
+        # gp3 allows at most 0.25 MiB/s of throughput per provisioned IOPS.
+        if self.volumeThroughput * 4 > self.volumeIops:
+            raise _FieldError(
+                "volumeThroughput", self.volumeThroughput,
+                f"allowed: at most volumeIops / 4 = {self.volumeIops // 4} MiB/s (a gp3 limit)",
             )
         if self.mode == "eks" and self.renderYamlTo:
-            raise ValueError("renderYamlTo is only allowed with mode: existing")
+            raise _FieldError("renderYamlTo", self.renderYamlTo, "allowed only with mode: existing")
+        if self.mode == "eks" and self.kubeconfig:
+            raise _FieldError("kubeconfig", "[set]", "allowed only with mode: existing (eks builds its own)")
         return self
+
+
+# Exact chart versions only: a range, an empty string or `latest` would let a re-run install something else.
+_CHART_VERSION_RE = r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$"
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class AddonConfig(_Strict):
+    """One Helm-installed platform add-on: whether this stack installs it, and the exact chart version."""
+
+    install: bool = True
+    version: str = Field(pattern=_CHART_VERSION_RE)
+
+
+class PlatformConfig(_Strict):
+    """Cluster add-ons as pinned Helm releases. `enabled: false` (or `install: false` per add-on) is for
+    clusters that already run them. awsLoadBalancerController and clusterAutoscaler need the IAM roles
+    the eks mode creates, so they are only installed with cluster.mode eks."""
+
+    enabled: bool = True
+    clusterIssuer: bool = Field(default=True, description="create ClusterIssuer letsencrypt-prod")
+    acmeEmail: str = "platform@docrag.example.com"
+    ingressNginx: AddonConfig = Field(default_factory=lambda: AddonConfig(version="4.11.3"))
+    certManager: AddonConfig = Field(default_factory=lambda: AddonConfig(version="v1.16.2"))
+    istio: AddonConfig = Field(default_factory=lambda: AddonConfig(version="1.24.2"))
+    awsLoadBalancerController: AddonConfig = Field(default_factory=lambda: AddonConfig(version="1.10.1"))
+    metricsServer: AddonConfig = Field(default_factory=lambda: AddonConfig(version="3.12.2"))
+    clusterAutoscaler: AddonConfig = Field(default_factory=lambda: AddonConfig(version="9.43.2"))
+
+    @field_validator("acmeEmail")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not _EMAIL_RE.match(value):
+            raise ValueError("allowed: an e-mail address Let's Encrypt can send expiry notices to")
+        return value
+
+    def installs(self, addon: str) -> bool:
+        return self.enabled and bool(getattr(self, addon).install)
+
+    def any_release(self) -> bool:
+        return self.enabled and any(
+            getattr(self, name).install for name, info in type(self).model_fields.items()
+            if info.annotation is AddonConfig
+        )
 
 
 class ColorConfig(_Strict):
@@ -208,6 +280,7 @@ class DocRagConfig(_Strict):
     release: ReleaseConfig
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     postgres: PostgresConfig = Field(default_factory=PostgresConfig)
+    platform: PlatformConfig = Field(default_factory=PlatformConfig)
 
     @field_validator("domain")
     @classmethod
@@ -222,6 +295,16 @@ class DocRagConfig(_Strict):
         if value not in SUPPORTED_KUBERNETES_VERSIONS:
             raise ValueError(f"allowed: one of {list(SUPPORTED_KUBERNETES_VERSIONS)}")
         return value
+
+    @model_validator(mode="after")
+    def _releases_can_render(self) -> "DocRagConfig":
+        # Helm releases cannot be rendered to a directory (pulumi/pulumi-kubernetes#1716).
+        if self.cluster.renderYamlTo and self.platform.any_release():
+            raise _FieldError(
+                "platform.enabled", self.platform.enabled,
+                "allowed: false with cluster.renderYamlTo (Helm releases cannot render to a directory)",
+            )
+        return self
 
 
 class Secrets:

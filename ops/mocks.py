@@ -15,7 +15,24 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
 # Computed outputs the program reads, per resource type, under preview=False.
-_COMPUTED: dict[str, dict[str, Any]] = {}
+_FAKE_CA = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1PQ0sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="  # base64 PEM "MOCK"
+_OIDC_ISSUER = f"https://oidc.eks.{REGION}.amazonaws.com/id/EXAMPLED539D4633E53DE1B716D3041E"
+_COMPUTED: dict[str, dict[str, Any]] = {
+    # The cluster layer builds the kubeconfig and the IRSA trust policies from these.
+    "aws:eks/cluster:Cluster": {
+        "endpoint": "https://EXAMPLED539D4633E53DE1B716D3041E.gr7.us-east-1.eks.amazonaws.com",
+        "certificateAuthority": {"data": _FAKE_CA},
+        "identities": [{"oidcs": [{"issuer": _OIDC_ISSUER}]}],
+    },
+    "aws:acm/certificate:Certificate": {
+        "domainValidationOptions": [{
+            "domainName": "api.docrag.example.com",
+            "resourceRecordName": "_0123456789abcdef.api.docrag.example.com.",
+            "resourceRecordType": "CNAME",
+            "resourceRecordValue": "_fedcba9876543210.acm-validations.aws.",
+        }],
+    },
+}
 
 _INVOKES: dict[str, dict[str, Any]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": {

@@ -13,7 +13,6 @@ import os
 import runpy
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import pulumi

@@ -111,7 +111,7 @@ def apply_set(values: dict[str, Any], assignment: str) -> None:
     parts = _path_parts(_strip_project(name))
     value = parse_set_value(text)
     node: Any = values
-    for part, following in zip(parts, parts[1:]):
+    for part, following in zip(parts, parts[1:], strict=False):
         container_type = list if isinstance(following, int) else dict
         if isinstance(node, dict):
             if not isinstance(node.get(part), (dict, list)):

@@ -1,0 +1,46 @@
+# make setup | plan | test | lint | bench   (setup is a prerequisite of the others)
+SHELL := /bin/bash
+PYTHON ?= python3
+PY := .venv/bin/python
+STACK ?= prod
+ARGS ?=
+
+.PHONY: setup plan test lint bench clean
+
+setup: .venv/.installed .venv-checkov/.installed /usr/bin/promtool
+
+.venv/.installed: requirements.txt requirements-dev.txt
+	@echo "setup: creating .venv and installing requirements-dev.txt"
+	$(PYTHON) -m venv .venv
+	.venv/bin/pip install --quiet --upgrade pip
+	.venv/bin/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+# checkov pins versions that conflict with the Pulumi SDK's, so it gets a venv of its own.
+.venv-checkov/.installed:
+	@echo "setup: creating .venv-checkov (checkov for tier T5)"
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet checkov==3.3.30
+	@touch $@
+
+# promtool (tier T6) and the Prometheus server (gate tests) come from Debian's prometheus package.
+/usr/bin/promtool:
+	@echo "setup: installing Debian's prometheus package (promtool, prometheus)"
+	@if [ "$$(id -u)" != 0 ]; then echo "need root for apt-get: run 'sudo apt-get install -y prometheus'"; exit 1; fi
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+
+plan: setup
+	$(PY) -m ops plan --stack $(STACK) $(ARGS)
+
+test: setup
+	$(PY) -m pytest -n 2 -p no:cacheprovider
+
+lint: setup
+	.venv/bin/ruff check components ops policies tests __main__.py
+	.venv/bin/mypy components ops
+
+bench: setup
+	$(PY) -m ops.bench
+
+clean:
+	rm -rf build .mypy_cache .ruff_cache
