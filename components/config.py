@@ -208,12 +208,74 @@ class ColorConfig(_Strict):
         return check_image(value)
 
 
+_ISO_TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$")
+MAX_HISTORY = 50
+
+
+class GatesConfig(_Strict):
+    """Thresholds `ops promote` judges each canary step by (queries: components/prometheus_rules.py)."""
+
+    maxErrorRatio: float = Field(default=0.01, ge=0, le=1, description="canary 5xx share, absolute")
+    maxErrorRatioVsStable: float = Field(
+        default=0.005, ge=0, le=1, description="how far the canary's 5xx share may exceed the stable colour's"
+    )
+    maxP95Latency: str = Field(default="500ms", description="canary p95 request duration")
+    minRequests: int = Field(default=100, ge=1, le=10_000_000, description="canary requests per gate window")
+    interval: str = Field(default="30s", description="how often gates are evaluated while soaking")
+    maxExtensions: int = Field(default=3, ge=0, le=20, description="soak extensions on missing data before failing")
+
+    @field_validator("maxP95Latency", "interval")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        return check_duration(value)
+
+
+class GateVerdict(_Strict):
+    gate: Literal["requests", "errorRatio", "errorRatioVsStable", "p95Latency", "smoke"]
+    status: Literal["pass", "fail", "nodata", "skip"]
+    query: str = ""
+    value: Optional[float] = None
+    threshold: Optional[float] = None
+    samples: Optional[float] = None
+
+
+class Verdict(_Strict):
+    """One decision of `ops promote`, written with the `up` that carries it out (the stack's audit trail)."""
+
+    time: str
+    activeColor: Color
+    weight: int = Field(ge=0, le=100)
+    decision: Literal["start", "advance", "flip", "done", "rollback", "reconcile"]
+    image: str = ""  # the candidate image being released
+    stableImage: str = ""  # the image it replaces
+    reason: str = ""
+    extensions: int = Field(default=0, ge=0, le=100)
+    gates: list[GateVerdict] = Field(default_factory=list)
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        if not _ISO_TIME_RE.match(value):
+            raise ValueError("allowed: an ISO 8601 UTC time such as 2025-01-31T12:00:00Z")
+        return value
+
+
 class ReleaseConfig(_Strict):
     activeColor: Color = "blue"
     canaryWeight: int = Field(default=0, ge=0, le=100)
     steps: list[int] = Field(default_factory=lambda: [5, 25, 50, 100], min_length=1)
     blue: ColorConfig
     green: ColorConfig
+    soak: str = Field(default="5m", description="how long each canary step is watched before the next")
+    stabilization: str = Field(default="15m", description="how long the new colour is watched after the flip")
+    gates: GatesConfig = Field(default_factory=GatesConfig)
+    history: list[Verdict] = Field(default_factory=list, max_length=MAX_HISTORY)
+
+    @field_validator("soak", "stabilization")
+    @classmethod
+    def _release_duration(cls, value: str) -> str:
+        return check_duration(value)
+
 
     @field_validator("steps")
     @classmethod

@@ -35,6 +35,8 @@ class DocRag(pulumi.ComponentResource):
             "domain": config.domain,
             "activeColor": config.release.activeColor,
             "canaryWeight": config.release.canaryWeight,
+            # The verdicts of `ops promote`, as deployed: resume point and audit trail (docs/operations.md).
+            "releaseHistory": [verdict.model_dump(exclude_none=True) for verdict in config.release.history],
             "namespaces": list(self.namespaces.by_name),
         }
         self.register_outputs(self.outputs)
