@@ -1,4 +1,9 @@
-"""The cluster layer: where Kubernetes runs and the one explicit Kubernetes provider to reach it."""
+"""The cluster layer: where Kubernetes runs and the one explicit Kubernetes provider to reach it.
+
+`eks`: VPC, EKS, node group, IRSA, ACM certificate on AWS; the provider's kubeconfig is built from the
+cluster's outputs. `existing`: no AWS resource at all; a configured or ambient kubeconfig, or manifests
+rendered to a directory. Either way the default SSD StorageClass is created through that provider.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +13,97 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import ClusterConfig
+from components.meta import labels
+
+EBS_CSI_PROVISIONER = "ebs.csi.aws.com"
 
 
 class Cluster(pulumi.ComponentResource):
-    """`existing` mode: no AWS at all, ambient or configured kubeconfig, or render YAML to a directory."""
-
     provider: k8s.Provider
     certificate_arn: Optional[pulumi.Output[str]] = None  # ACM certificate for the NLB (eks mode)
     storage_class_name: str = "gp3"  # the SSD StorageClass workloads claim volumes from
 
-    def __init__(self, name: str, config: ClusterConfig, kubernetes_version: str,
+    def __init__(self, name: str, config: ClusterConfig, kubernetes_version: str, domain: Optional[str] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("doc-rag:cluster:Cluster", name, None, opts)
-        if config.mode != "existing":
-            raise NotImplementedError("cluster.mode eks lands with the cluster layer (issue 8)")
-        self.provider = k8s.Provider(
-            "k8s",
-            kubeconfig=config.kubeconfig,
-            render_yaml_to_directory=config.renderYamlTo,
-            opts=pulumi.ResourceOptions(parent=self),
+        self.mode = config.mode
+        self.storage_class_name = config.storageClass
+        self.cluster_name = f"doc-rag-{pulumi.get_stack()}"
+        # Stack outputs this layer contributes (eks mode only: existing mode owns nothing to report).
+        self.outputs: dict[str, pulumi.Input] = {}
+        self.eks = None
+        self.network = None
+        self.region: Optional[pulumi.Output[str]] = None
+        storage_depends: list[pulumi.Resource] = []
+
+        if config.mode == "eks":
+            # Imported here so `existing` mode never loads pulumi_aws at all.
+            import pulumi_aws as aws
+
+            from components.certificate import Certificate
+            from components.eks import Eks
+            from components.network import Network
+
+            self.region = aws.get_region_output().region
+            self.network = Network("network", config, self.cluster_name, opts=pulumi.ResourceOptions(parent=self))
+            self.eks = Eks("eks", config, self.cluster_name, kubernetes_version, self.network,
+                           opts=pulumi.ResourceOptions(parent=self))
+            # The provider waits for nodes and core add-ons: nothing Kubernetes is applied to an empty cluster.
+            self.provider = k8s.Provider(
+                "k8s", kubeconfig=self.eks.kubeconfig,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.eks.node_group, *self.eks.addons.values()]),
+            )
+            storage_depends.append(self.eks.addons["aws-ebs-csi-driver"])
+            self.outputs.update({
+                "clusterName": self.eks.cluster.name,
+                "clusterEndpoint": self.eks.cluster.endpoint,
+                "kubeconfig": self.eks.kubeconfig,
+                "vpcId": self.network.vpc.id,
+                "publicSubnetIds": [subnet.id for subnet in self.network.public_subnets],
+                "privateSubnetIds": [subnet.id for subnet in self.network.private_subnets],
+                "nodeRoleArn": self.eks.node_role.arn,
+            })
+            if domain:
+                certificate = Certificate("certificate", domain, opts=pulumi.ResourceOptions(parent=self))
+                self.certificate_arn = certificate.arn
+                self.outputs.update({
+                    "certificateArn": certificate.arn,
+                    "certificateValidationRecords": certificate.validation_records,
+                })
+        else:
+            self.provider = k8s.Provider(
+                "k8s",
+                # A kubeconfig may hold a token: keep it secret in state and in every log.
+                kubeconfig=pulumi.Output.secret(config.kubeconfig) if config.kubeconfig else None,
+                render_yaml_to_directory=config.renderYamlTo,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        if config.createStorageClass:
+            self.storage_class = self._storage_class(config, storage_depends)
+        self.register_outputs({key: value for key, value in self.outputs.items() if key != "kubeconfig"})
+
+    def _storage_class(self, config: ClusterConfig, depends_on: list[pulumi.Resource]) -> k8s.storage.v1.StorageClass:
+        """Encrypted gp3 SSD with provisioned IOPS (seed: >= 1000) as the cluster default."""
+        return k8s.storage.v1.StorageClass(
+            config.storageClass,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=config.storageClass,
+                labels=labels("storage", config.storageClass),
+                annotations={"storageclass.kubernetes.io/is-default-class": "true"},
+            ),
+            provisioner=EBS_CSI_PROVISIONER,
+            parameters={
+                "type": "gp3",
+                "iops": str(config.volumeIops),
+                "throughput": str(config.volumeThroughput),
+                "encrypted": "true",
+                "csi.storage.k8s.io/fstype": "ext4",
+            },
+            # Postgres data outlives an accidental claim deletion.
+            reclaim_policy="Retain",
+            # Bind in the zone the pod is scheduled to: EBS volumes are zonal.
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=depends_on),
         )
-        self.register_outputs({})

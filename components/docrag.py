@@ -9,19 +9,23 @@ import pulumi
 from components.cluster import Cluster
 from components.config import DocRagConfig, Secrets
 from components.namespaces import Namespaces
+from components.platform import Platform
 
 
 class DocRag(pulumi.ComponentResource):
     def __init__(self, name: str, config: DocRagConfig, secrets: Secrets,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("doc-rag:index:DocRag", name, None, opts)
-        self.cluster = Cluster("cluster", config.cluster, config.kubernetesVersion,
+        self.cluster = Cluster("cluster", config.cluster, config.kubernetesVersion, domain=config.domain,
                                opts=pulumi.ResourceOptions(parent=self))
         # Every Kubernetes child below inherits the explicit provider through this parent.
         k8s_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
         self.namespaces = Namespaces("namespaces", config.kubernetesVersion, opts=k8s_opts)
 
         # -- platform add-ons (components/platform.py) --
+        # Traffic objects using Istio CRDs depend_on self.platform.istio_ready; TLS Ingresses on cert_manager_ready.
+        self.platform = Platform("platform", config.platform, self.cluster, self.namespaces, config.kubernetesVersion,
+                                 opts=k8s_opts)
 
         # -- workloads (components/data.py, components/api.py) --
 
@@ -38,5 +42,6 @@ class DocRag(pulumi.ComponentResource):
             # The verdicts of `ops promote`, as deployed: resume point and audit trail (docs/operations.md).
             "releaseHistory": [verdict.model_dump(exclude_none=True) for verdict in config.release.history],
             "namespaces": list(self.namespaces.by_name),
+            **self.cluster.outputs,  # eks: cluster, endpoint, kubeconfig (secret), VPC, subnets, certificate, node role
         }
         self.register_outputs(self.outputs)

@@ -60,4 +60,5 @@ class FakeCloud(pulumi.runtime.Mocks):
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, Optional[list[tuple[str, str]]]]:
-        return _INVOKES.get(args.token, {}), None
+        # No failures: an empty list (the SDK's MockMonitor iterates it; None raises TypeError).
+        return _INVOKES.get(args.token, {}), []

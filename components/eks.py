@@ -1,0 +1,180 @@
+"""The EKS control plane, its managed node group, OIDC for IRSA, the core EKS add-ons and their IAM roles."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws_iam import (
+    AUTOSCALER_SA,
+    CLUSTER_POLICIES,
+    EBS_CSI_POLICIES,
+    EBS_CSI_SA,
+    LB_CONTROLLER_SA,
+    NODE_POLICIES,
+    assume_role_policy,
+    autoscaler_discovery_tags,
+    autoscaler_policy,
+    load_balancer_controller_policy,
+)
+from components.config import ClusterConfig
+from components.irsa import irsa_role
+from components.network import Network
+
+CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+NODE_GROUP_NAME = "doc-rag-workers"
+
+
+def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
+    """A kubeconfig that authenticates with `aws eks get-token` (no long-lived credential inside)."""
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        "current-context": cluster_name,
+        "users": [{"name": cluster_name, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
+            "interactiveMode": "Never",
+        }}}],
+    })
+
+
+class Eks(pulumi.ComponentResource):
+    """`cluster_name` is fixed at program time so subnet and autoscaler tags can name it."""
+
+    cluster: aws.eks.Cluster
+    node_group: aws.eks.NodeGroup
+    node_role: aws.iam.Role
+    oidc: aws.iam.OpenIdConnectProvider
+    addons: dict[str, aws.eks.Addon]
+    lb_controller_role: aws.iam.Role
+    autoscaler_role: aws.iam.Role
+    kubeconfig: pulumi.Output[str]  # secret
+
+    def __init__(self, name: str, config: ClusterConfig, cluster_name: str, kubernetes_version: str,
+                 network: Network, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("doc-rag:eks:Eks", name, None, opts)
+        self.cluster_name = cluster_name
+
+        def child(**kwargs) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, **kwargs)
+
+        cluster_role = aws.iam.Role(
+            f"{name}-cluster-role", assume_role_policy=json.dumps(assume_role_policy("eks.amazonaws.com")), opts=child()
+        )
+        cluster_attachments = [
+            aws.iam.RolePolicyAttachment(f"{name}-cluster-{i}", role=cluster_role.name, policy_arn=arn, opts=child())
+            for i, arn in enumerate(CLUSTER_POLICIES)
+        ]
+        # Kubernetes Secrets are envelope-encrypted with a key of our own, rotated yearly.
+        secrets_key = aws.kms.Key(
+            f"{name}-secrets", description=f"{cluster_name} Kubernetes Secrets envelope encryption",
+            enable_key_rotation=True, deletion_window_in_days=30, opts=child(),
+        )
+        private_ids = [subnet.id for subnet in network.private_subnets]
+        self.cluster = aws.eks.Cluster(
+            f"{name}-cluster",
+            name=cluster_name,
+            version=kubernetes_version,
+            role_arn=cluster_role.arn,
+            enabled_cluster_log_types=CONTROL_PLANE_LOGS,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=private_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=config.endpointPublicAccess,
+                public_access_cidrs=config.endpointPublicAccessCidrs if config.endpointPublicAccess else None,
+            ),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                resources=["secrets"], provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn)
+            ),
+            opts=child(depends_on=cluster_attachments),
+        )
+
+        self.node_role = aws.iam.Role(
+            f"{name}-node-role", assume_role_policy=json.dumps(assume_role_policy("ec2.amazonaws.com")), opts=child()
+        )
+        node_attachments = [
+            aws.iam.RolePolicyAttachment(f"{name}-node-{i}", role=self.node_role.name, policy_arn=arn, opts=child())
+            for i, arn in enumerate(NODE_POLICIES)
+        ]
+        self.addons = {
+            # The CNI must be there before nodes join, or they never become Ready.
+            "vpc-cni": self._addon(name, "vpc-cni"),
+            "kube-proxy": self._addon(name, "kube-proxy"),
+        }
+        self.node_group = aws.eks.NodeGroup(
+            f"{name}-nodes",
+            cluster_name=self.cluster.name,
+            node_group_name=NODE_GROUP_NAME,
+            node_role_arn=self.node_role.arn,
+            subnet_ids=private_ids,  # nodes never get a public address
+            instance_types=[config.nodeInstanceType],
+            ami_type="AL2023_x86_64_STANDARD",
+            capacity_type="ON_DEMAND",
+            disk_size=50,
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=config.minNodes, desired_size=config.desiredNodes, max_size=config.maxNodes
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            labels={"doc-rag/node-group": NODE_GROUP_NAME},
+            # EKS puts the same discovery tags on the group's ASG; here they document which group scales.
+            tags=autoscaler_discovery_tags(cluster_name),
+            # cluster-autoscaler owns the desired size once the group exists; an update must not reset it.
+            opts=child(depends_on=[*node_attachments, self.addons["vpc-cni"]],
+                       ignore_changes=["scalingConfig.desiredSize"]),
+        )
+
+        issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer if ids else None)
+        self.oidc = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], opts=child()
+        )
+        ebs_role = irsa_role(
+            f"{name}-ebs-csi", oidc=self.oidc, issuer=issuer, namespace=EBS_CSI_SA.namespace,
+            service_account=EBS_CSI_SA.name, parent=self, managed_policy_arns=EBS_CSI_POLICIES,
+        )
+        self.lb_controller_role = irsa_role(
+            f"{name}-lb-controller", oidc=self.oidc, issuer=issuer, namespace=LB_CONTROLLER_SA.namespace,
+            service_account=LB_CONTROLLER_SA.name, parent=self, policy=load_balancer_controller_policy(),
+        )
+        self.autoscaler_role = irsa_role(
+            f"{name}-autoscaler", oidc=self.oidc, issuer=issuer, namespace=AUTOSCALER_SA.namespace,
+            service_account=AUTOSCALER_SA.name, parent=self, policy=autoscaler_policy(cluster_name),
+        )
+        # These run as pods, so they wait for nodes.
+        self.addons["coredns"] = self._addon(name, "coredns", depends_on=[self.node_group])
+        self.addons["aws-ebs-csi-driver"] = self._addon(
+            name, "aws-ebs-csi-driver", role_arn=ebs_role.arn, depends_on=[self.node_group]
+        )
+
+        region = aws.get_region_output().region
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(self.cluster.name, self.cluster.endpoint,
+                              self.cluster.certificate_authority.apply(lambda ca: ca.data if ca else None),
+                              region).apply(lambda args: kubeconfig(*args))
+        )
+        self.register_outputs({
+            "clusterName": self.cluster.name,
+            "endpoint": self.cluster.endpoint,
+            "nodeRoleArn": self.node_role.arn,
+        })
+
+    def _addon(self, name: str, addon: str, role_arn: Optional[pulumi.Input[str]] = None,
+               depends_on: Optional[list[pulumi.Resource]] = None) -> aws.eks.Addon:
+        return aws.eks.Addon(
+            f"{name}-{addon}",
+            cluster_name=self.cluster.name,
+            addon_name=addon,
+            service_account_role_arn=role_arn,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
+        )

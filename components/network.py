@@ -1,0 +1,110 @@
+"""The VPC the EKS cluster lives in: public subnets (NLB, NAT) and private subnets (nodes) in every zone."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import ClusterConfig
+
+# Subnet tags the AWS Load Balancer Controller uses to pick subnets for internet-facing / internal LBs.
+PUBLIC_LB_TAG = "kubernetes.io/role/elb"
+PRIVATE_LB_TAG = "kubernetes.io/role/internal-elb"
+
+
+def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
+    """(public, private) CIDRs: the VPC cut in 16 equal blocks, private from the start, public from the 9th."""
+    blocks = list(ipaddress.ip_network(vpc_cidr).subnets(prefixlen_diff=4))
+    return [str(b) for b in blocks[8:8 + zones]], [str(b) for b in blocks[:zones]]
+
+
+def _zone(names: list[str], index: int) -> str:
+    if index >= len(names):
+        raise pulumi.RunError(
+            f"cluster.availabilityZones asks for {index + 1} zones but the region offers {len(names)}: {names}"
+        )
+    return names[index]
+
+
+class Network(pulumi.ComponentResource):
+    """VPC, internet gateway, one NAT gateway per zone (or a single one), route tables, LB subnet tags."""
+
+    vpc: aws.ec2.Vpc
+    public_subnets: list[aws.ec2.Subnet]
+    private_subnets: list[aws.ec2.Subnet]
+    nat_gateways: list[aws.ec2.NatGateway]
+
+    def __init__(self, name: str, config: ClusterConfig, cluster_name: str,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("doc-rag:network:Network", name, None, opts)
+        cluster_tag = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
+        zones = aws.get_availability_zones_output(state="available")
+        public_cidrs, private_cidrs = subnet_cidrs(config.vpcCidr, config.availabilityZones)
+
+        self.vpc = aws.ec2.Vpc(
+            f"{name}-vpc", cidr_block=config.vpcCidr, enable_dns_hostnames=True, enable_dns_support=True,
+            tags={"Name": f"{cluster_name}-vpc", **cluster_tag}, opts=pulumi.ResourceOptions(parent=self),
+        )
+        igw = aws.ec2.InternetGateway(
+            f"{name}-igw", vpc_id=self.vpc.id, tags={"Name": f"{cluster_name}-igw"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        public_rt = aws.ec2.RouteTable(
+            f"{name}-public", vpc_id=self.vpc.id,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
+            tags={"Name": f"{cluster_name}-public"}, opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.public_subnets, self.private_subnets, self.nat_gateways = [], [], []
+        for index in range(config.availabilityZones):
+            zone = zones.names.apply(lambda names, i=index: _zone(names, i))
+            public = aws.ec2.Subnet(
+                f"{name}-public-{index}", vpc_id=self.vpc.id, cidr_block=public_cidrs[index],
+                availability_zone=zone, map_public_ip_on_launch=False,
+                tags={"Name": f"{cluster_name}-public-{index}", PUBLIC_LB_TAG: "1", **cluster_tag},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{index}", subnet_id=public.id, route_table_id=public_rt.id,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.public_subnets.append(public)
+            # perAz: a zone outage never cuts the other zones' egress. single: one NAT in the first zone.
+            if config.natGateways == "perAz" or index == 0:
+                eip = aws.ec2.Eip(
+                    f"{name}-nat-{index}", domain="vpc", tags={"Name": f"{cluster_name}-nat-{index}"},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+                )
+                self.nat_gateways.append(aws.ec2.NatGateway(
+                    f"{name}-nat-{index}", subnet_id=public.id, allocation_id=eip.id,
+                    tags={"Name": f"{cluster_name}-nat-{index}"}, opts=pulumi.ResourceOptions(parent=self),
+                ))
+
+        for index in range(config.availabilityZones):
+            zone = zones.names.apply(lambda names, i=index: _zone(names, i))
+            nat = self.nat_gateways[index if config.natGateways == "perAz" else 0]
+            private = aws.ec2.Subnet(
+                f"{name}-private-{index}", vpc_id=self.vpc.id, cidr_block=private_cidrs[index],
+                availability_zone=zone,
+                tags={"Name": f"{cluster_name}-private-{index}", PRIVATE_LB_TAG: "1", **cluster_tag},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            private_rt = aws.ec2.RouteTable(
+                f"{name}-private-{index}", vpc_id=self.vpc.id,
+                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
+                tags={"Name": f"{cluster_name}-private-{index}"}, opts=pulumi.ResourceOptions(parent=self),
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{index}", subnet_id=private.id, route_table_id=private_rt.id,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.private_subnets.append(private)
+
+        self.register_outputs({
+            "vpcId": self.vpc.id,
+            "publicSubnetIds": [s.id for s in self.public_subnets],
+            "privateSubnetIds": [s.id for s in self.private_subnets],
+        })

@@ -1,0 +1,181 @@
+"""Cluster add-ons every other layer relies on, as pinned Helm releases, and the ClusterIssuer.
+
+ingress-nginx (the `nginx` IngressClass the Ingresses use), cert-manager + ClusterIssuer letsencrypt-prod
+(the seed's `cert-manager.io/cluster-issuer`), Istio (CRDs, istiod, the `istio: ingressgateway` gateway the
+seed's Gateway selects), metrics-server (HPA, `kubectl top`), and on EKS the AWS Load Balancer Controller
+(the NLB annotations) and cluster-autoscaler (3..5 nodes), both with IRSA roles from the eks layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.aws_iam import AUTOSCALER_SA, LB_CONTROLLER_SA
+from components.cluster import Cluster
+from components.config import PlatformConfig
+from components.meta import NS_INGRESS, labels
+from components.namespaces import Namespaces
+
+ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
+CLUSTER_ISSUER = "letsencrypt-prod"
+INGRESS_CLASS = "nginx"
+ISTIO_NAMESPACE = "istio-system"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+# The Istio gateway chart derives the `istio:` pod label from the release name minus "istio-".
+ISTIO_GATEWAY_RELEASE = "istio-ingressgateway"
+ISTIO_GATEWAY_SELECTOR = {"istio": "ingressgateway"}
+INGRESS_CONTROLLER_SELECTOR = {
+    "app.kubernetes.io/name": "ingress-nginx",
+    "app.kubernetes.io/instance": "ingress-nginx",
+    "app.kubernetes.io/component": "controller",
+}
+
+# Chart repositories; versions come from config (validated as exact versions).
+REPOS = {
+    "ingressNginx": ("ingress-nginx", "https://kubernetes.github.io/ingress-nginx"),
+    "certManager": ("cert-manager", "https://charts.jetstack.io"),
+    "istio": ("", "https://istio-release.storage.googleapis.com/charts"),  # base, istiod, gateway
+    "awsLoadBalancerController": ("aws-load-balancer-controller", "https://aws.github.io/eks-charts"),
+    "metricsServer": ("metrics-server", "https://kubernetes-sigs.github.io/metrics-server/"),
+    "clusterAutoscaler": ("cluster-autoscaler", "https://kubernetes.github.io/autoscaler"),
+}
+
+# cluster-autoscaler's minor version must match the control plane's.
+AUTOSCALER_IMAGE_TAGS = {"1.30": "v1.30.0", "1.31": "v1.31.0", "1.32": "v1.32.0", "1.33": "v1.33.0"}
+
+
+class Platform(pulumi.ComponentResource):
+    """Attributes other layers depend on: `istio_ready` (Istio CRDs and istiod, for Gateway/VirtualService/
+    DestinationRule), `cert_manager_ready` (cert-manager and the ClusterIssuer, for Ingress TLS)."""
+
+    def __init__(self, name: str, config: PlatformConfig, cluster: Cluster, namespaces: Namespaces,
+                 kubernetes_version: str, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("doc-rag:platform:Platform", name, None, opts)
+        self.releases: dict[str, k8s.helm.v3.Release] = {}
+        self.istio_ready: list[pulumi.Resource] = []
+        self.cert_manager_ready: list[pulumi.Resource] = []
+        self.ingress_ready: list[pulumi.Resource] = []
+        self.cluster_issuer_name = CLUSTER_ISSUER
+        self.ingress_class = INGRESS_CLASS
+        self.ingress_namespace = NS_INGRESS
+        self.ingress_controller_selector = dict(INGRESS_CONTROLLER_SELECTOR)
+        self.istio_gateway_namespace = NS_INGRESS
+        self.istio_gateway_selector = dict(ISTIO_GATEWAY_SELECTOR)
+        ingress_ns = namespaces.by_name[NS_INGRESS]
+
+        if config.installs("ingressNginx"):
+            self.ingress_ready.append(self._release(
+                "ingress-nginx", "ingressNginx", config, namespace=NS_INGRESS, depends_on=[ingress_ns],
+                values={"controller": {
+                    "replicaCount": 2,
+                    "ingressClass": INGRESS_CLASS,
+                    "ingressClassResource": {"name": INGRESS_CLASS, "enabled": True, "default": False},
+                    # The traffic layer's NLB Service is the one public entry point; no second LB here.
+                    "service": {"type": "ClusterIP"},
+                    "allowSnippetAnnotations": False,
+                    "metrics": {"enabled": True},
+                }},
+            ))
+
+        if config.installs("certManager"):
+            self.cert_manager_ready.append(self._release(
+                "cert-manager", "certManager", config, namespace=CERT_MANAGER_NAMESPACE, create_namespace=True,
+                values={"crds": {"enabled": True, "keep": True}},
+            ))
+        if config.clusterIssuer:
+            # Ours even when cert-manager is pre-installed: our Ingresses reference it by name. Its CRD comes
+            # with cert-manager, so it is applied after the release when this stack installs it.
+            self.cert_manager_ready.append(self._cluster_issuer(config.acmeEmail, list(self.cert_manager_ready)))
+
+        if config.installs("istio"):
+            base = self._release(
+                "istio-base", "istio", config, chart="base", namespace=ISTIO_NAMESPACE, create_namespace=True,
+                values={"defaultRevision": "default"},
+            )
+            istiod = self._release(
+                "istiod", "istio", config, chart="istiod", namespace=ISTIO_NAMESPACE, depends_on=[base],
+                values={"pilot": {"autoscaleMin": 2}, "meshConfig": {"accessLogFile": "/dev/stdout"}},
+            )
+            self._release(
+                ISTIO_GATEWAY_RELEASE, "istio", config, chart="gateway", namespace=NS_INGRESS,
+                depends_on=[istiod, ingress_ns],
+                values={"service": {"type": "ClusterIP"}, "autoscaling": {"minReplicas": 2}},
+            )
+            self.istio_ready = [base, istiod]
+
+        if config.installs("metricsServer"):
+            self._release("metrics-server", "metricsServer", config, namespace="kube-system", values={})
+
+        if cluster.eks is not None and cluster.network is not None:
+            if config.installs("awsLoadBalancerController"):
+                self._release(
+                    "aws-load-balancer-controller", "awsLoadBalancerController", config,
+                    namespace=LB_CONTROLLER_SA.namespace,
+                    values={
+                        "clusterName": cluster.cluster_name,
+                        "region": cluster.region,
+                        "vpcId": cluster.network.vpc.id,
+                        "replicaCount": 2,
+                        "serviceAccount": {
+                            "create": True, "name": LB_CONTROLLER_SA.name,
+                            "annotations": {ROLE_ARN_ANNOTATION: cluster.eks.lb_controller_role.arn},
+                        },
+                    },
+                )
+            if config.installs("clusterAutoscaler"):
+                self._release(
+                    "cluster-autoscaler", "clusterAutoscaler", config, namespace=AUTOSCALER_SA.namespace,
+                    values={
+                        "cloudProvider": "aws",
+                        "awsRegion": cluster.region,
+                        # Builds --node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/{enabled,<name>}
+                        "autoDiscovery": {"clusterName": cluster.cluster_name},
+                        "image": {"tag": AUTOSCALER_IMAGE_TAGS[kubernetes_version]},
+                        "extraArgs": {"balance-similar-node-groups": True, "expander": "least-waste",
+                                      "skip-nodes-with-system-pods": False},
+                        "rbac": {"serviceAccount": {
+                            "create": True, "name": AUTOSCALER_SA.name,
+                            "annotations": {ROLE_ARN_ANNOTATION: cluster.eks.autoscaler_role.arn},
+                        }},
+                    },
+                )
+
+        self.register_outputs({"releases": sorted(self.releases), "clusterIssuer": CLUSTER_ISSUER})
+
+    def _release(self, name: str, addon: str, config: PlatformConfig, *, namespace: str, values: dict[str, Any],
+                 chart: Optional[str] = None, create_namespace: bool = False,
+                 depends_on: Optional[list[pulumi.Resource]] = None) -> k8s.helm.v3.Release:
+        default_chart, repo = REPOS[addon]
+        release = k8s.helm.v3.Release(
+            name,
+            name=name,  # a fixed release name, not an auto-suffixed one: selectors and docs rely on it
+            chart=chart or default_chart,
+            version=getattr(config, addon).version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+            namespace=namespace,
+            create_namespace=create_namespace,
+            values=values,
+            timeout=900,
+            cleanup_on_fail=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
+        )
+        self.releases[name] = release
+        return release
+
+    def _cluster_issuer(self, email: str, depends_on: list[pulumi.Resource]) -> k8s.apiextensions.CustomResource:
+        return k8s.apiextensions.CustomResource(
+            CLUSTER_ISSUER,
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CLUSTER_ISSUER, labels=labels("certificate-issuer", CLUSTER_ISSUER)),
+            spec={"acme": {
+                "server": "https://acme-v02.api.letsencrypt.org/directory",
+                "email": email,
+                "privateKeySecretRef": {"name": f"{CLUSTER_ISSUER}-account-key"},
+                "solvers": [{"http01": {"ingress": {"ingressClassName": INGRESS_CLASS}}}],
+            }},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
