@@ -23,7 +23,7 @@ Color = Literal["blue", "green"]
 SUPPORTED_KUBERNETES_VERSIONS = ("1.30", "1.31", "1.32", "1.33")
 
 # Structured keys read with require_object/get_object; plain string keys read with get().
-OBJECT_KEYS = ("cluster", "release", "traffic", "postgres", "platform")
+OBJECT_KEYS = ("cluster", "release", "traffic", "postgres", "platform", "observability")
 STRING_KEYS = ("domain", "kubernetesVersion")
 SECRET_KEYS = ("postgresPassword",)
 KNOWN_KEYS = STRING_KEYS + OBJECT_KEYS + SECRET_KEYS
@@ -276,7 +276,6 @@ class ReleaseConfig(_Strict):
     def _release_duration(cls, value: str) -> str:
         return check_duration(value)
 
-
     @field_validator("steps")
     @classmethod
     def _steps(cls, steps: list[int]) -> list[int]:
@@ -312,10 +311,10 @@ class TrafficConfig(_Strict):
     faultDelayPercent: float = Field(default=0.1, ge=0, le=100)
     faultDelay: str = "5s"
 
-    @field_validator("perTryTimeout", "faultDelay")
+    @field_validator("perTryTimeout", "faultDelay", mode="before")
     @classmethod
-    def _duration(cls, value: str) -> str:
-        return check_duration(value)
+    def _duration(cls, value: Any) -> str:
+        return check_duration(str(value))
 
 
 class PostgresConfig(_Strict):
@@ -333,6 +332,34 @@ class PostgresConfig(_Strict):
         return check_quantity(value)
 
 
+_RETENTION_RE = re.compile(r"^[0-9]+(h|d|w|y)$")
+_K8S_NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class ObservabilityConfig(_Strict):
+    """Prometheus, Grafana and the optional Jaeger in doc-rag-monitoring (components/observability.py)."""
+
+    jaeger: bool = Field(default=False, description="deploy Jaeger all-in-one (in-memory traces)")
+    retention: str = Field(default="15d", description="Prometheus TSDB retention")
+    prometheusStorage: str = Field(default="50Gi", description="Prometheus volume on the SSD StorageClass")
+    grafanaAdminSecret: str = Field(
+        default="grafana-admin", pattern=_K8S_NAME_RE,
+        description="existing Secret in doc-rag-monitoring with key admin-password; never created from config",
+    )
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        if not _RETENTION_RE.match(value):
+            raise ValueError("allowed: a Prometheus retention such as 15d, 12h, 2w or 1y")
+        return value
+
+    @field_validator("prometheusStorage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        return check_quantity(value)
+
+
 class DocRagConfig(_Strict):
     """The whole contract. `postgresPassword` is not here: it stays a secret Output (see Secrets)."""
 
@@ -343,6 +370,7 @@ class DocRagConfig(_Strict):
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     postgres: PostgresConfig = Field(default_factory=PostgresConfig)
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     @field_validator("domain")
     @classmethod

@@ -25,10 +25,19 @@ def _is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
 
 
+def _redact(value: Any) -> Any:
+    """A secret map keeps its keys (e.g. a Secret's stringData keys), every value is redacted."""
+    if isinstance(value, dict):
+        return {key: _redact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact(item) for item in value]
+    return REDACTED
+
+
 def clean(value: Any) -> Any:
     """Normalise one value for writing: secrets redacted, unknowns marked, integral floats as ints."""
     if _is_secret(value):
-        return REDACTED
+        return _redact(value.get("value"))
     if isinstance(value, Unknown) or value == rpc.UNKNOWN:
         return UNKNOWN
     if isinstance(value, dict):

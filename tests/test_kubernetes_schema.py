@@ -1,0 +1,51 @@
+"""T3: kubernetes-validate strict at kubernetesVersion, proven by fixtures it must reject."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from ops.checks import kubernetes_schema
+from ops.checks.base import PlanContext
+from tests.conftest import FIXTURES, run_plan
+
+T3 = FIXTURES / "t3"
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((T3 / name).read_text())
+
+
+@pytest.mark.parametrize(("fixture", "expected"), [
+    ("typo_field.yaml", "containerPorts"),
+    ("wrong_type.yaml", "'three' is not of type 'integer'"),
+    ("removed_api.yaml", "does not exist in Kubernetes 1.31"),
+])
+def test_broken_fixture_is_rejected(fixture, expected):
+    status, message = kubernetes_schema.validate_manifest(load(fixture), "1.31")
+    assert status == "error"
+    assert expected in message
+
+
+def test_crd_group_without_schema_is_not_a_failure():
+    assert kubernetes_schema.validate_manifest(load("istio_virtualservice.yaml"), "1.31")[0] == "no-schema"
+
+
+def test_check_fails_the_plan_context_with_a_broken_object(dev_run, tmp_path):
+    context = PlanContext("dev", dev_run, dev_run.config.model(), [load("wrong_type.yaml")], tmp_path, tmp_path)
+    result = kubernetes_schema.check(context)
+    assert result.failed
+    assert result.findings[0].subject == "Deployment/doc-rag-prod/wrong-type"
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_every_rendered_object_passes_strict(tmp_path, stack):
+    outcome, _ = run_plan(tmp_path, stack, checks=[])
+    assert outcome.manifests
+    failures = [
+        (m["kind"], m["metadata"]["name"], message)
+        for m in outcome.manifests
+        for status, message in [kubernetes_schema.validate_manifest(m, "1.31")]
+        if status == "error"
+    ]
+    assert failures == []
