@@ -1,0 +1,276 @@
+"""Drivers: how `ops promote` reads the stack and carries out one `up`.
+
+AutomationDriver is the real one: Pulumi's Automation API on the local workspace of this project
+directory (the same stack files the CLI uses), config written with `path=True` exactly like
+`pulumi config set --path`, then `up`. OfflineDriver is `--dry-run`: the same config writes applied
+to an in-memory copy of the stack config, the program run under the SDK monitor (ops.runner), and the
+difference in rendered manifests printed for each step. Neither decides anything: ops/release_state.py does.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Protocol
+
+import yaml
+
+from components.config import ConfigError, DocRagConfig, ReleaseConfig, Verdict, parse_config
+from ops.manifests import manifest_id, manifests
+from ops.release_state import ReleaseState, Up
+from ops.runner import run_program
+from ops.stackconfig import PROJECT, PROJECT_DIR, StackConfig, load_stack_config, parse_set_value
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What the last successful `up` deployed, from the stack outputs."""
+
+    active_color: str
+    weight: int
+    history: tuple[Verdict, ...]
+
+
+@dataclass
+class StackView:
+    config: DocRagConfig  # desired: the stack config as it stands
+    outputs: dict[str, Any]  # plain values of the stack outputs ({} when never deployed)
+
+    @property
+    def release(self) -> ReleaseConfig:
+        return self.config.release
+
+    @property
+    def deployed(self) -> Optional[Deployed]:
+        if "activeColor" not in self.outputs:
+            return None
+        history = tuple(Verdict.model_validate(item) for item in self.outputs.get("releaseHistory") or [])
+        return Deployed(str(self.outputs["activeColor"]), int(self.outputs.get("canaryWeight") or 0), history)
+
+    @property
+    def in_sync(self) -> bool:
+        deployed = self.deployed
+        return deployed is not None and (deployed.active_color, deployed.weight, deployed.history) == (
+            self.release.activeColor, self.release.canaryWeight, tuple(self.release.history))
+
+    def state(self) -> ReleaseState:
+        release = self.release
+        return ReleaseState(
+            active_color=release.activeColor, weight=release.canaryWeight, steps=tuple(release.steps),
+            history=tuple(release.history), images=(("blue", release.blue.image), ("green", release.green.image)),
+            in_sync=self.in_sync,
+        )
+
+
+@dataclass(frozen=True)
+class UpOutcome:
+    ok: bool
+    error: str = ""
+    summary: str = ""
+
+
+class Driver(Protocol):
+    def read(self) -> StackView: ...
+
+    def up(self, action: Up) -> UpOutcome: ...
+
+
+# -- config writes shared by both drivers: `pulumi config set --path` assignments -------------------
+
+def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}", item, out)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _flatten(f"{prefix}[{index}]", item, out)
+    elif isinstance(value, bool):
+        out.append((prefix, "true" if value else "false"))
+    elif isinstance(value, float):
+        # --path stores integers typed and everything else as text; the model reads the text back as a float.
+        out.append((prefix, repr(value)))
+    else:
+        out.append((prefix, str(value)))
+
+
+@dataclass(frozen=True)
+class ConfigWrite:
+    remove_history: bool  # a new release: drop the previous release's verdicts first
+    assignments: tuple[tuple[str, str], ...]  # (path under doc-rag:, value text)
+
+
+def config_write(current: tuple[Verdict, ...], action: Up) -> ConfigWrite:
+    """The config change one action makes: colour, weight, and the verdicts not yet in config."""
+    pairs: list[tuple[str, str]] = [("release.activeColor", action.target.active_color),
+                                    ("release.canaryWeight", str(action.target.weight))]
+    appends = action.history[:len(current)] == current
+    first_new = len(current) if appends else 0
+    for index in range(first_new, len(action.history)):
+        dumped = action.history[index].model_dump(exclude_none=True, exclude_defaults=True)
+        _flatten(f"release.history[{index}]", dumped, pairs)
+    return ConfigWrite(remove_history=not appends and bool(current), assignments=tuple(pairs))
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[([0-9]+)\]")
+
+
+def set_path(values: dict[str, Any], path: str, text: str) -> None:
+    """`pulumi config set --path PATH TEXT` on plain values, appending list items as the CLI does."""
+    parts: list[str | int] = [int(m.group(2)) if m.group(2) is not None else m.group(1)
+                              for m in _PATH_PART.finditer(path)]
+    node: Any = values
+    for part, following in zip(parts, parts[1:], strict=False):
+        empty: Any = [] if isinstance(following, int) else {}
+        if isinstance(node, list):
+            assert isinstance(part, int) and part <= len(node), path
+            if part == len(node):
+                node.append(empty)
+            elif not isinstance(node[part], (dict, list)):
+                node[part] = empty
+        elif not isinstance(node.get(part), (dict, list)):
+            node[part] = empty
+        node = node[part]
+    last, value = parts[-1], parse_set_value(text)
+    if isinstance(node, list):
+        assert isinstance(last, int) and last <= len(node), path
+        node[last:last + 1] = [value]
+    else:
+        node[last] = value
+
+
+def parse_release_config(values: dict[str, Any]) -> DocRagConfig:
+    """The doc-rag config model from plain stack values (project prefix already stripped)."""
+    return parse_config({key: value for key, value in values.items() if key != "postgresPassword"})
+
+
+# -- the real driver -------------------------------------------------------------------------------
+
+class AutomationDriver:
+    """Pulumi Automation API on the project's local workspace (needs the `pulumi` CLI on PATH)."""
+
+    def __init__(self, stack: str, work_dir: Path = PROJECT_DIR, echo: Callable[[str], None] = print):
+        from pulumi import automation as auto
+
+        self._auto = auto
+        self._echo = echo
+        self.stack = auto.select_stack(stack_name=stack, work_dir=str(work_dir))
+
+    def read(self) -> StackView:
+        import json
+
+        config = self.stack.get_all_config()
+        values: dict[str, Any] = {}
+        for key, item in config.items():
+            if not key.startswith(f"{PROJECT}:") or item.secret:
+                continue
+            text = item.value
+            try:
+                values[key.split(":", 1)[1]] = json.loads(text) if text[:1] in "{[" else text
+            except ValueError:
+                values[key.split(":", 1)[1]] = text
+        outputs = {name: output.value for name, output in self.stack.outputs().items() if not output.secret}
+        return StackView(parse_release_config(values), outputs)
+
+    def up(self, action: Up) -> UpOutcome:
+        write = config_write(tuple(self.read().release.history), action)
+        try:
+            if write.remove_history:
+                self.stack.remove_config(f"{PROJECT}:release.history", path=True)
+            self.stack.set_all_config({f"{PROJECT}:{path}": self._auto.ConfigValue(value)
+                                       for path, value in write.assignments}, path=True)
+            result = self.stack.up(on_output=self._echo)
+        except self._auto.CommandError as error:
+            return UpOutcome(False, _tail(str(error)))
+        return UpOutcome(True, summary=str(result.summary.resource_changes or {}))
+
+    def preview(self) -> UpOutcome:
+        try:
+            result = self.stack.preview(on_output=self._echo)
+        except self._auto.CommandError as error:
+            return UpOutcome(False, _tail(str(error)))
+        return UpOutcome(True, summary=str(result.change_summary))
+
+
+def _tail(text: str, limit: int = 800) -> str:
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+# -- the dry-run driver ----------------------------------------------------------------------------
+
+@dataclass
+class OfflineStep:
+    action: Up
+    manifests: dict[str, dict[str, Any]]
+    diff: list[str]
+
+
+@dataclass
+class OfflineDriver:
+    """`--dry-run`: each `up` is a run of the program under the SDK monitor with the step's config."""
+
+    stack: str
+    overrides: tuple[str, ...] = ()
+    echo: Callable[[str], None] = print
+    fail_on: Callable[[Up], Optional[str]] = field(default=lambda action: None)  # tests inject failures
+    steps: list[OfflineStep] = field(default_factory=list)
+    _config: Optional[StackConfig] = None
+    _outputs: dict[str, Any] = field(default_factory=dict)
+    _manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def _load(self) -> StackConfig:
+        if self._config is None:
+            self._config = load_stack_config(self.stack, self.overrides)
+            run = run_program(self.stack, stack_config=self._config)  # what is deployed now
+            self._outputs = run.outputs
+            self._manifests = {manifest_id(m): m for m in manifests(run.resources)}
+        return self._config
+
+    def read(self) -> StackView:
+        config = self._load()
+        return StackView(config.model(), dict(self._outputs))
+
+    def up(self, action: Up) -> UpOutcome:
+        current = self._load()
+        write = config_write(tuple(self.read().release.history), action)
+        values = copy.deepcopy(current.values)
+        if write.remove_history:
+            values["release"].pop("history", None)
+        for path, value in write.assignments:
+            set_path(values, path, value)
+        staged = StackConfig(current.stack, values, current.foreign, set(current.secret_keys), current.placeholders)
+        self.echo(f"  would run: pulumi config set --path release.activeColor {action.target.active_color} "
+                  f"&& pulumi config set --path release.canaryWeight {action.target.weight} && pulumi up")
+        injected = self.fail_on(action)
+        if injected:
+            return UpOutcome(False, injected)
+        try:
+            run = run_program(self.stack, stack_config=staged)
+        except ConfigError as error:
+            return UpOutcome(False, str(error))
+        rendered = {manifest_id(m): m for m in manifests(run.resources)}
+        diff = manifest_diff(self._manifests, rendered)
+        for line in diff or ["  (no manifest changes)"]:
+            self.echo(line)
+        self.steps.append(OfflineStep(action, rendered, diff))
+        self._config, self._outputs, self._manifests = staged, run.outputs, rendered
+        return UpOutcome(True, summary=f"{len(diff)} diff lines")
+
+
+def manifest_diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> list[str]:
+    """A unified diff per changed object, `+ Kind/ns/name` / `- ...` for added and removed ones."""
+    lines: list[str] = []
+    for key in sorted(set(before) | set(after)):
+        if key not in before:
+            lines.append(f"  + {key}")
+        elif key not in after:
+            lines.append(f"  - {key}")
+        elif before[key] != after[key]:
+            old = yaml.safe_dump(before[key], sort_keys=True).splitlines()
+            new = yaml.safe_dump(after[key], sort_keys=True).splitlines()
+            lines.append(f"  ~ {key}")
+            lines.extend(f"    {line}" for line in difflib.unified_diff(old, new, lineterm="", n=1)
+                         if not line.startswith(("---", "+++")))
+    return lines

@@ -1,0 +1,86 @@
+"""Canary gates: the recording rules' own PromQL, judged against release.gates thresholds.
+
+Four gates for the colour under test:
+  requests            increase(http_requests_total[5m]) >= minRequests, else the ratios mean nothing
+  errorRatio          5xx / all <= maxErrorRatio
+  errorRatioVsStable  canary 5xx share - stable 5xx share <= maxErrorRatioVsStable (a difference, so a
+                      stable colour at 0 % errors does not make every canary error fatal)
+  p95Latency          histogram_quantile(0.95, ...) <= maxP95Latency
+Missing data (empty vector, NaN, too few requests, Prometheus unreachable) is `nodata`, never `pass`:
+the state machine extends the soak on it, then fails closed. Too few requests make the whole report
+`insufficient` even when a ratio looks bad: 1 error in 3 requests is noise, not a verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, Optional, Protocol
+
+from components.config import Color, GatesConfig, GateVerdict, duration_seconds
+from components.prometheus_rules import gate_queries
+from ops.prometheus import PrometheusError, QueryResult
+from ops.release_state import GateReport, ReportVerdict
+
+
+class QueryBackend(Protocol):
+    def query(self, promql: str, at: Optional[float] = None) -> QueryResult: ...
+
+
+def _ask(backend: QueryBackend, promql: str, at: Optional[float]) -> QueryResult:
+    try:
+        return backend.query(promql, at)
+    except PrometheusError:
+        return QueryResult(promql, math.nan, 0)  # unreachable counts as no data: extend, then fail closed
+
+
+def _value(result: QueryResult) -> Optional[float]:
+    return result.value if result.has_data else None
+
+
+def _judge(value: Optional[float], threshold: float) -> Literal["pass", "fail", "nodata"]:
+    if value is None:
+        return "nodata"
+    return "pass" if value <= threshold else "fail"
+
+
+def evaluate(backend: QueryBackend, gates: GatesConfig, color: Color, baseline: Optional[Color],
+             at: Optional[float] = None) -> GateReport:
+    """Evaluate every gate for `color`; `baseline` is the stable colour (None after the flip: no baseline)."""
+    canary = gate_queries(color)
+    requests = _ask(backend, canary.request_count, at)
+    samples = _value(requests)
+    enough = samples is not None and samples >= gates.minRequests
+    verdicts = [GateVerdict(gate="requests", status="pass" if enough else "nodata", query=requests.query,
+                            value=samples, threshold=float(gates.minRequests), samples=samples)]
+
+    ratio = _ask(backend, canary.error_ratio, at)
+    canary_ratio = _value(ratio)
+    verdicts.append(GateVerdict(gate="errorRatio", status=_judge(canary_ratio, gates.maxErrorRatio),
+                                query=ratio.query, value=canary_ratio, threshold=gates.maxErrorRatio,
+                                samples=samples))
+
+    if baseline is not None:
+        stable = _ask(backend, gate_queries(baseline).error_ratio, at)
+        stable_ratio = _value(stable)
+        excess = None if canary_ratio is None or stable_ratio is None else canary_ratio - stable_ratio
+        verdicts.append(GateVerdict(gate="errorRatioVsStable", status=_judge(excess, gates.maxErrorRatioVsStable),
+                                    query=f"({ratio.query})\n-\n({stable.query})", value=excess,
+                                    threshold=gates.maxErrorRatioVsStable, samples=samples))
+    else:
+        verdicts.append(GateVerdict(gate="errorRatioVsStable", status="skip", threshold=gates.maxErrorRatioVsStable))
+
+    latency = _ask(backend, canary.p95_latency_seconds, at)
+    max_latency = duration_seconds(gates.maxP95Latency)
+    verdicts.append(GateVerdict(gate="p95Latency", status=_judge(_value(latency), max_latency), query=latency.query,
+                                value=_value(latency), threshold=max_latency, samples=samples))
+    return GateReport(tuple(verdicts), _overall(verdicts, enough))
+
+
+def _overall(verdicts: list[GateVerdict], enough: bool) -> ReportVerdict:
+    if not enough:
+        return "insufficient"
+    if any(verdict.status == "fail" for verdict in verdicts):
+        return "fail"
+    if any(verdict.status == "nodata" for verdict in verdicts):
+        return "insufficient"
+    return "pass"

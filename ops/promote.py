@@ -1,0 +1,261 @@
+"""`python -m ops promote -s STACK [--dry-run]`: walk the canary steps with metric gates, roll back on failure.
+
+The loop only performs what ops/release_state.py decides: an `up` (driver), a wait then a gate
+evaluation (clock + Prometheus), a smoke check (httpx). Everything it touches is injected, so tests
+run it with a fake clock, a fake or offline driver and a real or scripted Prometheus.
+Exit codes: 0 released, 1 rolled back (report names the gate) or nothing to promote, 2 usage/config,
+3 the rollback itself failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Protocol
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from components.config import ConfigError, GatesConfig, GateVerdict, ReleaseConfig, duration_seconds
+from ops.driver import AutomationDriver, Driver, OfflineDriver, StackView
+from ops.release_state import (
+    Action,
+    Finish,
+    GateReport,
+    GatesObserved,
+    Observe,
+    Policy,
+    ReleaseState,
+    Smoke,
+    SmokeDone,
+    Started,
+    Up,
+    UpDone,
+    step,
+)
+from ops.stackconfig import UsageError
+
+EXIT_USAGE = 2
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+@dataclass
+class FakeClock:
+    """Time that moves only when slept: tests and --dry-run walk hours of soak instantly."""
+
+    t: float = 1_700_000_000.0
+    slept: list[float] = field(default_factory=list)
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+GateSource = Callable[[Observe, GatesConfig], GateReport]
+SmokeCheck = Callable[[], tuple[bool, tuple[GateVerdict, ...]]]
+
+
+def policy_of(release: ReleaseConfig) -> Policy:
+    return Policy(soak=duration_seconds(release.soak), stabilization=duration_seconds(release.stabilization),
+                  interval=duration_seconds(release.gates.interval), max_extensions=release.gates.maxExtensions)
+
+
+@dataclass
+class PromoteResult:
+    exit_code: int
+    message: str
+    state: Optional[ReleaseState] = None
+    actions: list[Action] = field(default_factory=list)
+    reports: list[GateReport] = field(default_factory=list)
+    gates: tuple[GateVerdict, ...] = ()
+
+    @property
+    def ups(self) -> list[Up]:
+        return [action for action in self.actions if isinstance(action, Up)]
+
+
+def run_release(driver: Driver, gates: GateSource, smoke: SmokeCheck, clock: Clock,
+                console: Optional[Console] = None, max_actions: int = 100_000) -> PromoteResult:
+    """Drive the state machine until it finishes. Returns the exit code and everything that was done."""
+    console = console or Console(highlight=False)
+    view = driver.read()
+    if view.deployed is None:
+        return PromoteResult(EXIT_USAGE, "the stack has no outputs: deploy it once with `pulumi up` before promoting")
+    policy, thresholds = policy_of(view.release), view.release.gates
+    state, action = step(view.state(), policy, Started(clock.now()))
+    result = PromoteResult(1, "", state)
+    console.print(f"release: {state.active_color} active, weight {state.weight}%, phase {state.phase}, "
+                  f"steps {list(state.steps)}" + ("" if state.in_sync else " (config not yet deployed)"))
+    for _ in range(max_actions):
+        result.actions.append(action)
+        if isinstance(action, Finish):
+            result.exit_code, result.message, result.state, result.gates = (
+                action.exit_code, action.message, state, action.gates)
+            return result
+        if isinstance(action, Up):
+            console.print(f"[bold]{action.kind}[/]: up with activeColor={action.target.active_color}, "
+                          f"canaryWeight={action.target.weight} ({action.verdict.reason})")
+            outcome = driver.up(action)
+            if not outcome.ok:
+                console.print(f"  up failed: {outcome.error}", markup=False)
+            state, action = step(state, policy, UpDone(action, outcome.ok, clock.now(), outcome.error))
+        elif isinstance(action, Observe):
+            clock.sleep(action.after)
+            report = gates(action, thresholds)
+            result.reports.append(report)
+            if action.reason != "watching" or report.verdict != "pass":  # routine passes stay quiet
+                console.print(f"  {_stamp(clock)} gates for {action.color} ({action.reason}): {report.verdict} "
+                              + _values(report.gates), markup=False)
+            state, action = step(state, policy, GatesObserved(report, clock.now()))
+        elif isinstance(action, Smoke):
+            ok, checks = smoke()
+            console.print("  smoke: " + ", ".join(f"{check.query} {check.status}" for check in checks), markup=False)
+            state, action = step(state, policy, SmokeDone(ok, checks, clock.now()))
+    return PromoteResult(1, f"gave up after {max_actions} actions", state, result.actions)
+
+
+def _stamp(clock: Clock) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(clock.now()))
+
+
+def _values(gates: tuple[GateVerdict, ...]) -> str:
+    return " ".join(f"{gate.gate}={'-' if gate.value is None else f'{gate.value:.4g}'}" for gate in gates
+                    if gate.status != "skip")
+
+
+def gate_table(gates: tuple[GateVerdict, ...], title: str = "gates") -> Table:
+    table = Table(title=title, show_lines=False)
+    for column in ("gate", "status", "value", "threshold", "samples", "query"):
+        table.add_column(column, overflow="fold")
+    for gate in gates:
+        table.add_row(gate.gate, gate.status, "no data" if gate.value is None else f"{gate.value:.6g}",
+                      "" if gate.threshold is None else f"{gate.threshold:g}",
+                      "" if gate.samples is None else f"{gate.samples:g}", gate.query)
+    return table
+
+
+# -- real I/O -------------------------------------------------------------------------------------
+
+def prometheus_gates(base_url: str) -> GateSource:
+    from ops.gates import evaluate
+    from ops.prometheus import PrometheusClient
+
+    client = PrometheusClient(base_url)
+    return lambda observe, thresholds: evaluate(client, thresholds, observe.color, observe.baseline)
+
+
+def http_smoke(api_url: str, timeout: float = 10.0) -> SmokeCheck:
+    def check() -> tuple[bool, tuple[GateVerdict, ...]]:
+        checks = []
+        for path in ("/health", "/ready"):
+            url = api_url.rstrip("/") + path
+            try:
+                code: Optional[float] = float(httpx.get(url, timeout=timeout).status_code)
+            except httpx.HTTPError:
+                code = None
+            checks.append(GateVerdict(gate="smoke", status="pass" if code == 200 else "fail", query=url,
+                                      value=code, threshold=200.0))
+        return all(c.status == "pass" for c in checks), tuple(checks)
+    return check
+
+
+def assumed_gates(observe: Observe, thresholds: GatesConfig) -> GateReport:
+    """--dry-run: no Prometheus is asked; every gate is shown as skipped and the walk goes on."""
+    from components.prometheus_rules import gate_queries
+
+    queries = gate_queries(observe.color)
+    return GateReport((
+        GateVerdict(gate="requests", status="skip", query=queries.request_count, threshold=thresholds.minRequests),
+        GateVerdict(gate="errorRatio", status="skip", query=queries.error_ratio, threshold=thresholds.maxErrorRatio),
+        GateVerdict(gate="p95Latency", status="skip", query=queries.p95_latency_seconds,
+                    threshold=duration_seconds(thresholds.maxP95Latency)),
+    ), "pass")
+
+
+def assumed_smoke() -> tuple[bool, tuple[GateVerdict, ...]]:
+    return True, (GateVerdict(gate="smoke", status="skip", query="/health, /ready (dry-run: not called)"),)
+
+
+def endpoint(explicit: Optional[str], view: StackView, output: str, env: str, default: Optional[str] = None
+             ) -> Optional[str]:
+    """A URL from the flag, else the stack output, else the environment, else the default."""
+    value: Any = explicit or view.outputs.get(output) or os.environ.get(env) or default
+    return str(value) if value else None
+
+
+def pulumi_cli() -> Optional[str]:
+    return shutil.which("pulumi")
+
+
+def make_driver(stack: str, dry_run: bool, sets: list[str], console: Console) -> Driver:
+    if dry_run:
+        return OfflineDriver(stack, tuple(sets), echo=lambda line: console.print(line, markup=False))
+    if pulumi_cli() is None:
+        raise UsageError("the `pulumi` CLI is not on PATH: install it, or use --dry-run to walk the offline plan")
+    return AutomationDriver(stack, echo=lambda line: console.print(line.rstrip(), markup=False))
+
+
+def promote_command(args: argparse.Namespace) -> int:
+    console = Console(highlight=False)
+    try:
+        driver = make_driver(args.stack, args.dry_run, args.set, console)
+        view = driver.read()
+    except (UsageError, ConfigError) as error:
+        console.print(f"error: {error}", markup=False)
+        return EXIT_USAGE
+    gates: GateSource
+    smoke: SmokeCheck
+    clock: Clock
+    if args.dry_run:
+        console.print("dry-run: nothing is changed; each up is the program under the SDK monitor, gates assumed")
+        gates, smoke, clock = assumed_gates, assumed_smoke, FakeClock(time.time())
+    else:
+        prometheus = endpoint(args.prometheus_url, view, "prometheusUrl", "PROMETHEUS_URL")
+        if prometheus is None:
+            console.print("error: no Prometheus URL: pass --prometheus-url (e.g. after `kubectl -n doc-rag-monitoring "
+                          "port-forward svc/prometheus 9090`) or set PROMETHEUS_URL", markup=False)
+            return EXIT_USAGE
+        api = endpoint(args.api_url, view, "apiUrl", "DOC_RAG_API_URL", f"https://{view.config.domain}")
+        gates, smoke, clock = prometheus_gates(prometheus), http_smoke(str(api)), SystemClock()
+    result = run_release(driver, gates, smoke, clock, console)
+    report(console, result)
+    return result.exit_code
+
+
+def report(console: Console, result: PromoteResult) -> None:
+    style = "green" if result.exit_code == 0 else "red"
+    console.print(f"[{style}]promote: {result.message}[/] (exit {result.exit_code})")
+    if result.gates:
+        console.print(gate_table(result.gates, "gates of the last decision"))
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("promote", help="walk the canary steps with metric gates; roll back on failure")
+    parser.add_argument("-s", "--stack", required=True, help="stack name")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="walk the steps against the offline plan and print what each up would change")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="--dry-run only: start from overridden config (pulumi config set --path semantics)")
+    parser.add_argument("--prometheus-url", help="Prometheus base URL (default: output prometheusUrl, $PROMETHEUS_URL)")
+    parser.add_argument("--api-url", help="API base URL for the smoke check (default: output apiUrl, https://<domain>)")
+    parser.set_defaults(func=promote_command)

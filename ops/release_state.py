@@ -1,0 +1,319 @@
+"""The release state machine of `ops promote`: release state + an event -> the next state and action.
+
+Pure: no clock, no network, no Pulumi. Time arrives inside events (`now`, epoch seconds), gate results
+arrive as a GateReport, and the caller (ops/promote.py) performs the returned action and feeds back
+what happened. That makes every path of a release a table test (tests/test_release_state.py).
+
+The stack is the only state that matters: active colour, canary weight and the verdict history are
+stack config, deployed with each `up` and exported as the `releaseHistory` output. Where a release
+stands (its phase) is derived from them, so a promote that was interrupted resumes from the stack
+alone. The in-memory fields (soak start, extensions) only pace the current soak.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+from typing import Literal, Optional, Union
+
+from components.config import Color, GateVerdict, Verdict
+
+Phase = Literal["idle", "canary", "stabilizing"]
+ReportVerdict = Literal["pass", "fail", "insufficient"]
+UpKind = Literal["start", "advance", "flip", "done", "rollback", "reconcile"]
+
+# Exit codes of promote (and of the Finish action): documented in docs/operations.md.
+EXIT_OK = 0
+EXIT_ROLLED_BACK = 1  # a gate or an up failed and the rollback succeeded, or nothing to promote
+EXIT_ROLLBACK_FAILED = 3  # the rollback `up` failed too: traffic state needs a human
+
+
+def other(color: Color) -> Color:
+    return "green" if color == "blue" else "blue"
+
+
+def iso(now: float) -> str:
+    return dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def epoch(time_text: str) -> float:
+    return dt.datetime.fromisoformat(time_text.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass(frozen=True)
+class GateReport:
+    """One evaluation of every gate. `verdict` is the whole: fail > insufficient > pass."""
+
+    gates: tuple[GateVerdict, ...]
+    verdict: ReportVerdict
+
+    @property
+    def failed(self) -> list[GateVerdict]:
+        return [gate for gate in self.gates if gate.status == "fail"]
+
+    @property
+    def missing(self) -> list[GateVerdict]:
+        return [gate for gate in self.gates if gate.status == "nodata"]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Timing from release config (durations already in seconds)."""
+
+    soak: float
+    stabilization: float
+    interval: float
+    max_extensions: int
+
+
+@dataclass(frozen=True)
+class ReleaseState:
+    active_color: Color
+    weight: int
+    steps: tuple[int, ...]
+    history: tuple[Verdict, ...] = ()
+    images: tuple[tuple[str, str], ...] = ()  # (colour, image) pairs, for the verdicts
+    in_sync: bool = True  # config equals what the last successful `up` deployed
+    # Pacing of the current soak (not persisted: a resumed soak starts afresh).
+    soak_started: Optional[float] = None
+    extensions: int = 0
+
+    @property
+    def phase(self) -> Phase:
+        if self.weight > 0:
+            return "canary"
+        last = self.history[-1] if self.history else None
+        if last is not None and last.decision == "flip":
+            return "stabilizing"
+        return "idle"
+
+    @property
+    def candidate_color(self) -> Color:
+        """The colour under test: the canary colour, or after the flip the newly active one."""
+        return self.active_color if self.phase == "stabilizing" else other(self.active_color)
+
+    @property
+    def stable_color(self) -> Color:
+        """The colour the release started from: where a rollback sends all traffic."""
+        return other(self.active_color) if self.phase == "stabilizing" else self.active_color
+
+    def image(self, color: Color) -> str:
+        return dict(self.images).get(color, "")
+
+
+@dataclass(frozen=True)
+class Target:
+    active_color: Color
+    weight: int
+
+
+@dataclass(frozen=True)
+class Up:
+    """Set release.activeColor / canaryWeight / history to these values and run one `pulumi up`."""
+
+    kind: UpKind
+    target: Target
+    verdict: Verdict
+    history: tuple[Verdict, ...]  # the complete history to write (the verdict is its last entry)
+
+
+@dataclass(frozen=True)
+class Observe:
+    """Wait `after` seconds, then evaluate the gates for `color` (against `baseline`, if any)."""
+
+    after: float
+    color: Color
+    baseline: Optional[Color]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Smoke:
+    """Smoke-check /health and /ready on the newly active colour."""
+
+
+@dataclass(frozen=True)
+class Finish:
+    exit_code: int
+    message: str
+    gates: tuple[GateVerdict, ...] = ()
+
+
+Action = Union[Up, Observe, Smoke, Finish]
+
+
+@dataclass(frozen=True)
+class Started:
+    now: float
+
+
+@dataclass(frozen=True)
+class UpDone:
+    action: Up
+    ok: bool
+    now: float
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class GatesObserved:
+    report: GateReport
+    now: float
+
+
+@dataclass(frozen=True)
+class SmokeDone:
+    ok: bool
+    checks: tuple[GateVerdict, ...]
+    now: float
+
+
+Event = Union[Started, UpDone, GatesObserved, SmokeDone]
+
+
+@dataclass(frozen=True)
+class _Decision:
+    kind: UpKind
+    target: Target
+    reason: str
+    gates: tuple[GateVerdict, ...] = field(default_factory=tuple)
+
+
+def _up(state: ReleaseState, decision: _Decision, now: float) -> Up:
+    verdict = Verdict(
+        time=iso(now),
+        activeColor=state.active_color,
+        weight=state.weight,
+        decision=decision.kind,
+        image=state.image(state.candidate_color),
+        stableImage=state.image(state.stable_color),
+        reason=decision.reason,
+        extensions=state.extensions,
+        gates=list(decision.gates),
+    )
+    # A new release starts a new history; the previous release's verdicts stay in the stack's
+    # update history (each `up` exported them as releaseHistory).
+    history = (verdict,) if decision.kind == "start" else (*state.history, verdict)
+    return Up(decision.kind, decision.target, verdict, history)
+
+
+def _rollback(state: ReleaseState, reason: str, now: float, gates: tuple[GateVerdict, ...] = ()) -> Up:
+    return _up(state, _Decision("rollback", Target(state.stable_color, 0), reason, gates), now)
+
+
+def _observe(state: ReleaseState, policy: Policy, reason: str) -> Observe:
+    baseline: Optional[Color] = state.stable_color if state.phase == "canary" else None
+    return Observe(policy.interval, state.candidate_color, baseline, reason)
+
+
+def _describe(gates: list[GateVerdict]) -> str:
+    parts = []
+    for gate in gates:
+        value = "no data" if gate.value is None else f"{gate.value:g}"
+        parts.append(f"{gate.gate} {value} (threshold {gate.threshold:g})" if gate.threshold is not None
+                     else f"{gate.gate} {value}")
+    return ", ".join(parts)
+
+
+def _start(state: ReleaseState, policy: Policy, now: float) -> tuple[ReleaseState, Action]:
+    if not state.in_sync:
+        # Interrupted between writing config and finishing its `up`: apply the config as it stands first.
+        decision = _Decision("reconcile", Target(state.active_color, state.weight),
+                             "config differs from the deployed stack: re-applying it before resuming")
+        return state, _up(state, decision, now)
+    if state.phase == "canary":
+        resumed = replace(state, soak_started=now, extensions=0)
+        return resumed, _observe(resumed, policy, f"resuming the soak at {state.weight}%")
+    if state.phase == "stabilizing":
+        flipped_at = epoch(state.history[-1].time)
+        return replace(state, soak_started=flipped_at, extensions=0), Smoke()
+    candidate = state.image(state.candidate_color)
+    last = state.history[-1] if state.history else None
+    if last is not None and candidate and (
+        (last.decision == "done" and candidate == last.stableImage)
+        or (last.decision == "rollback" and candidate == last.image)
+    ):
+        what = "was just replaced" if last.decision == "done" else "was rolled back"
+        return state, Finish(EXIT_ROLLED_BACK, f"nothing to promote: release.{state.candidate_color}.image "
+                                               f"{candidate} {what}; set a new image first")
+    decision = _Decision("start", Target(state.active_color, state.steps[0]),
+                         f"canary {state.candidate_color} {candidate} at {state.steps[0]}%")
+    return state, _up(state, decision, now)
+
+
+def _up_done(state: ReleaseState, policy: Policy, event: UpDone) -> tuple[ReleaseState, Action]:
+    action = event.action
+    if not event.ok:
+        if action.kind == "rollback":
+            return state, Finish(EXIT_ROLLBACK_FAILED,
+                                 f"ROLLBACK FAILED ({event.error}); traffic state needs manual action: run "
+                                 f"`python -m ops rollback` or `pulumi up` with release.activeColor="
+                                 f"{action.target.active_color}, release.canaryWeight=0",
+                                 tuple(action.verdict.gates))
+        if action.kind == "done":
+            return state, Finish(EXIT_ROLLED_BACK, f"the release is live but recording its final verdict failed "
+                                                   f"({event.error}); re-run promote to record it")
+        return state, _rollback(state, f"{action.kind} up failed: {event.error}", event.now)
+
+    moved = replace(state, active_color=action.target.active_color, weight=action.target.weight,
+                    history=action.history, in_sync=True, soak_started=event.now, extensions=0)
+    if action.kind == "rollback":
+        return moved, Finish(EXIT_ROLLED_BACK, f"rolled back to {moved.active_color} at weight 0: "
+                                               f"{action.verdict.reason}", tuple(action.verdict.gates))
+    if action.kind == "done":
+        return moved, Finish(EXIT_OK, f"release complete: {moved.active_color} "
+                                      f"{moved.image(moved.active_color)} is active and stable")
+    if action.kind == "flip":
+        return moved, Smoke()
+    if action.kind == "reconcile":
+        return _start(moved, policy, event.now)
+    return moved, _observe(moved, policy, f"soaking at {moved.weight}%")
+
+
+def _gates_observed(state: ReleaseState, policy: Policy, event: GatesObserved) -> tuple[ReleaseState, Action]:
+    report, now = event.report, event.now
+    if report.verdict == "fail":
+        # Fail fast: a breach with enough traffic is not waited out.
+        return state, _rollback(state, f"gate breached at {state.weight}%: {_describe(report.failed)}", now,
+                                report.gates)
+    window = policy.stabilization if state.phase == "stabilizing" else policy.soak
+    started = state.soak_started if state.soak_started is not None else now
+    # Each extension waits another soak period for traffic to arrive.
+    if now - started < window + state.extensions * policy.soak:
+        return state, _observe(state, policy, "watching")
+    if report.verdict == "insufficient":
+        if state.extensions < policy.max_extensions:
+            extended = replace(state, extensions=state.extensions + 1)
+            return extended, _observe(extended, policy, f"not enough data ({_describe(report.missing)}): "
+                                                        f"extension {extended.extensions}/{policy.max_extensions}")
+        return state, _rollback(state, f"fail closed: not enough data after {state.extensions} extensions "
+                                       f"({_describe(report.missing)})", now, report.gates)
+    if state.phase == "stabilizing":
+        return state, _up(state, _Decision("done", Target(state.active_color, 0),
+                                           f"stable for {policy.stabilization:g}s after the flip", report.gates), now)
+    later = [step for step in state.steps if step > state.weight]
+    if later:
+        return state, _up(state, _Decision("advance", Target(state.active_color, later[0]),
+                                           f"gates passed at {state.weight}%", report.gates), now)
+    return state, _up(state, _Decision("flip", Target(other(state.active_color), 0),
+                                       f"gates passed at {state.weight}%: {other(state.active_color)} becomes active",
+                                       report.gates), now)
+
+
+def _smoke_done(state: ReleaseState, policy: Policy, event: SmokeDone) -> tuple[ReleaseState, Action]:
+    if not event.ok:
+        failed = [check for check in event.checks if check.status != "pass"]
+        return state, _rollback(state, "smoke check failed after the flip: " + ", ".join(
+            f"{check.query} {check.status}" for check in failed), event.now, event.checks)
+    return state, _observe(state, policy, "stabilizing after the flip")
+
+
+def step(state: ReleaseState, policy: Policy, event: Event) -> tuple[ReleaseState, Action]:
+    """The whole release logic: where we are + what just happened -> where we are + what to do next."""
+    if isinstance(event, Started):
+        return _start(state, policy, event.now)
+    if isinstance(event, UpDone):
+        return _up_done(state, policy, event)
+    if isinstance(event, GatesObserved):
+        return _gates_observed(state, policy, event)
+    return _smoke_done(state, policy, event)
