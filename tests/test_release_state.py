@@ -1,0 +1,250 @@
+"""Table tests of the pure release state machine (ops/release_state.py): every path of a release."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import pytest
+
+from components.config import GateVerdict
+from ops.release_state import (
+    EXIT_OK,
+    EXIT_ROLLBACK_FAILED,
+    EXIT_ROLLED_BACK,
+    Action,
+    Finish,
+    GateReport,
+    GatesObserved,
+    Observe,
+    Policy,
+    ReleaseState,
+    Smoke,
+    SmokeDone,
+    Started,
+    Target,
+    Up,
+    UpDone,
+    step,
+)
+
+POLICY = Policy(soak=300, stabilization=900, interval=30, max_extensions=3)
+STEPS = (5, 25, 50, 100)
+IMAGES = (("blue", "doc-rag/api:v1.0.0"), ("green", "doc-rag/api:v1.1.0"))
+T0 = 1_700_000_000.0
+
+
+def report(verdict: str, gate: str = "errorRatio", value: Optional[float] = 0.001) -> GateReport:
+    status = {"pass": "pass", "fail": "fail", "insufficient": "nodata"}[verdict]
+    return GateReport((GateVerdict(gate=gate, status=status, query=f"q_{gate}", value=value, threshold=0.01,
+                                   samples=500.0),), verdict)  # type: ignore[arg-type]
+
+
+@dataclass
+class Where:
+    """What the scripted world sees when gates are evaluated."""
+
+    state: ReleaseState
+    observe: Observe
+    now: float
+
+
+@dataclass
+class Run:
+    actions: list[Action] = field(default_factory=list)
+    state: Optional[ReleaseState] = None
+
+    @property
+    def ups(self) -> list[Up]:
+        return [a for a in self.actions if isinstance(a, Up)]
+
+    @property
+    def kinds(self) -> list[str]:
+        return [u.kind for u in self.ups]
+
+    @property
+    def finish(self) -> Finish:
+        last = self.actions[-1]
+        assert isinstance(last, Finish)
+        return last
+
+    @property
+    def observations(self) -> list[Observe]:
+        return [a for a in self.actions if isinstance(a, Observe)]
+
+
+def simulate(state: ReleaseState, gates: Callable[[Where], GateReport] = lambda w: report("pass"),
+             up_fails: Callable[[Up], bool] = lambda up: False, smoke_ok: bool = True) -> Run:
+    now, run = T0, Run()
+    state, action = step(state, POLICY, Started(now))
+    for _ in range(10_000):
+        run.actions.append(action)
+        if isinstance(action, Finish):
+            run.state = state
+            return run
+        if isinstance(action, Up):
+            state, action = step(state, POLICY, UpDone(action, not up_fails(action), now, "boom"))
+        elif isinstance(action, Observe):
+            now += action.after
+            state, action = step(state, POLICY, GatesObserved(gates(Where(state, action, now)), now))
+        elif isinstance(action, Smoke):
+            check = GateVerdict(gate="smoke", status="pass" if smoke_ok else "fail", query="https://x/ready")
+            state, action = step(state, POLICY, SmokeDone(smoke_ok, (check,), now))
+    raise AssertionError("state machine did not finish")
+
+
+def fresh(**kw) -> ReleaseState:
+    return ReleaseState(active_color="blue", weight=0, steps=STEPS, images=IMAGES, **kw)
+
+
+def test_success_to_the_end():
+    run = simulate(fresh())
+    assert run.kinds == ["start", "advance", "advance", "advance", "flip", "done"]
+    assert [u.target for u in run.ups] == [Target("blue", 5), Target("blue", 25), Target("blue", 50),
+                                           Target("blue", 100), Target("green", 0), Target("green", 0)]
+    assert run.finish.exit_code == EXIT_OK
+    assert run.state is not None and run.state.active_color == "green" and run.state.phase == "idle"
+    # Each verdict is written with the up that acts on it; one history per release.
+    assert [v.decision for v in run.ups[-1].history] == run.kinds
+    # Every soak lasted release.soak: 10 evaluations of 30 s at each of the 4 steps, 30 during stabilization.
+    assert len(run.observations) == 4 * 10 + 30
+
+
+@pytest.mark.parametrize("breach_at", [5, 25, 50, 100])
+def test_breach_at_every_step_rolls_back_to_weight_zero(breach_at):
+    run = simulate(fresh(), gates=lambda w: report("fail" if w.state.weight == breach_at else "pass", value=0.2))
+    rollback = run.ups[-1]
+    assert rollback.kind == "rollback" and rollback.target == Target("blue", 0)
+    assert rollback.verdict.weight == breach_at
+    assert rollback.verdict.gates[0].status == "fail" and rollback.verdict.gates[0].value == 0.2
+    assert run.finish.exit_code == EXIT_ROLLED_BACK and "errorRatio 0.2 (threshold 0.01)" in run.finish.message
+    assert run.kinds.count("flip") == 0
+
+
+def test_breach_is_acted_on_at_the_first_evaluation_not_at_the_end_of_the_soak():
+    run = simulate(fresh(), gates=lambda w: report("fail" if w.state.weight == 25 else "pass"))
+    at_25 = [o for o in run.observations][10:]  # the first 10 were the soak at 5 %
+    assert len(at_25) == 1  # one interval after the breach began, the rollback was decided
+
+
+def test_rollback_after_the_flip_restores_the_previous_colour():
+    run = simulate(fresh(), gates=lambda w: report("fail" if w.state.phase == "stabilizing" else "pass"))
+    assert run.kinds == ["start", "advance", "advance", "advance", "flip", "rollback"]
+    assert run.ups[-1].target == Target("blue", 0)
+    assert run.finish.exit_code == EXIT_ROLLED_BACK
+
+
+def test_failed_smoke_check_after_the_flip_rolls_back():
+    run = simulate(fresh(), smoke_ok=False)
+    assert run.kinds[-2:] == ["flip", "rollback"] and run.ups[-1].target == Target("blue", 0)
+    assert "smoke check failed" in run.ups[-1].verdict.reason
+
+
+def test_nan_everywhere_extends_then_fails_closed():
+    run = simulate(fresh(), gates=lambda w: report("insufficient", value=None))
+    assert run.kinds == ["start", "rollback"]
+    rollback = run.ups[-1]
+    assert rollback.verdict.extensions == POLICY.max_extensions and "fail closed" in rollback.verdict.reason
+    # soak + 3 extensions of one soak each, evaluated every interval
+    assert len(run.observations) == (1 + POLICY.max_extensions) * 10
+
+
+def test_low_traffic_that_recovers_extends_and_goes_on():
+    def gates(w: Where) -> GateReport:
+        started = w.state.soak_started or T0
+        low = w.state.weight == 5 and w.now - started < POLICY.soak + 2 * POLICY.soak
+        return report("insufficient" if low else "pass", gate="requests", value=3)
+
+    run = simulate(fresh(), gates=gates)
+    assert run.finish.exit_code == EXIT_OK
+    assert run.ups[1].verdict.extensions == 2  # the advance from 5 % records the 2 extensions it needed
+
+
+def test_low_traffic_does_not_extend_mid_soak():
+    """Missing data before the soak ends is not yet a verdict: only the end of the window counts."""
+    run = simulate(fresh(), gates=lambda w: report(
+        "insufficient" if (w.now - (w.state.soak_started or T0)) < 200 else "pass"))
+    assert run.finish.exit_code == EXIT_OK and all(u.verdict.extensions == 0 for u in run.ups)
+
+
+@pytest.mark.parametrize("failing", [("start", 5), ("advance", 25), ("advance", 50), ("advance", 100),
+                                     ("flip", 0)])
+def test_an_up_that_fails_triggers_one_rollback_up(failing):
+    kind, weight = failing
+    run = simulate(fresh(), up_fails=lambda up: (up.kind, up.target.weight) == (kind, weight))
+    assert run.ups[-1].kind == "rollback" and run.ups[-1].target == Target("blue", 0)
+    assert run.kinds.count("rollback") == 1
+    assert f"{kind} up failed: boom" in run.ups[-1].verdict.reason
+    assert run.finish.exit_code == EXIT_ROLLED_BACK
+
+
+def test_a_failing_rollback_up_exits_3_and_says_what_to_do():
+    run = simulate(fresh(), gates=lambda w: report("fail" if w.state.weight == 50 else "pass"),
+                   up_fails=lambda up: up.kind == "rollback")
+    assert run.finish.exit_code == EXIT_ROLLBACK_FAILED
+    assert "release.activeColor=blue, release.canaryWeight=0" in run.finish.message
+
+
+def test_a_failing_final_record_does_not_roll_back_a_healthy_release():
+    run = simulate(fresh(), up_fails=lambda up: up.kind == "done")
+    assert "rollback" not in run.kinds and run.finish.exit_code == EXIT_ROLLED_BACK
+
+
+def _history_until(weight: int) -> tuple:
+    """The config a promote leaves behind when interrupted while soaking at `weight`."""
+    full = simulate(fresh())
+    for up in full.ups:
+        if up.target == Target("blue", weight):
+            return up.history
+    raise AssertionError(weight)
+
+
+@pytest.mark.parametrize("weight", [5, 25, 50, 100])
+def test_resume_after_interruption_at_each_step(weight):
+    state = ReleaseState("blue", weight, STEPS, _history_until(weight), IMAGES, in_sync=True)
+    run = simulate(state)
+    first = run.actions[0]
+    assert isinstance(first, Observe) and first.color == "green" and first.baseline == "blue"
+    later = [s for s in STEPS if s > weight]
+    assert [u.target.weight for u in run.ups if u.kind == "advance"] == later
+    assert run.kinds[-2:] == ["flip", "done"] and run.finish.exit_code == EXIT_OK
+    assert "start" not in run.kinds  # the history of the interrupted release is kept and extended
+    assert run.ups[-1].history[:len(state.history)] == state.history
+
+
+@pytest.mark.parametrize("weight", [5, 25, 50, 100])
+def test_resume_when_config_was_written_but_its_up_never_finished(weight):
+    state = ReleaseState("blue", weight, STEPS, _history_until(weight), IMAGES, in_sync=False)
+    run = simulate(state)
+    assert run.kinds[0] == "reconcile" and run.ups[0].target == Target("blue", weight)
+    assert isinstance(run.actions[1], Observe)
+    assert run.finish.exit_code == EXIT_OK
+
+
+def test_resume_during_stabilization_smokes_then_watches_the_rest_of_the_window():
+    full = simulate(fresh())
+    flip = next(u for u in full.ups if u.kind == "flip")
+    state = ReleaseState("green", 0, STEPS, flip.history, IMAGES)
+    assert state.phase == "stabilizing"
+    run = simulate(state)
+    assert isinstance(run.actions[0], Smoke)
+    assert run.kinds == ["done"] and run.finish.exit_code == EXIT_OK
+    # a breach while resuming after the flip still restores the previous colour
+    run = simulate(state, gates=lambda w: report("fail"))
+    assert run.ups[-1].target == Target("blue", 0)
+
+
+def test_nothing_to_promote_after_a_completed_release_or_a_rollback():
+    done = simulate(fresh())
+    after_done = ReleaseState("green", 0, STEPS, done.ups[-1].history, IMAGES)
+    run = simulate(after_done)  # blue still holds v1.0.0, the image the release just replaced
+    assert run.ups == [] and run.finish.exit_code == EXIT_ROLLED_BACK and "just replaced" in run.finish.message
+
+    rolled = simulate(fresh(), gates=lambda w: report("fail"))
+    after_rollback = ReleaseState("blue", 0, STEPS, rolled.ups[-1].history, IMAGES)
+    run = simulate(after_rollback)
+    assert run.ups == [] and "rolled back" in run.finish.message
+
+    new_image = (("blue", "doc-rag/api:v1.0.0"), ("green", "doc-rag/api:v1.2.0"))
+    run = simulate(ReleaseState("blue", 0, STEPS, rolled.ups[-1].history, new_image))
+    assert run.kinds[0] == "start" and len(run.ups[0].history) == 1  # a new release starts a new history
