@@ -9,6 +9,7 @@ import pulumi
 from components.cluster import Cluster
 from components.config import DocRagConfig, Secrets
 from components.namespaces import Namespaces
+from components.observability import Observability, ObservabilityArgs
 from components.platform import Platform
 
 
@@ -34,6 +35,11 @@ class DocRag(pulumi.ComponentResource):
         # -- security (components/security.py) --
 
         # -- observability (components/observability.py) --
+        self.observability = Observability(
+            "observability",
+            ObservabilityArgs(config.observability, config.release, self.cluster.storage_class_name,
+                              self.namespaces.by_name),
+            opts=k8s_opts)
 
         self.outputs: dict[str, pulumi.Input] = {
             "domain": config.domain,
@@ -43,5 +49,6 @@ class DocRag(pulumi.ComponentResource):
             "releaseHistory": [verdict.model_dump(exclude_none=True) for verdict in config.release.history],
             "namespaces": list(self.namespaces.by_name),
             **self.cluster.outputs,  # eks: cluster, endpoint, kubeconfig (secret), VPC, subnets, certificate, node role
+            **self.observability.outputs,  # in-cluster health URLs (Prometheus, Grafana, Jaeger when on)
         }
         self.register_outputs(self.outputs)

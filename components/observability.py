@@ -1,0 +1,429 @@
+"""Observability in doc-rag-monitoring: Prometheus (scrape config, rules, server), Grafana, optional Jaeger.
+
+Scrape contract with the traffic layer (components/traffic.py builds `api-service` and
+`api-service-canary` in doc-rag-prod): those Services, and no other Service in doc-rag-prod that selects
+API pods, carry the annotations
+    prometheus.io/scrape: "true"   prometheus.io/port: "9090"   prometheus.io/path: "/metrics"
+Prometheus discovers their endpoints, scrapes each API pod on the annotated port and path, and copies the
+pod labels `version` (colour) and `app.kubernetes.io/component` onto every series as `version` and
+`component`, so each query can split stable from canary. The PromQL itself lives in
+components/prometheus_rules.py; the dashboard in components/dashboards.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from components import dashboards
+from components import prometheus_rules as rules
+from components.config import ObservabilityConfig, ReleaseConfig
+from components.hardening import PULL_POLICY, checkov_skips
+from components.meta import NS_MONITORING, NS_PROD, child, labels
+from components.podsecurity import container_security_context, pod_security_context
+
+PROMETHEUS_IMAGE = "quay.io/prometheus/prometheus:v2.55.1"
+# Tells Prometheus (POST /-/reload) that a mounted ConfigMap changed: a canary step rewrites the rules.
+RELOADER_IMAGE = "ghcr.io/jimmidyson/configmap-reload:v0.14.0"
+GRAFANA_IMAGE = "docker.io/grafana/grafana:11.3.1"
+JAEGER_IMAGE = "docker.io/jaegertracing/all-in-one:1.62.0"
+
+PROMETHEUS = "prometheus"  # Service, StatefulSet and ServiceAccount name (T5 allowlists its API token)
+PROMETHEUS_PORT = 9090
+PROMETHEUS_UID = 65534  # nobody, the user the upstream image runs as
+GRAFANA = "grafana"
+GRAFANA_PORT = 3000
+GRAFANA_UID = 472  # the upstream image's grafana user
+JAEGER = "jaeger"
+JAEGER_UID = 10001  # the upstream image's user
+JAEGER_UI_PORT = 16686
+JAEGER_ADMIN_PORT = 14269  # health check endpoint "/"
+JAEGER_OTLP_GRPC_PORT = 4317
+JAEGER_OTLP_HTTP_PORT = 4318
+
+CONFIG_MAP = "prometheus-config"
+RULES_MAP = "prometheus-rules"
+DASHBOARDS_MAP = "grafana-dashboards"
+GRAFANA_PROVISIONING_MAP = "grafana-provisioning"
+CONFIG_DIR = "/etc/prometheus/config"
+RULES_DIR = "/etc/prometheus/rules"  # the seed's rule_files glob is "/etc/prometheus/rules/*.yml"
+GRAFANA_ADMIN_PASSWORD_KEY = "admin-password"
+
+PROMETHEUS_URL = f"http://{PROMETHEUS}.{NS_MONITORING}.svc:{PROMETHEUS_PORT}"
+GRAFANA_URL = f"http://{GRAFANA}.{NS_MONITORING}.svc:{GRAFANA_PORT}"
+PROMETHEUS_HEALTH_URL = f"{PROMETHEUS_URL}/-/healthy"
+GRAFANA_HEALTH_URL = f"{GRAFANA_URL}/api/health"
+JAEGER_UI_URL = f"http://{JAEGER}.{NS_MONITORING}.svc:{JAEGER_UI_PORT}"
+
+SCRAPE_ANNOTATIONS = {  # what the API Services must carry (see the module docstring)
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": str(PROMETHEUS_PORT),
+    "prometheus.io/path": "/metrics",
+}
+
+
+def api_scrape_job() -> dict[str, Any]:
+    """The seed's `doc-rag-api` job and relabelling, plus port, colour and component labels."""
+    return {
+        "job_name": rules.JOB,
+        "kubernetes_sd_configs": [{"role": "endpoints", "namespaces": {"names": [NS_PROD]}}],
+        "relabel_configs": [
+            # The seed's two rules.
+            {"source_labels": ["__meta_kubernetes_service_annotation_prometheus_io_scrape"],
+             "action": "keep", "regex": "true"},
+            {"source_labels": ["__meta_kubernetes_service_annotation_prometheus_io_path"],
+             "action": "replace", "target_label": "__metrics_path__", "regex": "(.+)"},
+            # Scrape the annotated port. Every Service port of a pod yields one endpoint target; after this
+            # rewrite they share one address and label set, and Prometheus keeps a single target of them.
+            {"source_labels": ["__address__", "__meta_kubernetes_service_annotation_prometheus_io_port"],
+             "action": "replace", "regex": r"([^:]+)(?::\d+)?;(\d+)", "replacement": "$1:$2",
+             "target_label": "__address__"},
+            # Colour and component of the pod, so every series splits stable from canary.
+            {"source_labels": ["__meta_kubernetes_pod_label_version"], "target_label": rules.COLOR_LABEL},
+            {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
+             "target_label": rules.COMPONENT_LABEL},
+            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {"source_labels": ["__meta_kubernetes_service_name"], "target_label": "service"},
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+        ],
+    }
+
+
+def prometheus_config() -> dict[str, Any]:
+    return {
+        "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
+        "rule_files": [f"{RULES_DIR}/*.yml"],
+        "scrape_configs": [
+            api_scrape_job(),
+            {"job_name": "prometheus", "static_configs": [{"targets": [f"localhost:{PROMETHEUS_PORT}"]}]},
+        ],
+    }
+
+
+def prometheus_yaml() -> str:
+    return yaml.safe_dump(prometheus_config(), sort_keys=False)
+
+
+@dataclass
+class ObservabilityArgs:
+    config: ObservabilityConfig
+    release: ReleaseConfig
+    storage_class_name: str  # the SSD StorageClass (Cluster.storage_class_name)
+    namespaces: Mapping[str, pulumi.Resource]  # Namespaces.by_name: monitoring, and prod for the discovery Role
+
+
+def _metadata(name: str, component: str, **extra: Any) -> k8s.meta.v1.ObjectMetaArgs:
+    return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=NS_MONITORING,
+                                      labels=labels(component, name=name), **extra)
+
+
+def _selector(name: str, component: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/component": component}
+
+
+def _http_probe(path: str, port: int, initial_delay: int, period: int = 10) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port=port),
+        initial_delay_seconds=initial_delay, period_seconds=period, timeout_seconds=5, failure_threshold=6,
+    )
+
+
+def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> k8s.core.v1.ResourceRequirementsArgs:
+    return k8s.core.v1.ResourceRequirementsArgs(requests={"cpu": cpu, "memory": memory},
+                                                limits={"cpu": cpu_limit, "memory": memory_limit})
+
+
+def _checksum(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+class Observability(pulumi.ComponentResource):
+    def __init__(self, name: str, args: ObservabilityArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("doc-rag:observability:Observability", name, None, opts)
+        self._namespace = args.namespaces[NS_MONITORING]
+        self._prometheus(args)
+        self._grafana(args)
+        self.jaeger: Optional[k8s.apps.v1.Deployment] = self._jaeger() if args.config.jaeger else None
+        self.outputs: dict[str, pulumi.Input] = {
+            "prometheusHealthUrl": PROMETHEUS_HEALTH_URL,
+            "grafanaHealthUrl": GRAFANA_HEALTH_URL,
+        }
+        if self.jaeger is not None:
+            self.outputs["jaegerUrl"] = JAEGER_UI_URL
+        self.register_outputs(self.outputs)
+
+    def _in_namespace(self) -> pulumi.ResourceOptions:
+        return child(self, depends_on=[self._namespace])
+
+    # -- Prometheus --------------------------------------------------------------------------------------
+
+    def _prometheus(self, args: ObservabilityArgs) -> None:
+        component = "monitoring"
+        config_yaml = prometheus_yaml()
+        rules_yaml = rules.render_rules(args.release.canary_color, args.release.canaryWeight)
+        self.prometheus_config = k8s.core.v1.ConfigMap(
+            CONFIG_MAP, metadata=_metadata(CONFIG_MAP, component), data={"prometheus.yml": config_yaml},
+            opts=self._in_namespace())
+        self.prometheus_rules = k8s.core.v1.ConfigMap(
+            RULES_MAP, metadata=_metadata(RULES_MAP, component), data={rules.RULES_FILE: rules_yaml},
+            opts=self._in_namespace())
+
+        account = k8s.core.v1.ServiceAccount(
+            PROMETHEUS, metadata=_metadata(PROMETHEUS, component),
+            automount_service_account_token=True,  # kubernetes_sd_configs reads the API with this token
+            opts=self._in_namespace())
+        # Discovery only in doc-rag-prod, read-only: a Role there, not a ClusterRole.
+        role = k8s.rbac.v1.Role(
+            "prometheus-discovery",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="prometheus-discovery", namespace=NS_PROD,
+                                                labels=labels(component, name=PROMETHEUS)),
+            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["endpoints", "pods", "services"],
+                                              verbs=["get", "list", "watch"]),
+                   k8s.rbac.v1.PolicyRuleArgs(api_groups=["discovery.k8s.io"], resources=["endpointslices"],
+                                              verbs=["get", "list", "watch"])],
+            opts=child(self, depends_on=[args.namespaces[NS_PROD]]))
+        k8s.rbac.v1.RoleBinding(
+            "prometheus-discovery",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="prometheus-discovery", namespace=NS_PROD,
+                                                labels=labels(component, name=PROMETHEUS)),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role",
+                                             name="prometheus-discovery"),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=PROMETHEUS, namespace=NS_MONITORING)],
+            opts=child(self, depends_on=[role, account]))
+
+        selector = _selector(PROMETHEUS, component)
+        mounts = [
+            k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
+            k8s.core.v1.VolumeMountArgs(name="rules", mount_path=RULES_DIR, read_only=True),
+        ]
+        server = k8s.core.v1.ContainerArgs(
+            name=PROMETHEUS,
+            image=PROMETHEUS_IMAGE,
+            image_pull_policy=PULL_POLICY,
+            args=[
+                f"--config.file={CONFIG_DIR}/prometheus.yml",
+                "--storage.tsdb.path=/prometheus",
+                f"--storage.tsdb.retention.time={args.config.retention}",
+                "--web.enable-lifecycle",  # POST /-/reload, used by the reloader below
+                f"--web.listen-address=:{PROMETHEUS_PORT}",
+            ],
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PROMETHEUS_PORT)],
+            liveness_probe=_http_probe("/-/healthy", PROMETHEUS_PORT, 30),
+            readiness_probe=_http_probe("/-/ready", PROMETHEUS_PORT, 10, 5),
+            resources=_resources("500m", "2Gi", "2", "4Gi"),
+            security_context=container_security_context(),
+            volume_mounts=[*mounts, k8s.core.v1.VolumeMountArgs(name="data", mount_path="/prometheus")],
+        )
+        reloader = k8s.core.v1.ContainerArgs(
+            name="config-reloader",
+            image=RELOADER_IMAGE,
+            image_pull_policy=PULL_POLICY,
+            args=[f"--volume-dir={CONFIG_DIR}", f"--volume-dir={RULES_DIR}",
+                  f"--webhook-url=http://127.0.0.1:{PROMETHEUS_PORT}/-/reload"],
+            resources=_resources("10m", "32Mi", "100m", "64Mi"),
+            security_context=container_security_context(),
+            volume_mounts=mounts,
+        )
+        self.prometheus = k8s.apps.v1.StatefulSet(
+            PROMETHEUS,
+            metadata=_metadata(PROMETHEUS, component, annotations=checkov_skips(
+                "CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_38", "CKV_K8S_8", "CKV_K8S_9")),
+            spec=k8s.apps.v1.StatefulSetSpecArgs(
+                service_name=PROMETHEUS,
+                replicas=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=labels(component, name=PROMETHEUS),
+                        # A scrape-config change restarts nothing (the reloader handles it); the checksum
+                        # only records which config a pod was started with.
+                        annotations={"doc-rag/config-checksum": _checksum(config_yaml)}),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=PROMETHEUS,
+                        automount_service_account_token=True,
+                        security_context=pod_security_context(PROMETHEUS_UID, fs_group=PROMETHEUS_UID),
+                        termination_grace_period_seconds=300,  # let the TSDB flush its head block
+                        containers=[server, reloader],
+                        volumes=[
+                            k8s.core.v1.VolumeArgs(name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                                name=CONFIG_MAP)),
+                            k8s.core.v1.VolumeArgs(name="rules", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                                name=RULES_MAP)),
+                        ],
+                    ),
+                ),
+                volume_claim_templates=[k8s.core.v1.PersistentVolumeClaimArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name="data", labels=labels(component, name=PROMETHEUS)),
+                    spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                        access_modes=["ReadWriteOnce"],
+                        storage_class_name=args.storage_class_name,
+                        resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                            requests={"storage": args.config.prometheusStorage}),
+                    ),
+                )],
+            ),
+            opts=child(self, depends_on=[self._namespace, self.prometheus_config, self.prometheus_rules, account]),
+        )
+        k8s.core.v1.Service(
+            PROMETHEUS,
+            metadata=_metadata(PROMETHEUS, component),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=PROMETHEUS_PORT, target_port="http")],
+            ),
+            opts=self._in_namespace())
+
+    # -- Grafana -----------------------------------------------------------------------------------------
+
+    def _grafana(self, args: ObservabilityArgs) -> None:
+        component = "dashboards"
+        provisioning = k8s.core.v1.ConfigMap(
+            GRAFANA_PROVISIONING_MAP, metadata=_metadata(GRAFANA_PROVISIONING_MAP, component),
+            data={"datasources.yaml": dashboards.datasources_yaml(PROMETHEUS_URL),
+                  "dashboards.yaml": dashboards.provider_yaml()},
+            opts=self._in_namespace())
+        self.grafana_dashboards = k8s.core.v1.ConfigMap(
+            DASHBOARDS_MAP, metadata=_metadata(DASHBOARDS_MAP, component),
+            data={dashboards.DASHBOARD_FILE: dashboards.overview_json()},
+            opts=self._in_namespace())
+        selector = _selector(GRAFANA, component)
+        env = {
+            "GF_PATHS_DATA": "/var/lib/grafana",
+            "GF_PATHS_PROVISIONING": "/etc/grafana/provisioning",
+            "GF_LOG_MODE": "console",  # nothing written under the read-only root
+            # The admin password is read from an existing Secret's file, never from config or env in clear.
+            "GF_SECURITY_ADMIN_PASSWORD__FILE": f"/etc/grafana/admin/{GRAFANA_ADMIN_PASSWORD_KEY}",
+            "GF_USERS_ALLOW_SIGN_UP": "false",
+            "GF_AUTH_ANONYMOUS_ENABLED": "false",
+            "GF_ANALYTICS_REPORTING_ENABLED": "false",
+            "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+            "GF_PLUGINS_PLUGIN_ADMIN_ENABLED": "false",
+        }
+        container = k8s.core.v1.ContainerArgs(
+            name=GRAFANA,
+            image=GRAFANA_IMAGE,
+            image_pull_policy=PULL_POLICY,
+            env=[k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in env.items()],
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=GRAFANA_PORT)],
+            liveness_probe=_http_probe("/api/health", GRAFANA_PORT, 30),
+            readiness_probe=_http_probe("/api/health", GRAFANA_PORT, 10, 5),
+            resources=_resources("100m", "256Mi", "1", "512Mi"),
+            security_context=container_security_context(),
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(name="data", mount_path="/var/lib/grafana"),
+                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+                k8s.core.v1.VolumeMountArgs(name="admin", mount_path="/etc/grafana/admin", read_only=True),
+                k8s.core.v1.VolumeMountArgs(name="provisioning", mount_path="/etc/grafana/provisioning",
+                                            read_only=True),
+                k8s.core.v1.VolumeMountArgs(name="dashboards", mount_path=dashboards.DASHBOARDS_DIR, read_only=True),
+            ],
+        )
+        provisioning_items = [
+            k8s.core.v1.KeyToPathArgs(key="datasources.yaml", path="datasources/datasources.yaml"),
+            k8s.core.v1.KeyToPathArgs(key="dashboards.yaml", path="dashboards/dashboards.yaml"),
+        ]
+        k8s.apps.v1.Deployment(
+            GRAFANA,
+            metadata=_metadata(GRAFANA, component, annotations=checkov_skips(
+                "CKV_K8S_43", "CKV_K8S_15", CKV_K8S_40="UID 472 is the image's grafana user, owner of its files")),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=labels(component, name=GRAFANA),
+                        # Provisioning is read at start: a changed datasource or dashboard rolls the pod.
+                        annotations={"doc-rag/provisioning-checksum": _checksum(
+                            dashboards.datasources_yaml(PROMETHEUS_URL), dashboards.provider_yaml(),
+                            dashboards.overview_json())}),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        automount_service_account_token=False,  # Grafana never talks to the Kubernetes API
+                        security_context=pod_security_context(GRAFANA_UID, fs_group=GRAFANA_UID),
+                        containers=[container],
+                        volumes=[
+                            # Dashboards and datasources are provisioned, so Grafana's database is disposable.
+                            k8s.core.v1.VolumeArgs(name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                                size_limit="1Gi")),
+                            k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                                size_limit="256Mi")),
+                            # Created out of band (docs/observability.md); the pod waits until it exists.
+                            k8s.core.v1.VolumeArgs(name="admin", secret=k8s.core.v1.SecretVolumeSourceArgs(
+                                secret_name=args.config.grafanaAdminSecret,
+                                items=[k8s.core.v1.KeyToPathArgs(key=GRAFANA_ADMIN_PASSWORD_KEY,
+                                                                 path=GRAFANA_ADMIN_PASSWORD_KEY)])),
+                            k8s.core.v1.VolumeArgs(
+                                name="provisioning", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                                    name=GRAFANA_PROVISIONING_MAP, items=provisioning_items)),
+                            k8s.core.v1.VolumeArgs(name="dashboards", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                                name=DASHBOARDS_MAP)),
+                        ],
+                    ),
+                ),
+            ),
+            opts=child(self, depends_on=[self._namespace, provisioning, self.grafana_dashboards]),
+        )
+        k8s.core.v1.Service(
+            GRAFANA,
+            metadata=_metadata(GRAFANA, component),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=GRAFANA_PORT, target_port="http")],
+            ),
+            opts=self._in_namespace())
+
+    # -- Jaeger (optional) -------------------------------------------------------------------------------
+
+    def _jaeger(self) -> k8s.apps.v1.Deployment:
+        component = "tracing"
+        selector = _selector(JAEGER, component)
+        ports = {"ui": JAEGER_UI_PORT, "otlp-grpc": JAEGER_OTLP_GRPC_PORT, "otlp-http": JAEGER_OTLP_HTTP_PORT,
+                 "admin": JAEGER_ADMIN_PORT}
+        container = k8s.core.v1.ContainerArgs(
+            name=JAEGER,
+            image=JAEGER_IMAGE,
+            image_pull_policy=PULL_POLICY,
+            # In-memory storage: traces are for debugging a release, not kept across restarts.
+            env=[k8s.core.v1.EnvVarArgs(name="SPAN_STORAGE_TYPE", value="memory"),
+                 k8s.core.v1.EnvVarArgs(name="MEMORY_MAX_TRACES", value="50000"),
+                 k8s.core.v1.EnvVarArgs(name="COLLECTOR_OTLP_ENABLED", value="true")],
+            ports=[k8s.core.v1.ContainerPortArgs(name=name, container_port=port) for name, port in ports.items()],
+            liveness_probe=_http_probe("/", JAEGER_ADMIN_PORT, 10),
+            readiness_probe=_http_probe("/", JAEGER_ADMIN_PORT, 5, 5),
+            resources=_resources("100m", "512Mi", "1", "1Gi"),
+            security_context=container_security_context(),
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+        )
+        deployment = k8s.apps.v1.Deployment(
+            JAEGER,
+            metadata=_metadata(JAEGER, component),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component, name=JAEGER)),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        automount_service_account_token=False,
+                        security_context=pod_security_context(JAEGER_UID),
+                        containers=[container],
+                        volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                            size_limit="256Mi"))],
+                    ),
+                ),
+            ),
+            opts=self._in_namespace(),
+        )
+        k8s.core.v1.Service(
+            JAEGER,
+            metadata=_metadata(JAEGER, component),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=selector,
+                ports=[k8s.core.v1.ServicePortArgs(name=name, port=port, target_port=name)
+                       for name, port in ports.items()],
+            ),
+            opts=self._in_namespace())
+        return deployment

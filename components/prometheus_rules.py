@@ -1,0 +1,252 @@
+"""The PromQL of the system as data: recording rules, SLO burn-rate alerts, and the canary gate queries.
+
+Pure Python (no Pulumi): the observability component renders these into the `prometheus-rules`
+ConfigMap, the dashboards reference the recorded series, and the operator CLI (`ops promote`) imports
+`gate_queries()` so a canary step is judged by exactly the expressions Prometheus records.
+
+Label contract (set by the scrape config's relabelling, see components/observability.py):
+  job        "doc-rag-api" (the scrape job)
+  version    the pod's colour label: "blue" | "green"
+  component  the pod's app.kubernetes.io/component label ("api")
+and by the API's own metrics:
+  http_requests_total{method, status}           counter; `status` is the numeric HTTP code ("200", "503")
+  http_request_duration_seconds_bucket{le, ...}  histogram buckets
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+import yaml
+
+JOB = "doc-rag-api"
+COLOR_LABEL = "version"
+COMPONENT_LABEL = "component"
+REQUESTS = "http_requests_total"
+DURATION_BUCKETS = "http_request_duration_seconds_bucket"
+ERROR_STATUS = "5.."  # server errors count against the SLO; 4xx are the client's
+
+RULES_FILE = "doc-rag.yml"  # key in the prometheus-rules ConfigMap, matched by rule_files "*.yml"
+
+# SLO: 99.9 % of requests succeed over 30 days, so the error budget is 0.1 % of requests.
+SLO_TARGET = 0.999
+ERROR_BUDGET = round(1 - SLO_TARGET, 6)
+SLO_PERIOD = "30d"
+
+# Where each alert's runbook lives (a section of docs/observability.md, anchored by alert name).
+RUNBOOK_BASE = "https://github.com/doc-rag/doc-rag-infra/blob/main/docs/observability.md"
+
+# Rate window of the per-colour series (dashboards and canary gates).
+GATE_WINDOW = "5m"
+
+
+Matchers = Mapping[str, str]
+
+
+def _selector(matchers: Optional[Matchers] = None) -> str:
+    """`{job="doc-rag-api",version="green"}`; a value starting with `~` becomes a regex matcher."""
+    parts = [f'job="{JOB}"']
+    for name, value in (matchers or {}).items():
+        parts.append(f'{name}=~"{value[1:]}"' if value.startswith("~") else f'{name}="{value}"')
+    return "{" + ",".join(parts) + "}"
+
+
+def request_rate_expr(window: str = GATE_WINDOW, by: tuple[str, ...] = (COLOR_LABEL,),
+                      matchers: Optional[Matchers] = None) -> str:
+    return f"sum by ({', '.join(by)}) (rate({REQUESTS}{_selector(matchers)}[{window}]))"
+
+
+def error_ratio_expr(window: str = GATE_WINDOW, by: tuple[str, ...] = (COLOR_LABEL,),
+                     matchers: Optional[Matchers] = None) -> str:
+    """5xx responses / all responses.
+
+    A colour that never answered 5xx has no 5xx series at all; `or ... * 0` makes its ratio 0 instead of
+    absent, so a clean canary reads as 0 % rather than as "no data". No traffic at all stays absent."""
+    error_matchers = {"status": "~" + ERROR_STATUS, **(matchers or {})}
+    errors = f"sum by ({', '.join(by)}) (rate({REQUESTS}{_selector(error_matchers)}[{window}]))"
+    total = request_rate_expr(window, by, matchers)
+    return f"(\n  {errors}\n  or\n  {total} * 0\n)\n/\n{total}"
+
+
+def p95_latency_expr(window: str = GATE_WINDOW, by: tuple[str, ...] = (COLOR_LABEL,),
+                     matchers: Optional[Matchers] = None) -> str:
+    grouping = ", ".join((*by, "le"))
+    return f"histogram_quantile(0.95, sum by ({grouping}) (rate({DURATION_BUCKETS}{_selector(matchers)}[{window}])))"
+
+
+def request_count_expr(window: str, by: tuple[str, ...] = (COLOR_LABEL,), matchers: Optional[Matchers] = None) -> str:
+    """Requests served in `window`: a gate needs enough of them before a ratio means anything."""
+    return f"sum by ({', '.join(by)}) (increase({REQUESTS}{_selector(matchers)}[{window}]))"
+
+
+# Recorded series, named level:metric:operations as the Prometheus naming guide suggests.
+RECORD_REQUEST_RATE = "version:http_requests:rate5m"
+RECORD_ERROR_RATIO = "version:http_requests_errors:ratio_rate5m"
+RECORD_P95_LATENCY = "version:http_request_duration_seconds:p95_5m"
+RECORD_TRAFFIC_SHARE = "version:http_requests:share_rate5m"
+RECORD_CANARY_WEIGHT = "doc_rag:canary_weight:percent"
+
+# Windows of the multi-window multi-burn-rate alerts (Google SRE workbook, chapter 5).
+SLO_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
+
+
+def slo_ratio_record(window: str) -> str:
+    return f"job:slo_errors_per_request:ratio_rate{window}"
+
+
+@dataclass(frozen=True)
+class BurnRateAlert:
+    name: str
+    long_window: str
+    short_window: str
+    factor: float  # how many times faster than "exactly on budget" the budget is being spent
+    severity: str  # page | ticket
+    for_: str
+    budget_spent: str  # share of the 30-day budget spent once the long window fires
+
+    @property
+    def threshold(self) -> float:
+        return round(self.factor * ERROR_BUDGET, 6)
+
+    def expr(self) -> str:
+        # Both windows must burn: the long one proves it is significant, the short one that it still
+        # happens (so the alert resolves minutes after a fix instead of hours).
+        return (
+            f"{slo_ratio_record(self.long_window)}{{job=\"{JOB}\"}} > {self.threshold}\n"
+            f"and\n"
+            f"{slo_ratio_record(self.short_window)}{{job=\"{JOB}\"}} > {self.threshold}"
+        )
+
+
+BURN_RATE_ALERTS = (
+    BurnRateAlert("DocRagErrorBudgetBurnFast", "1h", "5m", 14.4, "page", "2m", "2 %"),
+    BurnRateAlert("DocRagErrorBudgetBurnMedium", "6h", "30m", 6, "page", "15m", "5 %"),
+    BurnRateAlert("DocRagErrorBudgetBurnSlow", "3d", "6h", 1, "ticket", "1h", "10 %"),
+)
+METRICS_ABSENT_ALERT = "DocRagApiMetricsAbsent"
+ALERT_SEVERITIES = ("page", "ticket")
+REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")
+
+
+def _runbook(alert: str) -> str:
+    return f"{RUNBOOK_BASE}#{alert.lower()}"
+
+
+def _burn_rate_rule(alert: BurnRateAlert) -> dict[str, Any]:
+    return {
+        "alert": alert.name,
+        "expr": alert.expr(),
+        "for": alert.for_,
+        "labels": {"severity": alert.severity, "slo": "availability"},
+        "annotations": {
+            "summary": f"{JOB} is spending its error budget at {alert.factor:g}x the sustainable rate",
+            "description": (
+                f"Over the last {alert.long_window} and the last {alert.short_window} more than "
+                f"{alert.threshold * 100:g} % of {{{{ $labels.job }}}} requests failed with 5xx "
+                f"({alert.factor:g}x the {ERROR_BUDGET * 100:g} % budget of the {SLO_TARGET * 100:g} % SLO). "
+                f"At this rate {alert.budget_spent} of the {SLO_PERIOD} error budget is gone within "
+                f"{alert.long_window}."
+            ),
+            "runbook_url": _runbook(alert.name),
+        },
+    }
+
+
+def _metrics_absent_rule() -> dict[str, Any]:
+    # Burn-rate alerts are silent without data: this one says the SLO is not being measured at all.
+    return {
+        "alert": METRICS_ABSENT_ALERT,
+        "expr": f'absent(up{{job="{JOB}"}} == 1)',
+        "for": "5m",
+        "labels": {"severity": "page", "slo": "availability"},
+        "annotations": {
+            "summary": f"No {JOB} target has been scraped successfully for 5 minutes",
+            "description": (
+                f"Prometheus finds no healthy {JOB} target, so the availability SLO is not measured and the "
+                "burn-rate alerts cannot fire. Either the API is down or the Services lost their "
+                "prometheus.io annotations."
+            ),
+            "runbook_url": _runbook(METRICS_ABSENT_ALERT),
+        },
+    }
+
+
+def recording_rules() -> list[dict[str, str]]:
+    """Per-colour series for dashboards and gates, and the SLO error ratios per window."""
+    per_color = [
+        {"record": RECORD_REQUEST_RATE, "expr": request_rate_expr()},
+        {"record": RECORD_ERROR_RATIO, "expr": error_ratio_expr()},
+        {"record": RECORD_P95_LATENCY, "expr": p95_latency_expr()},
+        # The measured traffic split: what the routers actually send to each colour.
+        {"record": RECORD_TRAFFIC_SHARE,
+         "expr": f"{RECORD_REQUEST_RATE}\n/ ignoring ({COLOR_LABEL}) group_left\nsum({RECORD_REQUEST_RATE})"},
+    ]
+    slo = [{"record": slo_ratio_record(window), "expr": error_ratio_expr(window, by=("job",))}
+           for window in SLO_WINDOWS]
+    return per_color + slo
+
+
+def release_rules(canary_color: str, canary_weight: int) -> list[dict[str, Any]]:
+    """The configured canary weight as a series, so dashboards set it against the measured split.
+
+    It comes from the stack (release.canaryWeight): each `pulumi up` that moves a step rewrites this
+    rule and the config reloader makes Prometheus pick it up."""
+    return [{"record": RECORD_CANARY_WEIGHT, "expr": f"vector({int(canary_weight)})",
+             "labels": {COLOR_LABEL: canary_color}}]
+
+
+def alerting_rules() -> list[dict[str, Any]]:
+    return [_burn_rate_rule(alert) for alert in BURN_RATE_ALERTS] + [_metrics_absent_rule()]
+
+
+def rule_groups(canary_color: str, canary_weight: int) -> dict[str, Any]:
+    return {
+        "groups": [
+            {"name": "doc-rag-api.recording", "rules": recording_rules()},
+            {"name": "doc-rag-release", "rules": release_rules(canary_color, canary_weight)},
+            {"name": "doc-rag-api.slo-alerts", "rules": alerting_rules()},
+        ]
+    }
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line PromQL as YAML literal blocks, so the ConfigMap reads like a hand-written rules file."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str_representer)
+
+
+def render_rules(canary_color: str, canary_weight: int) -> str:
+    return yaml.dump(rule_groups(canary_color, canary_weight), Dumper=_BlockDumper, sort_keys=False, width=1000)
+
+
+@dataclass(frozen=True)
+class GateQueries:
+    """What `ops promote` asks Prometheus before each step, for one colour (the canary)."""
+
+    error_ratio: str
+    p95_latency_seconds: str
+    request_count: str
+    error_ratio_record: str  # the same value, as recorded (cheaper to query, 1 evaluation behind)
+    p95_latency_record: str
+    request_rate_record: str
+
+
+def gate_queries(color: str, count_window: Optional[str] = None) -> GateQueries:
+    """The raw PromQL the recording rules use, restricted to one colour."""
+    matcher = f'{{{COLOR_LABEL}="{color}"}}'
+    only = {COLOR_LABEL: color}
+    return GateQueries(
+        error_ratio=error_ratio_expr(matchers=only),
+        p95_latency_seconds=p95_latency_expr(matchers=only),
+        request_count=request_count_expr(count_window or GATE_WINDOW, matchers=only),
+        error_ratio_record=RECORD_ERROR_RATIO + matcher,
+        p95_latency_record=RECORD_P95_LATENCY + matcher,
+        request_rate_record=RECORD_REQUEST_RATE + matcher,
+    )
