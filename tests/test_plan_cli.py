@@ -1,0 +1,42 @@
+"""`make plan` as a newcomer runs it: exit codes, files written, clear errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.conftest import PROJECT_DIR
+
+
+def make_plan(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    out = tmp_path / "out"
+    return subprocess.run(
+        ["make", "--no-print-directory", "plan", "STACK=dev", f"ARGS=--out {out} {' '.join(args)}"],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_make_plan_exits_0_and_writes_manifests_and_plan_json(tmp_path):
+    result = make_plan(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = tmp_path / "out"
+    document = json.loads((out / "plan.json").read_text())
+    assert document["stack"] == "dev"
+    assert {"type", "name", "parent", "inputs"} <= set(document["resources"][0])
+    assert document["checks"]["kubernetes-schema"]["status"] == "pass"
+    assert list((out / "manifests").glob("*.yaml"))
+    assert "resources per component" in result.stdout
+
+
+def test_invalid_weight_exits_2_names_key_and_writes_nothing(tmp_path):
+    result = make_plan(tmp_path, "--set release.canaryWeight=33")
+    assert result.returncode == 2
+    assert "release.canaryWeight = 33" in result.stdout
+    assert "allowed: 0 or one of release.steps [5, 25, 50, 100]" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert make_plan(tmp_path, "--set", "nonsense").returncode == 2
+    assert subprocess.run(["make", "plan", "STACK=nope"], cwd=PROJECT_DIR, capture_output=True).returncode == 2

@@ -1,0 +1,56 @@
+"""Config is assembled as the Pulumi CLI assembles it, and `--set` follows `pulumi config set --path`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ops.stackconfig import SECRET_PLACEHOLDER, UsageError, apply_set, load_stack_config
+
+
+@pytest.mark.parametrize(("assignment", "expected"), [
+    ("release.canaryWeight=25", {"release": {"canaryWeight": 25}}),
+    ("doc-rag:release.canaryWeight=25", {"release": {"canaryWeight": 25}}),
+    ("release.activeColor=green", {"release": {"activeColor": "green"}}),
+    ("observability.enabled=true", {"observability": {"enabled": True}}),
+    ("domain=api.example.org", {"domain": "api.example.org"}),
+    ("release.steps[1]=30", {"release": {"steps": [5, 30, 50]}}),
+])
+def test_set_path_semantics(assignment, expected):
+    values = {"release": {"steps": [5, 25, 50]}} if "steps" in assignment else {}
+    apply_set(values, assignment)
+    for key, value in expected.items():
+        if isinstance(value, dict):
+            for inner, inner_value in value.items():
+                assert values[key][inner] == inner_value
+        else:
+            assert values[key] == value
+
+
+@pytest.mark.parametrize("assignment", ["release.canaryWeight", "=5", "aws:region=us-west-2", "release..x=1"])
+def test_malformed_set_is_a_usage_error(assignment):
+    with pytest.raises(UsageError):
+        apply_set({}, assignment)
+
+
+def test_engine_config_is_project_qualified_json_with_secrets_marked():
+    config = load_stack_config("prod", ["postgresPassword=s3cret-from-test"])
+    engine = config.engine_config()
+    assert json.loads(engine["doc-rag:release"])["blue"]["image"] == "doc-rag/api:v1.0.0"
+    assert engine["doc-rag:domain"] == "api.docrag.example.com"
+    assert engine["aws:region"] == "us-east-1"
+    assert "doc-rag:postgresPassword" in config.engine_secret_keys()
+    assert config.placeholders == []
+
+
+def test_missing_secret_gets_a_placeholder_and_is_reported():
+    config = load_stack_config("prod")
+    assert config.placeholders == ["postgresPassword"]
+    assert config.values["postgresPassword"] == SECRET_PLACEHOLDER
+    assert "doc-rag:postgresPassword" in config.engine_secret_keys()
+
+
+def test_unknown_stack_names_the_stacks_there_are():
+    with pytest.raises(UsageError, match=r"allowed: \['dev', 'prod'\]"):
+        load_stack_config("staging")
