@@ -1,0 +1,48 @@
+"""`make bench`: the plan's wall time beside the floor (importing the SDKs alone), measured in the same run.
+
+Speed is judged here, never by a timed assertion in a test. Each command runs in a fresh interpreter
+REPEAT times; the median is reported so one slow run does not decide.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from ops.stackconfig import PROJECT_DIR
+
+REPEAT = 3
+FLOOR = [sys.executable, "-c", "import pulumi, pulumi_kubernetes, pulumi_aws, pulumi_policy"]
+
+
+def wall_time(command: list[str]) -> float:
+    times = []
+    for _ in range(REPEAT):
+        started = time.perf_counter()
+        result = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True)
+        times.append(time.perf_counter() - started)
+        if result.returncode not in (0,):
+            raise SystemExit(f"bench: {' '.join(command)} exited {result.returncode}\n{result.stdout[-2000:]}")
+    return statistics.median(times)
+
+
+def main() -> int:
+    floor = wall_time(FLOOR)
+    print(f"floor  (import pulumi, pulumi_kubernetes, pulumi_aws, pulumi_policy): {floor:6.2f} s")
+    for stack in ("prod", "dev"):
+        with tempfile.TemporaryDirectory() as out:
+            plan = wall_time([sys.executable, "-m", "ops", "plan", "--stack", stack, "--out", out])
+        print(f"plan   (python -m ops plan --stack {stack}, all checks):{' ' * (14 - len(stack))}{plan:6.2f} s"
+              f"   ratio {plan / floor:5.1f}x floor")
+    try:
+        from ops import bench_decision
+    except ImportError:
+        return 0
+    return int(bench_decision.main() or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
