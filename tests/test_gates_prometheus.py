@@ -1,0 +1,222 @@
+"""Gates against a REAL Prometheus (Debian's /usr/bin/prometheus), fed synthetic series by backfill.
+
+The test writes OpenMetrics for several scenarios, each in its own 10-minute slot, turns it into TSDB
+blocks with `promtool tsdb create-blocks-from openmetrics`, starts Prometheus on 127.0.0.1 (a free
+port, a temporary data dir, no scrape targets) and evaluates the gates at the end of each slot with
+the very PromQL the recording rules use (components/prometheus_rules.gate_queries). The server is
+stopped in the fixture's teardown.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from components.config import GatesConfig
+from components.prometheus_rules import JOB, gate_queries
+from ops.gates import evaluate
+from ops.prometheus import PrometheusClient, PrometheusError
+from tests.conftest import require_tool
+
+SCRAPE = 15  # seconds between synthetic samples
+SLOT = 600  # each scenario: 10 minutes of data
+BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """One colour's traffic in a scenario: requests per second, share of 5xx, typical latency."""
+
+    rps: float
+    error_share: float = 0.001
+    latency: float = 0.08
+
+
+# scenario -> {colour: traffic}; a colour absent from a scenario has no series at all there.
+SCENARIOS: dict[str, dict[str, Traffic]] = {
+    "healthy": {"blue": Traffic(100), "green": Traffic(10)},
+    "errors": {"blue": Traffic(100), "green": Traffic(10, error_share=0.2)},
+    "worse_than_stable": {"blue": Traffic(100, error_share=0.0), "green": Traffic(10, error_share=0.008)},
+    "slow": {"blue": Traffic(100), "green": Traffic(10, latency=2.0)},
+    "no_traffic": {"blue": Traffic(100)},
+    "low_traffic": {"blue": Traffic(100), "green": Traffic(0.1)},
+}
+
+
+def _labels(color: str, **extra: str) -> str:
+    pairs = {"job": JOB, "version": color, "method": "GET", **extra}
+    return ",".join(f'{key}="{value}"' for key, value in pairs.items())
+
+
+def openmetrics(start: float) -> tuple[str, dict[str, float]]:
+    """The whole synthetic history and, per scenario, the time its gates are evaluated at."""
+    requests: list[str] = []
+    buckets: list[str] = []
+    ends: dict[str, float] = {}
+    for index, (name, colors) in enumerate(SCENARIOS.items()):
+        slot_start = start + index * 2 * SLOT  # a gap between slots keeps 5m windows apart
+        ends[name] = slot_start + SLOT
+        for color, traffic in colors.items():
+            ok_lines, err_lines, bucket_lines = [], [], {le: [] for le in (*BUCKETS, math.inf)}
+            for tick in range(SLOT // SCRAPE + 1):
+                at = slot_start + tick * SCRAPE
+                total = traffic.rps * tick * SCRAPE
+                errors = total * traffic.error_share
+                ok_lines.append(f"http_requests_total{{{_labels(color, status='200')}}} {total - errors:.3f} {at:.0f}")
+                err_lines.append(f"http_requests_total{{{_labels(color, status='503')}}} {errors:.3f} {at:.0f}")
+                for le in bucket_lines:
+                    share = 1.0 if traffic.latency <= le else 0.0
+                    bound = "+Inf" if le == math.inf else repr(le)
+                    bucket_lines[le].append(
+                        f"http_request_duration_seconds_bucket{{{_labels(color, le=bound)}}} {total * share:.3f} {at:.0f}")
+            requests += ok_lines + err_lines
+            for lines in bucket_lines.values():
+                buckets += lines
+    text = "\n".join([
+        "# HELP http_requests Requests served.", "# TYPE http_requests counter", *requests,
+        "# HELP http_request_duration_seconds Request duration.", "# TYPE http_request_duration_seconds histogram",
+        *buckets, "# EOF", "",
+    ])
+    return text, ends
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    ends: dict[str, float]
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    binary = require_tool("prometheus", "Debian package prometheus (make setup installs it)")
+    promtool = require_tool("promtool", "Debian package prometheus (make setup installs it)")
+    work = tmp_path_factory.mktemp("prometheus")
+    data, config = work / "data", work / "prometheus.yml"
+    data.mkdir()
+    start = (time.time() // 3600) * 3600 - 4 * 3600  # recent enough for the default retention
+    text, ends = openmetrics(start)
+    source = work / "series.om"
+    source.write_text(text)
+    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+                   check=True, capture_output=True, timeout=120)
+    config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
+    port = _free_port()
+    log = (work / "prometheus.log").open("w")
+    process = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={data}", f"--web.listen-address=127.0.0.1:{port}",
+         "--storage.tsdb.retention.time=30d"],
+        stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.time() > deadline:
+                log.flush()
+                pytest.fail("prometheus did not start:\n" + (work / "prometheus.log").read_text()[-3000:])
+            time.sleep(0.2)
+        yield Server(url, ends)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _statuses(server: Server, scenario: str, baseline: str | None = "blue") -> tuple[str, dict[str, str], dict]:
+    with PrometheusClient(server.url) as client:
+        report = evaluate(client, GatesConfig(), "green", baseline, at=server.ends[scenario])
+    return report.verdict, {g.gate: g.status for g in report.gates}, {g.gate: g for g in report.gates}
+
+
+def test_healthy_canary_passes(prometheus: Server):
+    verdict, statuses, gates = _statuses(prometheus, "healthy")
+    assert verdict == "pass", gates
+    assert statuses == {"requests": "pass", "errorRatio": "pass", "errorRatioVsStable": "pass", "p95Latency": "pass"}
+    assert gates["requests"].value == pytest.approx(10 * 300, rel=0.1)  # increase over the rules' 5m window
+    assert gates["errorRatio"].value == pytest.approx(0.001, rel=0.05)
+    assert gates["p95Latency"].value <= 0.1
+    assert gates["errorRatio"].query == gate_queries("green").error_ratio  # the rules' own expression
+
+
+def test_5xx_canary_fails_naming_gate_value_threshold_and_samples(prometheus: Server):
+    verdict, statuses, gates = _statuses(prometheus, "errors")
+    assert verdict == "fail"
+    assert statuses["errorRatio"] == "fail" and statuses["errorRatioVsStable"] == "fail"
+    assert gates["errorRatio"].value == pytest.approx(0.2, rel=0.05)
+    assert gates["errorRatio"].threshold == 0.01 and gates["errorRatio"].samples and gates["errorRatio"].samples > 100
+    assert statuses["p95Latency"] == "pass"
+
+
+def test_canary_worse_than_stable_fails_the_relative_gate_only(prometheus: Server):
+    verdict, statuses, gates = _statuses(prometheus, "worse_than_stable")
+    assert verdict == "fail"
+    assert statuses["errorRatio"] == "pass"  # 0.8 % is under the absolute 1 %
+    assert statuses["errorRatioVsStable"] == "fail" and gates["errorRatioVsStable"].value == pytest.approx(0.008, rel=0.1)
+
+
+def test_slow_canary_fails_the_latency_gate(prometheus: Server):
+    verdict, statuses, gates = _statuses(prometheus, "slow")
+    assert verdict == "fail" and statuses["p95Latency"] == "fail"
+    assert gates["p95Latency"].value > 1.0 and gates["p95Latency"].threshold == 0.5
+
+
+def test_no_traffic_is_insufficient_never_a_pass(prometheus: Server):
+    verdict, statuses, gates = _statuses(prometheus, "no_traffic")
+    assert verdict == "insufficient"
+    assert statuses == {"requests": "nodata", "errorRatio": "nodata", "errorRatioVsStable": "nodata",
+                        "p95Latency": "nodata"}
+    assert gates["errorRatio"].value is None
+
+
+def test_too_few_requests_is_insufficient_even_with_good_ratios(prometheus: Server):
+    verdict, statuses, gates = _statuses(prometheus, "low_traffic")
+    assert verdict == "insufficient"
+    assert statuses["requests"] == "nodata" and gates["requests"].value == pytest.approx(30, rel=0.2)
+    assert statuses["errorRatio"] == "pass"
+
+
+def test_after_the_flip_there_is_no_baseline(prometheus: Server):
+    verdict, statuses, _ = _statuses(prometheus, "healthy", baseline=None)
+    assert verdict == "pass" and statuses["errorRatioVsStable"] == "skip"
+
+
+def test_client_reads_nan_empty_and_errors(prometheus: Server):
+    with PrometheusClient(prometheus.url) as client:
+        empty = client.query('http_requests_total{job="no-such-job"}')
+        assert empty.series == 0 and math.isnan(empty.value) and not empty.has_data
+        nan = client.query("vector(0) / vector(0)")
+        assert nan.series == 1 and math.isnan(nan.value) and not nan.has_data
+        assert client.query("vector(2)").value == 2.0
+        with pytest.raises(PrometheusError, match="bad_data"):
+            client.query("sum(")
+        assert client.healthy()[0] and client.ready()[0]
+
+
+def test_unreachable_prometheus_counts_as_no_data():
+    with PrometheusClient(f"http://127.0.0.1:{_free_port()}", timeout=1) as client:
+        with pytest.raises(PrometheusError):
+            client.query("vector(1)")
+        report = evaluate(client, GatesConfig(), "green", "blue")
+    assert report.verdict == "insufficient" and {g.status for g in report.gates} == {"nodata"}
