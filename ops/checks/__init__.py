@@ -1,8 +1,9 @@
 """The plan's checks, in the order they run. Each layer adds its own tier here."""
 
-from ops.checks import kubernetes_schema
+from ops.checks import helm_charts, kubernetes_schema
 from ops.checks.base import Check
 
 ALL_CHECKS: list[Check] = [
     Check("T3", "kubernetes-schema", kubernetes_schema.check),
+    Check("T2", "helm-charts-pinned", helm_charts.check),
 ]
