@@ -14,7 +14,6 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 import httpx
@@ -75,8 +74,8 @@ def openmetrics(start: float) -> tuple[str, dict[str, float]]:
                 for le in bucket_lines:
                     share = 1.0 if traffic.latency <= le else 0.0
                     bound = "+Inf" if le == math.inf else repr(le)
-                    bucket_lines[le].append(
-                        f"http_request_duration_seconds_bucket{{{_labels(color, le=bound)}}} {total * share:.3f} {at:.0f}")
+                    series = f"http_request_duration_seconds_bucket{{{_labels(color, le=bound)}}}"
+                    bucket_lines[le].append(f"{series} {total * share:.3f} {at:.0f}")
             requests += ok_lines + err_lines
             for lines in bucket_lines.values():
                 buckets += lines
@@ -173,7 +172,8 @@ def test_canary_worse_than_stable_fails_the_relative_gate_only(prometheus: Serve
     verdict, statuses, gates = _statuses(prometheus, "worse_than_stable")
     assert verdict == "fail"
     assert statuses["errorRatio"] == "pass"  # 0.8 % is under the absolute 1 %
-    assert statuses["errorRatioVsStable"] == "fail" and gates["errorRatioVsStable"].value == pytest.approx(0.008, rel=0.1)
+    assert statuses["errorRatioVsStable"] == "fail"
+    assert gates["errorRatioVsStable"].value == pytest.approx(0.008, rel=0.1)
 
 
 def test_slow_canary_fails_the_latency_gate(prometheus: Server):
