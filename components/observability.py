@@ -400,7 +400,7 @@ class Observability(pulumi.ComponentResource):
         )
         deployment = k8s.apps.v1.Deployment(
             JAEGER,
-            metadata=_metadata(JAEGER, component),
+            metadata=_metadata(JAEGER, component, annotations=checkov_skips("CKV_K8S_43", "CKV_K8S_15")),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=1,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),

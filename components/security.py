@@ -1,0 +1,339 @@
+"""Security policies: NetworkPolicies (default deny + every needed flow), ResourceQuota and LimitRange.
+
+Network model (docs/security.md has the flow table):
+- doc-rag-prod, doc-rag-monitoring and doc-rag-security deny all ingress and egress by default; each
+  flow the system needs is then allowed by exactly one named policy, between pods selected by label and
+  namespaces selected by `kubernetes.io/metadata.name` (set by the API server, so it cannot be spoofed by
+  whoever can label a namespace we do not own).
+- API pods accept the ingress controller and the Istio ingress gateway on 8080 and Prometheus on 9090,
+  and may reach DNS, Postgres and Redis. Postgres and Redis accept only the API and reach nothing.
+- Prometheus may reach the API's metrics port, DNS and the Kubernetes API (service discovery); Grafana
+  may reach Prometheus and DNS and nothing else.
+Quotas are computed from the workloads' own resource constants (components/api.py, components/data.py)
+so the seed's workloads, a full surge of both colours and the HPA maximum always fit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import api, data
+from components.config import COLORS, DocRagConfig
+from components.meta import APP, NS_INGRESS, NS_MONITORING, NS_PROD, NS_SECURITY, child, labels
+from components.platform import INGRESS_CONTROLLER_SELECTOR, ISTIO_GATEWAY_SELECTOR
+
+COMPONENT = "security"
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"
+
+# Pods outside our manifests, selected by the labels their charts give them.
+KUBE_SYSTEM = "kube-system"
+KUBE_DNS_LABELS = {"k8s-app": "kube-dns"}  # CoreDNS on EKS and kubeadm clusters keeps this label
+# cert-manager's HTTP-01 solver pods run in the namespace of the Certificate (our Ingress's, doc-rag-prod)
+# and must be reachable by the ingress controller while Let's Encrypt validates a challenge.
+ACME_SOLVER_LABELS = {"acme.cert-manager.io/http01-solver": "true"}
+ACME_SOLVER_PORT = 8089
+ACME_SOLVER_RESOURCES = {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+
+
+@dataclass(frozen=True)
+class EdgePeers:
+    """Where the edge proxies run and how their pods are labelled (components/platform.py owns both)."""
+
+    ingress_namespace: str = NS_INGRESS
+    ingress_pods: Mapping[str, str] = field(default_factory=lambda: dict(INGRESS_CONTROLLER_SELECTOR))
+    gateway_namespace: str = NS_INGRESS
+    gateway_pods: Mapping[str, str] = field(default_factory=lambda: dict(ISTIO_GATEWAY_SELECTOR))
+
+# Our own pods, selected by the labels components/api.py, data.py and observability.py give them.
+API_POD_LABELS = {"app.kubernetes.io/name": APP, "app.kubernetes.io/component": api.COMPONENT}
+POSTGRES_POD_LABELS = {"app.kubernetes.io/name": data.POSTGRES_NAME}
+REDIS_POD_LABELS = {"app.kubernetes.io/name": data.REDIS_NAME}
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
+GRAFANA_POD_LABELS = {"app.kubernetes.io/name": "grafana"}
+PROMETHEUS_PORT = 9090
+KUBERNETES_API_PORTS = (443, 6443)  # EKS serves 443; kubeadm-style clusters 6443
+
+DNS_PORT = 53
+
+
+# -- NetworkPolicy building blocks -----------------------------------------------------------------------
+
+def _selector(match: Optional[Mapping[str, str]] = None) -> k8s.meta.v1.LabelSelectorArgs:
+    """An empty selector selects everything (in its scope)."""
+    return k8s.meta.v1.LabelSelectorArgs(match_labels=dict(match) if match else None)
+
+
+def _peer(namespace: Optional[str] = None, pods: Optional[Mapping[str, str]] = None,
+          cidr: Optional[str] = None) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    """Pods matching `pods` in `namespace`; without `namespace`, in the policy's own namespace."""
+    if cidr is not None:
+        return k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=_selector({NAMESPACE_LABEL: namespace}) if namespace else None,
+        pod_selector=_selector(pods) if pods is not None else None,
+    )
+
+
+def _ports(*ports: int, protocol: str = "TCP") -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+    return [k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol=protocol) for port in ports]
+
+
+def _ingress(peers: Sequence[k8s.networking.v1.NetworkPolicyPeerArgs],
+             ports: list[k8s.networking.v1.NetworkPolicyPortArgs]) -> k8s.networking.v1.NetworkPolicyIngressRuleArgs:
+    return k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=list(peers), ports=ports)
+
+
+def _egress(peers: Sequence[k8s.networking.v1.NetworkPolicyPeerArgs],
+            ports: list[k8s.networking.v1.NetworkPolicyPortArgs]) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=list(peers), ports=ports)
+
+
+def dns_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """Name resolution: CoreDNS pods in kube-system, UDP and TCP 53 (TCP for truncated answers)."""
+    return _egress([_peer(KUBE_SYSTEM, KUBE_DNS_LABELS)], _ports(DNS_PORT, protocol="UDP") + _ports(DNS_PORT))
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """One NetworkPolicy: its name, namespace, the pods it governs and their allowed flows."""
+
+    name: str
+    namespace: str
+    pods: Mapping[str, str]  # {} = every pod of the namespace
+    ingress: tuple[k8s.networking.v1.NetworkPolicyIngressRuleArgs, ...] = ()
+    egress: tuple[k8s.networking.v1.NetworkPolicyEgressRuleArgs, ...] = ()
+    # Both directions are always declared: an empty list of rules then means "deny", never "not isolated".
+    types: tuple[str, ...] = ("Ingress", "Egress")
+
+
+def default_deny(namespace: str) -> PolicySpec:
+    return PolicySpec("default-deny-all", namespace, {})
+
+
+def prod_policies(edge: EdgePeers) -> list[PolicySpec]:
+    return [
+        default_deny(NS_PROD),
+        # The seed's policy name, for the API pods; it also covers what the seed forgot (Redis, the scrape).
+        PolicySpec(
+            "doc-rag-network-policy", NS_PROD, API_POD_LABELS,
+            ingress=(
+                _ingress([_peer(edge.ingress_namespace, edge.ingress_pods),
+                          _peer(edge.gateway_namespace, edge.gateway_pods)], _ports(api.HTTP_PORT)),
+                _ingress([_peer(NS_MONITORING, PROMETHEUS_POD_LABELS)], _ports(api.METRICS_PORT)),
+            ),
+            egress=(
+                dns_egress(),
+                _egress([_peer(pods=POSTGRES_POD_LABELS)], _ports(data.POSTGRES_PORT)),
+                _egress([_peer(pods=REDIS_POD_LABELS)], _ports(data.REDIS_PORT)),
+            ),
+        ),
+        PolicySpec("postgres-network-policy", NS_PROD, POSTGRES_POD_LABELS,
+                   ingress=(_ingress([_peer(pods=API_POD_LABELS)], _ports(data.POSTGRES_PORT)),)),
+        PolicySpec("redis-network-policy", NS_PROD, REDIS_POD_LABELS,
+                   ingress=(_ingress([_peer(pods=API_POD_LABELS)], _ports(data.REDIS_PORT)),)),
+        PolicySpec("acme-http01-solver", NS_PROD, ACME_SOLVER_LABELS,
+                   ingress=(_ingress([_peer(edge.ingress_namespace, edge.ingress_pods)], _ports(ACME_SOLVER_PORT)),)),
+    ]
+
+
+def kubernetes_api_cidr(config: DocRagConfig) -> str:
+    """Where the API server answers, as a pod sees it after the `kubernetes` Service is resolved.
+
+    EKS (private endpoint access on) serves the API from ENIs inside the VPC, so the VPC CIDR covers it.
+    An existing cluster's API address is unknown to the program: any address, on the API ports only."""
+    return config.cluster.vpcCidr if config.cluster.mode == "eks" else "0.0.0.0/0"
+
+
+def monitoring_policies(config: DocRagConfig) -> list[PolicySpec]:
+    return [
+        default_deny(NS_MONITORING),
+        PolicySpec(
+            "prometheus-network-policy", NS_MONITORING, PROMETHEUS_POD_LABELS,
+            ingress=(_ingress([_peer(pods=GRAFANA_POD_LABELS)], _ports(PROMETHEUS_PORT)),),
+            egress=(
+                dns_egress(),
+                _egress([_peer(NS_PROD, API_POD_LABELS)], _ports(api.METRICS_PORT)),
+                # kubernetes_sd_configs: list/watch endpoints, pods, services through the API server.
+                _egress([_peer(cidr=kubernetes_api_cidr(config))], _ports(*KUBERNETES_API_PORTS)),
+            ),
+        ),
+        PolicySpec(
+            "grafana-network-policy", NS_MONITORING, GRAFANA_POD_LABELS,
+            egress=(dns_egress(), _egress([_peer(pods=PROMETHEUS_POD_LABELS)], _ports(PROMETHEUS_PORT))),
+        ),
+    ]
+
+
+def network_policies(config: DocRagConfig, edge: EdgePeers) -> list[PolicySpec]:
+    return [*prod_policies(edge), *monitoring_policies(config), default_deny(NS_SECURITY)]
+
+
+# -- Quotas ----------------------------------------------------------------------------------------------
+
+Resources = Mapping[str, Mapping[str, str]]  # {"requests": {"cpu": ..., "memory": ...}, "limits": {...}}
+
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([a-zA-Z]*)$")
+_UNITS = {"": 1, "m": 0.001, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def quantity(value: str) -> float:
+    """A Kubernetes quantity in base units (cores, bytes)."""
+    match = _QUANTITY.match(str(value))
+    if not match or match.group(2) not in _UNITS:
+        raise ValueError(f"not a quantity this module sizes with: {value!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def cpu_text(cores: float) -> str:
+    millis = math.ceil(round(cores * 1000, 6))
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
+def memory_text(size: float) -> str:
+    mebibytes = math.ceil(size / 2**20)
+    return f"{mebibytes // 1024}Gi" if mebibytes % 1024 == 0 else f"{mebibytes}Mi"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The most pods of one workload that can exist at once, and each pod's containers' resources."""
+
+    name: str
+    pods: int
+    containers: tuple[Resources, ...]
+
+
+def prod_workloads(config: DocRagConfig) -> list[Workload]:
+    # Both colours are budgeted at their HPA maximum plus a full surge even when one is retired, so a
+    # release that brings it back never races the quota update inside the same `pulumi up`.
+    workloads = [
+        Workload(api.deployment_name(color), api.max_replicas(config.release.color(color)) + api.MAX_SURGE,
+                 (api.API_RESOURCES,))
+        for color in COLORS
+    ]
+    # StatefulSets roll one pod at a time without surge.
+    workloads += [Workload(data.POSTGRES_NAME, 1, (data.POSTGRES_RESOURCES,)),
+                  Workload(data.REDIS_NAME, 1, (data.REDIS_RESOURCES,)),
+                  # cert-manager's solver pod while a certificate is issued or renewed.
+                  Workload("acme-http01-solver", 1, (ACME_SOLVER_RESOURCES,))]
+    return workloads
+
+
+# Mirrors components/observability.py (whose sizes are not module constants); tests/test_security.py
+# recomputes the need from the rendered manifests, so a drift there fails the tests, not the cluster.
+_PROMETHEUS = {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+_RELOADER = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+_GRAFANA = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
+_JAEGER = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+
+
+def monitoring_workloads(config: DocRagConfig) -> list[Workload]:
+    # Deployments of one replica surge by one pod (25% rounded up); Jaeger is budgeted even when off so
+    # turning it on needs no quota change.
+    return [Workload("prometheus", 1, (_PROMETHEUS, _RELOADER)),
+            Workload("grafana", 2, (_GRAFANA,)),
+            Workload("jaeger", 2, (_JAEGER,))]
+
+
+def quota_hard(workloads: Sequence[Workload], claims: Sequence[str]) -> dict[str, str]:
+    totals = {"requests.cpu": 0.0, "requests.memory": 0.0, "limits.cpu": 0.0, "limits.memory": 0.0}
+    for workload in workloads:
+        for container in workload.containers:
+            for kind in ("requests", "limits"):
+                totals[f"{kind}.cpu"] += workload.pods * quantity(container[kind]["cpu"])
+                totals[f"{kind}.memory"] += workload.pods * quantity(container[kind]["memory"])
+    return {
+        "pods": str(sum(workload.pods for workload in workloads)),
+        "requests.cpu": cpu_text(totals["requests.cpu"]),
+        "requests.memory": memory_text(totals["requests.memory"]),
+        "limits.cpu": cpu_text(totals["limits.cpu"]),
+        "limits.memory": memory_text(totals["limits.memory"]),
+        "persistentvolumeclaims": str(len(claims)),
+        "requests.storage": memory_text(sum(quantity(claim) for claim in claims)),
+    }
+
+
+def container_max(workloads: Sequence[Workload]) -> dict[str, str]:
+    """LimitRange max: the largest container limit we run, so nothing bigger is admitted."""
+    cpu = max(quantity(c["limits"]["cpu"]) for w in workloads for c in w.containers)
+    memory = max(quantity(c["limits"]["memory"]) for w in workloads for c in w.containers)
+    return {"cpu": cpu_text(cpu), "memory": memory_text(memory)}
+
+
+# A container that declares nothing (an injected sidecar, a debug pod) still counts against the quota.
+DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
+DEFAULT_LIMIT = {"cpu": "500m", "memory": "512Mi"}
+
+
+@dataclass(frozen=True)
+class Budget:
+    namespace: str
+    hard: dict[str, str]
+    container_max: dict[str, str]
+
+
+def budgets(config: DocRagConfig) -> list[Budget]:
+    prod = prod_workloads(config)
+    monitoring = monitoring_workloads(config)
+    return [
+        Budget(NS_PROD, quota_hard(prod, [config.postgres.storage, data.REDIS_STORAGE]), container_max(prod)),
+        Budget(NS_MONITORING, quota_hard(monitoring, [config.observability.prometheusStorage]),
+               container_max(monitoring)),
+    ]
+
+
+# -- The component ---------------------------------------------------------------------------------------
+
+@dataclass
+class SecurityArgs:
+    config: DocRagConfig
+    namespaces: Mapping[str, pulumi.Resource]  # Namespaces.by_name
+    edge: EdgePeers = field(default_factory=EdgePeers)
+
+
+class SecurityPolicies(pulumi.ComponentResource):
+    def __init__(self, name: str, args: SecurityArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("doc-rag:security:SecurityPolicies", name, None, opts)
+        self.network_policies: list[k8s.networking.v1.NetworkPolicy] = []
+        specs = network_policies(args.config, args.edge)
+        for spec in specs:
+            self.network_policies.append(k8s.networking.v1.NetworkPolicy(
+                f"{spec.namespace}-{spec.name}",
+                metadata=self._metadata(spec.name, spec.namespace),
+                spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=_selector(spec.pods),
+                    policy_types=list(spec.types),
+                    ingress=list(spec.ingress),
+                    egress=list(spec.egress),
+                ),
+                opts=child(self, depends_on=[args.namespaces[spec.namespace]]),
+            ))
+        for budget in budgets(args.config):
+            depends = [args.namespaces[budget.namespace]]
+            k8s.core.v1.ResourceQuota(
+                f"{budget.namespace}-quota",
+                metadata=self._metadata("doc-rag-quota", budget.namespace),
+                spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=budget.hard),
+                opts=child(self, depends_on=depends),
+            )
+            k8s.core.v1.LimitRange(
+                f"{budget.namespace}-limits",
+                metadata=self._metadata("doc-rag-limits", budget.namespace),
+                spec=k8s.core.v1.LimitRangeSpecArgs(limits=[k8s.core.v1.LimitRangeItemArgs(
+                    type="Container", default_request=DEFAULT_REQUEST, default=DEFAULT_LIMIT,
+                    max=budget.container_max,
+                )]),
+                opts=child(self, depends_on=depends),
+            )
+        self.register_outputs({"networkPolicies": [f"{spec.namespace}/{spec.name}" for spec in specs]})
+
+    @staticmethod
+    def _metadata(name: str, namespace: str) -> k8s.meta.v1.ObjectMetaArgs:
+        return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels(COMPONENT))
