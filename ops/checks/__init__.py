@@ -1,7 +1,6 @@
 """The plan's checks, in the order they run. Each layer adds its own tier here."""
 
-from ops.checks import helm_charts, kubernetes_schema, promtool
-from ops.checks import checkov, pod_security
+from ops.checks import checkov, helm_charts, kubernetes_schema, pod_security, promtool
 from ops.checks.base import Check
 
 ALL_CHECKS: list[Check] = [
