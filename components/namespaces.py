@@ -8,8 +8,10 @@ import pulumi_kubernetes as k8s
 from components.meta import NS_INGRESS, NS_MONITORING, NS_PROD, NS_SECURITY, child, labels
 
 # Pod Security Standards level enforced per namespace. Our own workloads run "restricted". The ingress
-# controller namespace enforces "baseline" (restricted is still audited and warned): controllers there
-# come from upstream charts whose pods may need NET_BIND_SERVICE and a writable root filesystem.
+# namespace enforces "baseline" (restricted is still audited and warned): its pods come from upstream
+# charts the offline plan never renders, and the Istio gateway chart sets no seccompProfile unless told
+# to, which restricted rejects. (NET_BIND_SERVICE and a writable root filesystem are both allowed by
+# restricted, so they are not the reason.) docs/security.md has the path to enforcing restricted there.
 PSS_LEVELS = {
     NS_PROD: "restricted",
     NS_MONITORING: "restricted",
