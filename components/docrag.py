@@ -6,8 +6,11 @@ from typing import Optional
 
 import pulumi
 
+from components.api import Api, ApiArgs
 from components.cluster import Cluster
 from components.config import DocRagConfig, Secrets
+from components.data import Data, DataArgs
+from components.meta import NS_PROD
 from components.namespaces import Namespaces
 from components.observability import Observability, ObservabilityArgs
 from components.platform import Platform
@@ -29,6 +32,10 @@ class DocRag(pulumi.ComponentResource):
                                  opts=k8s_opts)
 
         # -- workloads (components/data.py, components/api.py) --
+        prod_namespace = self.namespaces.by_name[NS_PROD]
+        self.data = Data("data", DataArgs(config, secrets, self.cluster.storage_class_name, prod_namespace),
+                         opts=k8s_opts)
+        self.api = Api("api", ApiArgs(config, prod_namespace, self.data.secret), opts=k8s_opts)
 
         # -- traffic (components/traffic.py) --
 

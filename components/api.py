@@ -1,0 +1,225 @@
+"""The API: one Deployment per colour (the seed's `api-deployment` spec), its HPA and PDB, a ServiceAccount.
+
+Both colours always exist as objects with fixed names (`api-deployment-blue`, `api-deployment-green`), so
+a release only ever changes a colour's image or replicas — never a name or a selector, which would
+replace the Deployment. Which colour serves is decided by the Services in components/traffic.py.
+
+Quota-relevant numbers are module constants (API_RESOURCES, MAX_SURGE, HPA_MAX_REPLICAS) and
+`peak_pods()` so components/security.py sizes ResourceQuota / LimitRange from the same source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import COLORS, ColorConfig, DocRagConfig
+from components.data import KEY_DATABASE_URL, KEY_REDIS_URL, secret_env
+from components.hardening import PULL_POLICY, checkov_skips
+from components.meta import APP, NS_PROD, child, labels
+from components.podsecurity import container_security_context, pod_security_context
+
+
+class HttpProbe(NamedTuple):
+    path: str
+    initial_delay_seconds: int
+    period_seconds: int
+
+
+COMPONENT = "api"
+SERVICE_ACCOUNT = "doc-rag-api"
+API_UID = 1001  # USER 1001:1001 in the seed's Dockerfile
+HTTP_PORT = 8080
+METRICS_PORT = 9090
+METRICS_PATH = "/metrics"
+# The seed's values.
+MAX_UNAVAILABLE = 1
+MAX_SURGE = 2
+API_RESOURCES = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
+LIVENESS = HttpProbe("/health", initial_delay_seconds=30, period_seconds=10)
+READINESS = HttpProbe("/ready", initial_delay_seconds=5, period_seconds=5)
+# Autoscaling: from the colour's replicas up to this many pods (never below the configured replicas).
+HPA_MAX_REPLICAS = 10
+HPA_CPU_UTILIZATION = 70
+HPA_MEMORY_UTILIZATION = 80
+ZONE_KEY = "topology.kubernetes.io/zone"
+
+
+def deployment_name(color: str) -> str:
+    return f"api-deployment-{color}"
+
+
+def hpa_name(color: str) -> str:
+    return f"api-hpa-{color}"
+
+
+def pdb_name(color: str) -> str:
+    return f"api-pdb-{color}"
+
+
+def pod_selector(color: str) -> dict[str, str]:
+    """The immutable Deployment selector, also what the traffic Services select."""
+    return {"app.kubernetes.io/name": APP, "app.kubernetes.io/component": COMPONENT, "version": color}
+
+
+def max_replicas(color: ColorConfig) -> int:
+    return max(HPA_MAX_REPLICAS, color.replicas)
+
+
+def peak_pods(color: ColorConfig) -> int:
+    """Most pods one colour can run at once: HPA maximum plus a full rolling-update surge; 0 if retired."""
+    return 0 if color.replicas == 0 else max_replicas(color) + MAX_SURGE
+
+
+@dataclass
+class ApiArgs:
+    config: DocRagConfig
+    namespace: pulumi.Resource  # doc-rag-prod
+    secret: pulumi.Resource  # doc-rag-secrets (components/data.py)
+
+
+class Api(pulumi.ComponentResource):
+    def __init__(self, name: str, args: ApiArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("doc-rag:api:Api", name, None, opts)
+        self._args = args
+        self.service_account = k8s.core.v1.ServiceAccount(
+            SERVICE_ACCOUNT,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT, namespace=NS_PROD, labels=labels(COMPONENT)),
+            # The API never talks to the Kubernetes API: no token in its pods.
+            automount_service_account_token=False,
+            opts=self._opts(),
+        )
+        self.deployments: dict[str, k8s.apps.v1.Deployment] = {}
+        for color in COLORS:
+            color_config = args.config.release.color(color)
+            self.deployments[color] = self._deployment(color, color_config)
+            if color_config.replicas > 0:  # a retired colour (scaled to 0) gets no HPA and no PDB
+                self._autoscaler(color, color_config)
+                self._disruption_budget(color)
+        self.register_outputs({"deployments": [deployment_name(color) for color in COLORS]})
+
+    def _opts(self, *after: pulumi.Resource) -> pulumi.ResourceOptions:
+        return child(self, depends_on=[self._args.namespace, *after])
+
+    def _deployment(self, color: str, cfg: ColorConfig) -> k8s.apps.v1.Deployment:
+        name = deployment_name(color)
+        container = k8s.core.v1.ContainerArgs(
+            name="api",
+            image=cfg.image,
+            image_pull_policy=PULL_POLICY,
+            ports=[
+                k8s.core.v1.ContainerPortArgs(name="http", container_port=HTTP_PORT),
+                k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT),
+            ],
+            env=[
+                k8s.core.v1.EnvVarArgs(name="RUST_LOG", value="info"),
+                secret_env("DATABASE_URL", KEY_DATABASE_URL),
+                secret_env("REDIS_URL", KEY_REDIS_URL),
+            ],
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests=API_RESOURCES["requests"], limits=API_RESOURCES["limits"]
+            ),
+            liveness_probe=_http_probe(LIVENESS),
+            readiness_probe=_http_probe(READINESS),
+            security_context=container_security_context(),
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+        )
+        selector = pod_selector(color)
+        return k8s.apps.v1.Deployment(
+            name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name, namespace=NS_PROD, labels=labels(COMPONENT, version=color),
+                annotations=checkov_skips("CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_35",
+                                          CKV_K8S_40="UID 1001 is the seed image's USER 1001:1001"),
+            ),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=cfg.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                        max_unavailable=MAX_UNAVAILABLE, max_surge=MAX_SURGE
+                    ),
+                ),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=labels(COMPONENT, version=color),
+                        annotations={
+                            "prometheus.io/scrape": "true",
+                            "prometheus.io/port": str(METRICS_PORT),
+                            "prometheus.io/path": METRICS_PATH,
+                        },
+                    ),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=SERVICE_ACCOUNT,
+                        automount_service_account_token=False,
+                        security_context=pod_security_context(API_UID),
+                        # Prefer one zone per replica; ScheduleAnyway so a surge or a lost zone never
+                        # leaves replacement pods pending.
+                        topology_spread_constraints=[
+                            k8s.core.v1.TopologySpreadConstraintArgs(
+                                max_skew=1,
+                                topology_key=ZONE_KEY,
+                                when_unsatisfiable="ScheduleAnyway",
+                                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                            )
+                        ],
+                        containers=[container],
+                        volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())],
+                    ),
+                ),
+            ),
+            opts=self._opts(self.service_account, self._args.secret),
+        )
+
+    def _autoscaler(self, color: str, cfg: ColorConfig) -> k8s.autoscaling.v2.HorizontalPodAutoscaler:
+        def utilization(resource: str, percent: int) -> k8s.autoscaling.v2.MetricSpecArgs:
+            return k8s.autoscaling.v2.MetricSpecArgs(
+                type="Resource",
+                resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                    name=resource,
+                    target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization", average_utilization=percent),
+                ),
+            )
+
+        return k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            hpa_name(color),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=hpa_name(color), namespace=NS_PROD, labels=labels(COMPONENT, version=color)
+            ),
+            spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                    api_version="apps/v1", kind="Deployment", name=deployment_name(color)
+                ),
+                min_replicas=cfg.replicas,
+                max_replicas=max_replicas(cfg),
+                metrics=[utilization("cpu", HPA_CPU_UTILIZATION), utilization("memory", HPA_MEMORY_UTILIZATION)],
+            ),
+            opts=self._opts(self.deployments[color]),
+        )
+
+    def _disruption_budget(self, color: str) -> k8s.policy.v1.PodDisruptionBudget:
+        # Same bound as the rolling update: voluntary evictions never take more than one pod at a time.
+        return k8s.policy.v1.PodDisruptionBudget(
+            pdb_name(color),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=pdb_name(color), namespace=NS_PROD, labels=labels(COMPONENT, version=color)
+            ),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=MAX_UNAVAILABLE,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pod_selector(color)),
+            ),
+            opts=self._opts(self.deployments[color]),
+        )
+
+
+def _http_probe(probe: HttpProbe) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=probe.path, port=HTTP_PORT),
+        initial_delay_seconds=probe.initial_delay_seconds,
+        period_seconds=probe.period_seconds,
+    )
+
