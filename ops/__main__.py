@@ -26,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run as a preview: computed outputs are unknown, as in `pulumi preview`")
     plan.set_defaults(func=_plan)
 
+    # The release commands register their own subparsers (docs/operations.md).
+    from ops import check, promote, rollback, status
+
+    for module in (check, promote, rollback, status):
+        module.add_parser(commands)
+
     return parser
 
 

@@ -317,3 +317,20 @@ def step(state: ReleaseState, policy: Policy, event: Event) -> tuple[ReleaseStat
     if isinstance(event, GatesObserved):
         return _gates_observed(state, policy, event)
     return _smoke_done(state, policy, event)
+
+
+def manual_rollback(state: ReleaseState, now: float, reason: str) -> Optional[Up]:
+    """`ops rollback`: during a canary weight 0; after a flip (stabilizing or done) the previous colour.
+
+    None when there is nothing to undo (no canary traffic and no completed flip to revert)."""
+    last = state.history[-1] if state.history else None
+    if state.phase in ("canary", "stabilizing"):
+        return _rollback(state, reason, now)
+    if last is not None and last.decision == "done":
+        # A finished release is undone by flipping back: the previous colour still holds its image. The
+        # verdict names the released image as the one rolled back, so promote will not re-release it.
+        up = _up(state, _Decision("rollback", Target(other(state.active_color), 0), reason), now)
+        verdict = up.verdict.model_copy(update={"image": state.image(state.active_color),
+                                                "stableImage": state.image(other(state.active_color))})
+        return replace(up, verdict=verdict, history=(*up.history[:-1], verdict))
+    return None

@@ -248,3 +248,20 @@ def test_nothing_to_promote_after_a_completed_release_or_a_rollback():
     new_image = (("blue", "doc-rag/api:v1.0.0"), ("green", "doc-rag/api:v1.2.0"))
     run = simulate(ReleaseState("blue", 0, STEPS, rolled.ups[-1].history, new_image))
     assert run.kinds[0] == "start" and len(run.ups[0].history) == 1  # a new release starts a new history
+
+
+def test_manual_rollback_targets_weight_zero_then_the_previous_colour():
+    from ops.release_state import manual_rollback
+
+    assert manual_rollback(fresh(), T0, "x") is None  # nothing to undo
+    canary = ReleaseState("blue", 50, STEPS, _history_until(50), IMAGES)
+    assert manual_rollback(canary, T0, "x").target == Target("blue", 0)  # type: ignore[union-attr]
+    full = simulate(fresh())
+    flip = next(u for u in full.ups if u.kind == "flip")
+    stabilizing = ReleaseState("green", 0, STEPS, flip.history, IMAGES)
+    assert manual_rollback(stabilizing, T0, "x").target == Target("blue", 0)  # type: ignore[union-attr]
+    done = ReleaseState("green", 0, STEPS, full.ups[-1].history, IMAGES)
+    undo = manual_rollback(done, T0, "x")
+    assert undo is not None and undo.target == Target("blue", 0) and undo.verdict.image == "doc-rag/api:v1.1.0"
+    after = ReleaseState("blue", 0, STEPS, undo.history, IMAGES)
+    assert simulate(after).ups == []  # promote refuses to re-release the image that was rolled back

@@ -1,0 +1,57 @@
+"""`python -m ops rollback -s STACK [--dry-run]`: put all traffic back on the stable colour with one `up`.
+
+During a canary that is weight 0; after a flip (stabilizing or completed) it is the previous colour.
+The rollback verdict is appended to the stack's release history like any other decision.
+Exit codes: 0 rolled back or nothing to undo, 2 usage/config, 3 the rollback `up` failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+
+from components.config import ConfigError
+from ops.driver import Driver
+from ops.promote import EXIT_USAGE, Clock, SystemClock, make_driver
+from ops.release_state import EXIT_OK, EXIT_ROLLBACK_FAILED, manual_rollback
+from ops.stackconfig import UsageError
+
+
+def rollback(driver: Driver, clock: Clock, console: Console, reason: str) -> int:
+    view = driver.read()
+    state = view.state()
+    action = manual_rollback(state, clock.now(), reason)
+    if action is None:
+        console.print(f"nothing to roll back: {state.active_color} is active with canary weight 0")
+        return EXIT_OK
+    console.print(f"rollback: up with activeColor={action.target.active_color}, canaryWeight=0 "
+                  f"(was {state.active_color} at {state.weight}%, phase {state.phase})")
+    outcome = driver.up(action)
+    if not outcome.ok:
+        console.print(f"ROLLBACK FAILED: {outcome.error}", markup=False)
+        return EXIT_ROLLBACK_FAILED
+    console.print(f"[green]rolled back: {action.target.active_color} "
+                  f"{state.image(action.target.active_color)} serves all traffic[/]")
+    return EXIT_OK
+
+
+def rollback_command(args: argparse.Namespace) -> int:
+    console = Console(highlight=False)
+    try:
+        driver = make_driver(args.stack, args.dry_run, args.set, console)
+        return rollback(driver, SystemClock(), console, args.reason)
+    except (UsageError, ConfigError) as error:
+        console.print(f"error: {error}", markup=False)
+        return EXIT_USAGE
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("rollback", help="all traffic back to the stable colour with one up")
+    parser.add_argument("-s", "--stack", required=True, help="stack name")
+    parser.add_argument("--dry-run", action="store_true", help="show what the up would change, offline")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="--dry-run only: start from overridden config")
+    parser.add_argument("--reason", default="manual rollback (ops rollback)", help="recorded in the verdict history")
+    parser.set_defaults(func=rollback_command)
