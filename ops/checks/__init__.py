@@ -1,10 +1,11 @@
 """The plan's checks, in the order they run. Each layer adds its own tier here."""
 
-from ops.checks import checkov, helm_charts, kubernetes_schema, pod_security, promtool
+from ops.checks import checkov, helm_charts, kubernetes_schema, pod_security, policy, promtool
 from ops.checks.base import Check
 
 ALL_CHECKS: list[Check] = [
     Check("T3", "kubernetes-schema", kubernetes_schema.check),
+    Check("T4", "policy-pack", policy.check),
     Check("T2", "helm-charts-pinned", helm_charts.check),
     Check("T6", "promtool", promtool.check),
     Check("T5", "checkov", checkov.check),
