@@ -6,6 +6,7 @@ REPEAT times; the median is reported so one slow run does not decide.
 
 from __future__ import annotations
 
+import importlib
 import statistics
 import subprocess
 import sys
@@ -38,8 +39,8 @@ def main() -> int:
         print(f"plan   (python -m ops plan --stack {stack}, all checks):{' ' * (14 - len(stack))}{plan:6.2f} s"
               f"   ratio {plan / floor:5.1f}x floor")
     try:
-        from ops import bench_decision
-    except ImportError:
+        bench_decision = importlib.import_module("ops.bench_decision")
+    except ModuleNotFoundError:
         return 0
     return int(bench_decision.main() or 0)
 
