@@ -1,0 +1,141 @@
+"""Drivers: the config writes both drivers make, the stack view promote resumes from, and the real
+Automation API driver (exercised only where the `pulumi` CLI is on PATH)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.config import ConfigError, GateVerdict, Verdict, parse_config
+from ops.driver import AutomationDriver, StackView, config_write, set_path
+from ops.release_state import ReleaseState, Target, Up
+from ops.stackconfig import load_stack_config
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ops"
+QUERY = 'sum by (version) (rate(http_requests_total{job="doc-rag-api",status=~"5..",version="green"}[5m]))\n/\nx'
+
+
+def verdict(decision: str, weight: int, value: float | None = 0.0042) -> Verdict:
+    return Verdict(time="2025-01-31T12:00:00Z", activeColor="blue", weight=weight, decision=decision,  # type: ignore
+                   image="doc-rag/api:v1.1.0", reason=f"{decision} at {weight}%", extensions=1,
+                   gates=[GateVerdict(gate="errorRatio", status="pass", query=QUERY, value=value, threshold=0.01,
+                                      samples=812.0)])
+
+
+def up(kind: str, weight: int, history: tuple[Verdict, ...]) -> Up:
+    return Up(kind, Target("blue", weight), history[-1], history)  # type: ignore[arg-type]
+
+
+def apply(values: dict, current: tuple[Verdict, ...], action: Up) -> dict:
+    values = copy.deepcopy(values)
+    write = config_write(current, action)
+    if write.remove_history:
+        values["release"].pop("history", None)
+    for path, text in write.assignments:
+        set_path(values, path, text)
+    return values
+
+
+def prod_values() -> dict:
+    return load_stack_config("prod").values
+
+
+def test_config_writes_append_only_the_new_verdict_and_round_trip_through_the_model():
+    first = (verdict("start", 0),)
+    second = (*first, verdict("advance", 5, value=1e-05))
+    write = config_write(first, up("advance", 25, second))
+    paths = [path for path, _ in write.assignments]
+    assert not write.remove_history
+    assert paths[:2] == ["release.activeColor", "release.canaryWeight"]
+    assert all(p.startswith("release.history[1].") for p in paths[2:])  # history[0] is already in config
+    assert ("release.history[1].gates[0].value", "1e-05") in write.assignments  # floats travel as text
+    values = apply(apply(prod_values(), (), up("start", 5, first)), first, up("advance", 25, second))
+    model = parse_config({k: v for k, v in values.items() if k != "postgresPassword"}).release
+    assert model.canaryWeight == 25 and tuple(model.history) == second  # the query with its newlines and `=`
+
+
+def test_a_new_release_replaces_the_previous_history():
+    old = (verdict("start", 0), verdict("rollback", 5))
+    new = (verdict("start", 0),)
+    write = config_write(old, up("start", 5, new))
+    assert write.remove_history and {p for p, _ in write.assignments if "history" in p} == {
+        p for p, _ in config_write((), up("start", 5, new)).assignments if "history" in p}
+
+
+def test_set_path_appends_like_the_cli_and_refuses_gaps():
+    values: dict = {"release": {}}
+    set_path(values, "release.history[0].gates[0].value", "0.5")
+    set_path(values, "release.history[0].weight", "25")
+    assert values == {"release": {"history": [{"gates": [{"value": "0.5"}], "weight": 25}]}}
+    with pytest.raises(AssertionError):
+        set_path(values, "release.history[5].weight", "1")
+
+
+def test_broken_history_fixture_is_rejected_with_key_path_value_and_allowed():
+    broken = yaml.safe_load((FIXTURES / "bad-history.yaml").read_text())
+    with pytest.raises(ConfigError) as error:
+        parse_config(broken)
+    message = str(error.value)
+    assert "release.history.0.time = 'yesterday': allowed: an ISO 8601 UTC time" in message
+    assert "release.history.1.decision = 'maybe'" in message
+    assert "release.gates.minRequests = 0" in message
+    assert "release.soak = '5 minutes': allowed: a duration" in message
+
+
+def test_view_in_sync_compares_config_with_the_outputs_of_the_last_up():
+    config = load_stack_config("prod").model()
+    deployed = {"activeColor": "blue", "canaryWeight": 0.0, "releaseHistory": []}  # engine numbers are floats
+    assert StackView(config, deployed).in_sync
+    assert not StackView(config, {**deployed, "canaryWeight": 5.0}).in_sync
+    assert not StackView(config, {}).in_sync and StackView(config, {}).deployed is None
+    state = StackView(config, deployed).state()
+    assert isinstance(state, ReleaseState) and state.image("green") == "doc-rag/api:v1.1.0"
+
+
+# -- the real Automation API driver ---------------------------------------------------------------
+
+@pytest.fixture
+def local_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A copy of the project with a file backend and a stack that renders YAML instead of needing a cluster."""
+    pulumi = shutil.which("pulumi")
+    if pulumi is None:
+        pytest.skip("pulumi CLI not on PATH: the Automation API driver needs it (exercised in users' CI, tier T7)")
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py", "requirements.txt"):
+        shutil.copy(PROJECT_DIR / name, project / name)
+    shutil.copytree(PROJECT_DIR / "components", project / "components")
+    (project / ".venv").symlink_to(PROJECT_DIR / ".venv")
+    stack_doc = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
+    stack_doc["config"]["doc-rag:cluster"]["renderYamlTo"] = str(tmp_path / "rendered")
+    stack_doc["config"]["doc-rag:release"]["green"]["replicas"] = 3
+    (project / "Pulumi.optest.yaml").write_text(yaml.safe_dump(stack_doc))
+    env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}", "PULUMI_CONFIG_PASSPHRASE": "test"}
+    (tmp_path / "state").mkdir()
+    for key in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"):  # the Automation API inherits them
+        monkeypatch.setenv(key, env[key])
+    subprocess.run([pulumi, "stack", "init", "optest", "--non-interactive"], cwd=project, env=env, check=True)
+    subprocess.run([pulumi, "config", "set", "--secret", "postgresPassword", "not-used-offline", "-s", "optest"],
+                   cwd=project, env=env, check=True)
+    subprocess.run([pulumi, "up", "--yes", "-s", "optest", "--non-interactive"], cwd=project, env=env, check=True)
+    return project
+
+
+def test_automation_driver_moves_one_step_and_reads_it_back(local_stack: Path):
+    driver = AutomationDriver("optest", work_dir=local_stack, echo=lambda line: None)
+    view = driver.read()
+    assert view.in_sync and view.release.canaryWeight == 0
+    first = (verdict("start", 0),)
+    outcome = driver.up(up("start", 5, first))
+    assert outcome.ok, outcome.error
+    after = driver.read()
+    assert after.release.canaryWeight == 5 and after.outputs["canaryWeight"] == 5
+    assert after.deployed is not None and after.deployed.history == first and after.in_sync
+    assert driver.preview().ok

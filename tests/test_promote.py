@@ -1,0 +1,154 @@
+"""`ops promote` end to end, offline: every `up` is the real program under the SDK monitor (OfflineDriver),
+time is a fake clock, gates are scripted. The rendered manifests of each step must carry the weight the
+state machine chose: the NGINX canary Ingress, the Istio VirtualService, the api-service selector and
+the canary-weight series in the Prometheus rules."""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Optional
+
+import pytest
+import yaml
+from rich.console import Console
+
+from components.config import GatesConfig, GateVerdict
+from components.prometheus_rules import RECORD_CANARY_WEIGHT, RULES_FILE
+from ops.__main__ import main
+from ops.driver import OfflineDriver
+from ops.promote import FakeClock, PromoteResult, assumed_gates, assumed_smoke, run_release
+from ops.release_state import GateReport, Observe, Up
+
+CANARY = "nginx.ingress.kubernetes.io/canary"
+CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
+
+
+def rendered_traffic(manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What the routers and the rules would do with the step's config."""
+    seen: dict[str, Any] = {}
+    for manifest in manifests.values():
+        kind, meta = manifest["kind"], manifest.get("metadata") or {}
+        annotations = meta.get("annotations") or {}
+        if kind == "Ingress" and annotations.get(CANARY) == "true":
+            seen["ingress"] = int(annotations[CANARY_WEIGHT])
+        elif kind == "VirtualService":
+            for route in manifest["spec"].get("http", []):
+                weights = {d["destination"].get("subset"): d.get("weight", 100) for d in route.get("route", [])}
+                if len(weights) == 2:
+                    seen["mesh"] = weights
+        elif kind == "Service" and meta.get("name") == "api-service":
+            seen["service"] = manifest["spec"]["selector"]["version"]
+        elif kind == "ConfigMap" and meta.get("name") == "prometheus-rules":
+            for group in yaml.safe_load(manifest["data"][RULES_FILE])["groups"]:
+                for rule in group["rules"]:
+                    if rule.get("record") == RECORD_CANARY_WEIGHT:
+                        seen["rules"] = (rule["labels"]["version"], rule["expr"])
+    return seen
+
+
+def walk(overrides: tuple[str, ...] = (), gates=assumed_gates, fail_on=lambda up: None,
+         smoke=assumed_smoke) -> tuple[PromoteResult, OfflineDriver, str]:
+    out = io.StringIO()
+    console = Console(file=out, width=200, highlight=False)
+    driver = OfflineDriver("prod", overrides, echo=lambda line: console.print(line, markup=False), fail_on=fail_on)
+    result = run_release(driver, gates, smoke, FakeClock(), console)
+    return result, driver, out.getvalue()
+
+
+def expect(traffic: dict[str, Any], active: str, weight: int) -> None:
+    canary = "green" if active == "blue" else "blue"
+    assert traffic.get("rules") == (canary, f"vector({weight})"), traffic
+    assert "ingress" in traffic, "no NGINX canary Ingress rendered (components/traffic.py not wired?)"
+    assert traffic["ingress"] == weight, traffic
+    assert traffic.get("mesh") == {active: 100 - weight, canary: weight}, traffic
+    assert traffic.get("service") == active, traffic
+
+
+@pytest.fixture(scope="module")
+def full_walk() -> tuple[PromoteResult, OfflineDriver, str]:
+    return walk()
+
+
+def test_dry_run_walks_every_step_and_renders_each_weight(full_walk):
+    result, driver, printed = full_walk
+    assert result.exit_code == 0, result.message
+    assert [(s.action.kind, s.action.target.active_color, s.action.target.weight) for s in driver.steps] == [
+        ("start", "blue", 5), ("advance", "blue", 25), ("advance", "blue", 50), ("advance", "blue", 100),
+        ("flip", "green", 0), ("done", "green", 0)]
+    for offline_step in driver.steps:
+        expect(rendered_traffic(offline_step.manifests), offline_step.action.target.active_color,
+               offline_step.action.target.weight)
+    assert "would run: pulumi config set --path release.canaryWeight 25" in printed
+    assert "~ ConfigMap/doc-rag-monitoring/prometheus-rules" in printed  # each up prints what it changes
+
+
+def test_the_stack_keeps_the_verdicts_and_exports_them(full_walk):
+    _, driver, _ = full_walk
+    view = driver.read()
+    decisions = [v.decision for v in view.release.history]
+    assert decisions == ["start", "advance", "advance", "advance", "flip", "done"]
+    # written with `pulumi config set --path` semantics (floats as text) and read back by the typed model
+    assert view.release.history[1].gates[1].threshold == 0.01
+    assert [item["decision"] for item in view.outputs["releaseHistory"]] == decisions
+    assert view.in_sync
+
+
+def test_the_soak_and_stabilization_come_from_config(full_walk):
+    result, _, _ = full_walk
+    observed = [a for a in result.actions if isinstance(a, Observe)]
+    assert len(observed) == 4 * (300 // 30) + 900 // 30  # release.soak 5m per step, stabilization 15m
+
+
+def _breach_at(weight: int):
+    def gates(observe: Observe, thresholds: GatesConfig) -> GateReport:
+        bad = observe.reason != "status" and current["weight"] == weight
+        gate = GateVerdict(gate="p95Latency", status="fail" if bad else "pass", query="histogram_quantile(...)",
+                           value=2.5 if bad else 0.1, threshold=0.5, samples=812.0)
+        return GateReport((gate,), "fail" if bad else "pass")
+    current = {"weight": 0}
+    return gates, current
+
+
+def test_breach_rolls_back_with_one_up_and_names_the_gate():
+    gates, current = _breach_at(25)
+
+    def track(up: Up) -> Optional[str]:
+        current["weight"] = up.target.weight
+        return None
+
+    result, driver, printed = walk(gates=gates, fail_on=track)
+    assert result.exit_code == 1
+    kinds = [s.action.kind for s in driver.steps]
+    assert kinds == ["start", "advance", "rollback"]
+    expect(rendered_traffic(driver.steps[-1].manifests), "blue", 0)
+    assert result.gates[0].gate == "p95Latency" and result.gates[0].value == 2.5 and result.gates[0].samples == 812
+    assert "p95Latency 2.5 (threshold 0.5)" in result.message
+
+
+def test_a_failed_up_rolls_back_to_weight_zero():
+    result, driver, printed = walk(fail_on=lambda up: "provider error: timeout" if up.target.weight == 50 else None)
+    assert result.exit_code == 1 and "advance up failed: provider error: timeout" in result.message
+    assert [s.action.kind for s in driver.steps] == ["start", "advance", "rollback"]
+    expect(rendered_traffic(driver.steps[-1].manifests), "blue", 0)
+
+
+def test_resume_from_the_stack_config_continues_at_the_next_step():
+    result, driver, _ = walk(("release.canaryWeight=50",))
+    assert result.exit_code == 0
+    assert [(s.action.kind, s.action.target.weight) for s in driver.steps] == [
+        ("advance", 100), ("flip", 0), ("done", 0)]
+
+
+def test_cli_usage_errors_exit_2(capsys):
+    assert main(["promote", "-s", "nope", "--dry-run"]) == 2
+    assert main(["rollback", "-s", "nope", "--dry-run"]) == 2
+    assert main(["promote"]) == 2  # -s is required
+    assert "unknown stack 'nope'" in capsys.readouterr().out
+
+
+def test_cli_rollback_dry_run_during_a_canary(capsys):
+    assert main(["rollback", "-s", "prod", "--dry-run", "--set", "release.canaryWeight=25"]) == 0
+    printed = capsys.readouterr().out
+    assert "rollback: up with activeColor=blue, canaryWeight=0 (was blue at 25%" in printed
+    assert main(["rollback", "-s", "prod", "--dry-run"]) == 0
+    assert "nothing to roll back" in capsys.readouterr().out
