@@ -7,6 +7,8 @@ tests/fixtures/policies/rules/<rule>.yaml derives each rule's passing and failin
 from __future__ import annotations
 
 import copy
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +218,23 @@ def test_plan_check_reports_unknowns_in_a_preview_without_failing(dev_run: RunRe
     assert result.findings and all(f.level == "advisory" for f in result.findings)
     assert any("could not run during preview" in f.message for f in result.findings)
     assert "could not complete" in result.summary
+
+
+# -- docs/policies.md stays true -----------------------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "policies.md"
+
+
+def test_docs_table_lists_every_rule_with_its_level():
+    rows = {line.split("|")[1].strip().strip("`"): line.split("|")[3].strip().strip("*")
+            for line in DOCS.read_text().splitlines() if line.startswith("| `")}
+    assert rows == {rule.name: rule.level for rule in ALL_RULES}
+
+
+def test_docs_pack_config_example_is_valid():
+    example = json.loads(re.search(r"```json\n(.*?)```", DOCS.read_text(), re.DOTALL).group(1))
+    for name, value in example.items():
+        rule = BY_NAME[name]
+        settings = value if isinstance(value, dict) else {"enforcementLevel": value}
+        assert settings.get("enforcementLevel", "mandatory") in ("mandatory", "advisory", "disabled")
+        assert set(settings) - {"enforcementLevel"} <= set(rule.config), name
