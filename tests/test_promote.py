@@ -78,7 +78,7 @@ def test_dry_run_walks_every_step_and_renders_each_weight(full_walk):
     for offline_step in driver.steps:
         expect(rendered_traffic(offline_step.manifests), offline_step.action.target.active_color,
                offline_step.action.target.weight)
-    assert "would run: pulumi config set --path release.canaryWeight 25" in printed
+    assert "pulumi config set --path release.canaryWeight 25 && pulumi up" in printed
     assert "~ ConfigMap/doc-rag-monitoring/prometheus-rules" in printed  # each up prints what it changes
 
 
