@@ -30,6 +30,7 @@ from components.podsecurity import container_security_context, pod_security_cont
 PROMETHEUS_IMAGE = "quay.io/prometheus/prometheus:v2.55.1"
 # Tells Prometheus (POST /-/reload) that a mounted ConfigMap changed: a canary step rewrites the rules.
 RELOADER_IMAGE = "ghcr.io/jimmidyson/configmap-reload:v0.14.0"
+RELOADER_PORT = 9533  # its metrics endpoint, also what its probes ask
 GRAFANA_IMAGE = "docker.io/grafana/grafana:11.3.1"
 JAEGER_IMAGE = "docker.io/jaegertracing/all-in-one:1.62.0"
 
@@ -224,7 +225,12 @@ class Observability(pulumi.ComponentResource):
             image=RELOADER_IMAGE,
             image_pull_policy=PULL_POLICY,
             args=[f"--volume-dir={CONFIG_DIR}", f"--volume-dir={RULES_DIR}",
-                  f"--webhook-url=http://127.0.0.1:{PROMETHEUS_PORT}/-/reload"],
+                  f"--webhook-url=http://127.0.0.1:{PROMETHEUS_PORT}/-/reload",
+                  f"--web.listen-address=:{RELOADER_PORT}"],
+            ports=[k8s.core.v1.ContainerPortArgs(name="reloader", container_port=RELOADER_PORT)],
+            # Its own metrics endpoint is the only thing it serves: up means the watcher is running.
+            liveness_probe=_http_probe("/metrics", RELOADER_PORT, 10),
+            readiness_probe=_http_probe("/metrics", RELOADER_PORT, 5, 10),
             resources=_resources("10m", "32Mi", "100m", "64Mi"),
             security_context=container_security_context(),
             volume_mounts=mounts,
@@ -232,7 +238,7 @@ class Observability(pulumi.ComponentResource):
         self.prometheus = k8s.apps.v1.StatefulSet(
             PROMETHEUS,
             metadata=_metadata(PROMETHEUS, component, annotations=checkov_skips(
-                "CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_38", "CKV_K8S_8", "CKV_K8S_9")),
+                "CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_38")),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=PROMETHEUS,
                 replicas=1,

@@ -94,8 +94,9 @@ def _tail(output: str, lines: int = 40) -> str:
 
 
 def check_rendered(promtool: str, work_dir: Path, rules_text: str, config_text: Optional[str],
-                   dashboard_json: Optional[str], unit_tests_dir: Path = UNIT_TESTS_DIR) -> list[Finding]:
-    """Every promtool step on rendered text; one Finding per failed step (the test suite calls this too)."""
+                   dashboard_json: Optional[str], unit_tests_dir: Optional[Path] = UNIT_TESTS_DIR) -> list[Finding]:
+    """Every promtool step on rendered text; one Finding per failed step (the test suite calls this too).
+    Text passed as None, and unit tests with unit_tests_dir=None, are not checked."""
     findings: list[Finding] = []
     rules_dir = work_dir / "rules"
     shutil.rmtree(rules_dir, ignore_errors=True)
@@ -108,11 +109,11 @@ def check_rendered(promtool: str, work_dir: Path, rules_text: str, config_text: 
         findings.append(Finding(f"ConfigMap/{obs.RULES_MAP}", _tail(output), "promtool-check-rules"))
     findings += lint_alerts(rules_text)
 
-    tests = sorted(unit_tests_dir.glob("*.test.yml"))
-    if not tests:
+    tests = sorted(unit_tests_dir.glob("*.test.yml")) if unit_tests_dir is not None else []
+    if unit_tests_dir is not None and not tests:
         findings.append(Finding("tests/promtool", f"no *.test.yml unit tests in {unit_tests_dir}",
                                 "promtool-test-rules"))
-    elif ok:  # unit tests on rules that do not parse would only repeat the parse error
+    elif ok and tests:  # unit tests on rules that do not parse would only repeat the parse error
         # Beside a copy of the rules, apart from rules_dir: rule_files "*.yml" must not pick the tests up.
         unit_dir = work_dir / "unit"
         shutil.rmtree(unit_dir, ignore_errors=True)

@@ -1,0 +1,241 @@
+"""Observability under the SDK monitor: the seed's scrape config and dashboard, the hardened monitoring
+workloads (T3 strict schema, T5 restricted), no secret in clear, Jaeger behind its flag, stack outputs,
+and the gate queries `ops promote` uses being the recording rules' own PromQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from components import dashboards, observability
+from components import prometheus_rules as rules
+from components.config import ConfigError
+from ops.checks.kubernetes_schema import validate_manifest
+from ops.checks.pod_security import violations
+from ops.manifests import manifest_id, manifests
+from ops.runner import RunResult, run_program
+
+NS = "doc-rag-monitoring"
+SEED_EXPRS = {
+    "Request Rate": ("rate(http_requests_total[5m])", "{{method}} {{status}}"),
+    "Response Time": ("histogram_quantile(0.95, rate(http_request_duration_seconds_bucket[5m]))", "95th percentile"),
+}
+
+
+def _objects(run: RunResult) -> list[dict[str, Any]]:
+    return manifests(run.resources)
+
+
+def _get(run: RunResult, kind: str, name: str, namespace: str = NS) -> dict[str, Any]:
+    found = [m for m in _objects(run) if m["kind"] == kind and m["metadata"]["name"] == name
+             and m["metadata"].get("namespace") == namespace]
+    assert len(found) == 1, f"{kind}/{namespace}/{name}: {len(found)} found"
+    return found[0]
+
+
+def _monitoring(run: RunResult) -> list[dict[str, Any]]:
+    children = {r.urn for r in run.resources if r.type == "doc-rag:observability:Observability"}
+    assert children
+    return [m for r, m in ((r, m) for r in run.resources if r.parent in children for m in manifests([r]))]
+
+
+def _container(workload: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] == name)
+
+
+def test_prometheus_config_is_the_seeds_plus_port_colour_and_component(prod_run):
+    config = yaml.safe_load(_get(prod_run, "ConfigMap", "prometheus-config")["data"]["prometheus.yml"])
+    assert config["global"] == {"scrape_interval": "15s", "evaluation_interval": "15s"}
+    assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    job = config["scrape_configs"][0]
+    assert job["job_name"] == "doc-rag-api"
+    assert job["kubernetes_sd_configs"] == [{"role": "endpoints", "namespaces": {"names": ["doc-rag-prod"]}}]
+    relabel = job["relabel_configs"]
+    assert relabel[0] == {"source_labels": ["__meta_kubernetes_service_annotation_prometheus_io_scrape"],
+                          "action": "keep", "regex": "true"}
+    assert relabel[1] == {"source_labels": ["__meta_kubernetes_service_annotation_prometheus_io_path"],
+                          "action": "replace", "target_label": "__metrics_path__", "regex": "(.+)"}
+    by_target = {r["target_label"]: r["source_labels"] for r in relabel if "target_label" in r}
+    assert by_target["version"] == ["__meta_kubernetes_pod_label_version"]
+    assert by_target["component"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_component"]
+    assert by_target["__address__"] == ["__address__", "__meta_kubernetes_service_annotation_prometheus_io_port"]
+
+
+@pytest.mark.parametrize(("address", "port", "expected"), [
+    ("10.0.1.7:8080", "9090", "10.0.1.7:9090"),
+    ("10.0.1.7", "9090", "10.0.1.7:9090"),
+])
+def test_port_relabelling_rewrites_the_address_to_the_annotated_port(address, port, expected):
+    import re
+
+    rule = next(r for r in observability.api_scrape_job()["relabel_configs"] if r.get("target_label") == "__address__")
+    joined = f"{address};{port}"
+    match = re.fullmatch(rule["regex"], joined)
+    assert match is not None
+    assert rule["replacement"].replace("$1", match.group(1)).replace("$2", match.group(2)) == expected
+
+
+def test_prometheus_server_is_pinned_persistent_probed_and_hardened(prod_run):
+    sts = _get(prod_run, "StatefulSet", "prometheus")
+    server = _container(sts, "prometheus")
+    assert server["image"] == observability.PROMETHEUS_IMAGE and not server["image"].endswith(":latest")
+    assert server["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": 9090}
+    assert server["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": 9090}
+    assert server["securityContext"]["readOnlyRootFilesystem"] is True
+    pod = sts["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 65534 and pod["securityContext"]["fsGroup"] == 65534
+    assert pod["serviceAccountName"] == "prometheus"
+    claim = sts["spec"]["volumeClaimTemplates"][0]["spec"]
+    assert claim["storageClassName"] == "gp3"  # the cluster's SSD class
+    assert claim["resources"]["requests"]["storage"] == "50Gi"
+    assert "--storage.tsdb.retention.time=15d" in server["args"]
+    reloader = _container(sts, "config-reloader")
+    assert reloader["livenessProbe"] and reloader["readinessProbe"]
+
+
+def test_prometheus_discovers_only_doc_rag_prod_read_only(prod_run):
+    role = _get(prod_run, "Role", "prometheus-discovery", "doc-rag-prod")
+    core = next(rule for rule in role["rules"] if rule["apiGroups"] == [""])
+    assert sorted(core["resources"]) == ["endpoints", "pods", "services"]
+    assert all(set(rule["verbs"]) == {"get", "list", "watch"} for rule in role["rules"])
+    binding = _get(prod_run, "RoleBinding", "prometheus-discovery", "doc-rag-prod")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "prometheus", "namespace": NS}]
+    assert not [m for m in _objects(prod_run) if m["kind"] in ("ClusterRole", "ClusterRoleBinding")
+                and "prometheus" in m["metadata"]["name"]]
+
+
+def test_services_prometheus_9090_and_grafana_3000(prod_run):
+    assert _get(prod_run, "Service", "prometheus")["spec"]["ports"][0]["port"] == 9090
+    assert _get(prod_run, "Service", "grafana")["spec"]["ports"][0]["port"] == 3000
+
+
+def test_grafana_admin_password_comes_from_an_existing_secret_never_in_clear(prod_run):
+    grafana = _get(prod_run, "Deployment", "grafana")
+    env = {e["name"]: e.get("value") for e in _container(grafana, "grafana")["env"]}
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/etc/grafana/admin/admin-password"
+    volume = next(v for v in grafana["spec"]["template"]["spec"]["volumes"] if v["name"] == "admin")
+    assert volume["secret"]["secretName"] == "grafana-admin"
+    # Observability creates no Secret: nothing to leak into the state or the plan.
+    assert not [m for m in _monitoring(prod_run) if m["kind"] == "Secret"]
+
+
+def test_grafana_datasource_and_dashboard_provider(prod_run):
+    data = _get(prod_run, "ConfigMap", "grafana-provisioning")["data"]
+    datasource = yaml.safe_load(data["datasources.yaml"])["datasources"][0]
+    assert datasource["url"] == "http://prometheus.doc-rag-monitoring.svc:9090"
+    provider = yaml.safe_load(data["dashboards.yaml"])["providers"][0]
+    assert provider["options"]["path"] == dashboards.DASHBOARDS_DIR
+
+
+def test_dashboard_keeps_the_seed_panels_and_adds_per_colour_and_burn(prod_run):
+    board = json.loads(_get(prod_run, "ConfigMap", "grafana-dashboards")["data"]["doc-rag-overview.json"])
+    assert board["title"] == "Doc-RAG System Overview"
+    panels = {p["title"]: p for p in board["panels"]}
+    for title, (expr, legend) in SEED_EXPRS.items():
+        assert (panels[title]["targets"][0]["expr"], panels[title]["targets"][0]["legendFormat"]) == (expr, legend)
+    exprs = " ".join(expr for _, expr in dashboards.dashboard_expressions(board))
+    for record in (rules.RECORD_ERROR_RATIO, rules.RECORD_P95_LATENCY, rules.RECORD_CANARY_WEIGHT,
+                   rules.RECORD_TRAFFIC_SHARE, rules.slo_ratio_record("1h")):
+        assert record in exprs
+    # Every recorded series a panel reads is recorded by the deployed rules.
+    rule_doc = yaml.safe_load(_get(prod_run, "ConfigMap", "prometheus-rules")["data"][rules.RULES_FILE])
+    recorded = {r["record"] for g in rule_doc["groups"] for r in g["rules"] if "record" in r}
+    used = {token for token in exprs.replace("(", " ").replace(")", " ").split() if token.count(":") == 2}
+    assert used and used <= recorded, used - recorded
+
+
+def test_rules_have_the_three_burn_rate_pairs_with_annotations(prod_run):
+    rule_doc = yaml.safe_load(_get(prod_run, "ConfigMap", "prometheus-rules")["data"][rules.RULES_FILE])
+    alerts = {r["alert"]: r for g in rule_doc["groups"] for r in g["rules"] if "alert" in r}
+    expected = {"DocRagErrorBudgetBurnFast": ("1h", "5m", "0.0144", "page"),
+                "DocRagErrorBudgetBurnMedium": ("6h", "30m", "0.006", "page"),
+                "DocRagErrorBudgetBurnSlow": ("3d", "6h", "0.001", "ticket")}
+    for name, (long_window, short_window, threshold, severity) in expected.items():
+        expr = alerts[name]["expr"]
+        assert f"ratio_rate{long_window}{{" in expr and f"ratio_rate{short_window}{{" in expr and "\nand\n" in expr
+        assert expr.count(f"> {threshold}") == 2
+        assert alerts[name]["labels"]["severity"] == severity
+        assert set(rules.REQUIRED_ANNOTATIONS) <= set(alerts[name]["annotations"])
+
+
+@pytest.mark.parametrize(("overrides", "color", "weight"), [
+    ((), "green", 0),
+    (("release.canaryWeight=25",), "green", 25),
+    (("release.activeColor=green", "release.canaryWeight=5"), "blue", 5),
+])
+def test_canary_weight_recording_follows_the_stack(overrides, color, weight):
+    run = run_program("prod", overrides)
+    rule_doc = yaml.safe_load(_get(run, "ConfigMap", "prometheus-rules")["data"][rules.RULES_FILE])
+    record = next(r for g in rule_doc["groups"] for r in g["rules"] if r.get("record") == rules.RECORD_CANARY_WEIGHT)
+    assert record == {"record": rules.RECORD_CANARY_WEIGHT, "expr": f"vector({weight})", "labels": {"version": color}}
+
+
+def test_gate_queries_are_the_recording_rules_expressions_restricted_to_one_colour():
+    """`ops promote` asks exactly what Prometheus records, only narrowed to the canary colour."""
+    recorded = {r["record"]: r["expr"] for r in rules.recording_rules()}
+    green = rules.gate_queries("green")
+    assert ',version="green"' in green.error_ratio
+    assert green.error_ratio.replace(',version="green"', "") == recorded[rules.RECORD_ERROR_RATIO]
+    assert green.p95_latency_seconds.replace(',version="green"', "") == recorded[rules.RECORD_P95_LATENCY]
+    assert green.request_count.replace(',version="green"', "") == \
+        recorded[rules.RECORD_REQUEST_RATE].replace("rate(", "increase(")
+    assert green.error_ratio_record == 'version:http_requests_errors:ratio_rate5m{version="green"}'
+    assert "[30m]" in rules.gate_queries("green", "30m").request_count
+
+
+def test_monitoring_objects_pass_strict_schema_and_restricted_pods(prod_run):
+    objects = _monitoring(prod_run)
+    assert {"StatefulSet", "Deployment", "Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding"} <= {
+        m["kind"] for m in objects}
+    errors = [(manifest_id(m), validate_manifest(m, "1.31")) for m in objects]
+    assert [e for e in errors if e[1][0] != "ok"] == []
+    # T5 judges pods against everything rendered (service accounts included).
+    findings = [f for f in violations(_objects(prod_run)) if f"/{NS}/" in f.subject]
+    assert findings == []
+
+
+def test_jaeger_is_off_by_default_and_on_behind_its_flag(prod_run):
+    assert not [m for m in _monitoring(prod_run) if m["metadata"]["name"] == "jaeger"]
+    assert "jaegerUrl" not in prod_run.outputs
+    run = run_program("prod", ("observability.jaeger=true",))
+    jaeger = _get(run, "Deployment", "jaeger")
+    assert _container(jaeger, "jaeger")["image"] == observability.JAEGER_IMAGE
+    assert _get(run, "Service", "jaeger")["spec"]["ports"]
+    assert run.outputs["jaegerUrl"] == "http://jaeger.doc-rag-monitoring.svc:16686"
+    objects = [m for m in _monitoring(run) if m["metadata"]["name"] == "jaeger"]
+    assert [validate_manifest(m, "1.31")[0] for m in objects] == ["ok", "ok"]
+    assert [f for f in violations(_objects(run)) if "jaeger" in f.subject] == []
+
+
+@pytest.mark.parametrize("preview", [False, True])
+def test_health_urls_are_stack_outputs(preview):
+    run = run_program("dev", preview=preview)
+    assert run.outputs["prometheusHealthUrl"] == "http://prometheus.doc-rag-monitoring.svc:9090/-/healthy"
+    assert run.outputs["grafanaHealthUrl"] == "http://grafana.doc-rag-monitoring.svc:3000/api/health"
+
+
+@pytest.mark.parametrize(("override", "key", "allowed"), [
+    ("observability.retention=forever", "observability.retention", "retention such as 15d"),
+    ("observability.prometheusStorage=lots", "observability.prometheusStorage", "quantity"),
+    ("observability.grafanaAdminSecret=Bad_Name", "observability.grafanaAdminSecret", "pattern"),
+    ("observability.jaegr=true", "observability.jaegr", "unknown key"),
+])
+def test_bad_observability_config_names_key_and_allowed(override, key, allowed):
+    with pytest.raises(ConfigError) as error:
+        run_program("prod", (override,))
+    message = str(error.value)
+    assert f"- {key}" in message and allowed in message
+
+
+def test_api_services_carry_the_scrape_annotations_when_the_traffic_layer_builds_them(prod_run):
+    services = [m for m in _objects(prod_run) if m["kind"] == "Service"
+                and m["metadata"]["name"] in ("api-service", "api-service-canary")]
+    if not services:
+        pytest.skip("components/traffic.py does not build api-service yet")
+    for service in services:
+        annotations = service["metadata"].get("annotations") or {}
+        assert {k: annotations.get(k) for k in observability.SCRAPE_ANNOTATIONS} == observability.SCRAPE_ANNOTATIONS
