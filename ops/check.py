@@ -84,10 +84,11 @@ def live_probes(args: argparse.Namespace) -> list[Probe]:
     ]
 
 
-def check(stack: str, sets: list[str], out: Optional[Path], probes: list[Probe], console: Console) -> int:
+def check(stack: str, sets: list[str], out: Optional[Path], probes: list[Probe], console: Console,
+          plan_checks: Optional[list[Any]] = None) -> int:
     from ops.plan import plan
 
-    outcome = plan(stack, sets, out, console=console)
+    outcome = plan(stack, sets, out, console=console, checks=plan_checks)
     if outcome.exit_code == EXIT_USAGE:
         return EXIT_USAGE
     rows: list[tuple[str, str, str]] = [

@@ -139,3 +139,31 @@ def test_automation_driver_moves_one_step_and_reads_it_back(local_stack: Path):
     assert after.release.canaryWeight == 5 and after.outputs["canaryWeight"] == 5
     assert after.deployed is not None and after.deployed.history == first and after.in_sync
     assert driver.preview().ok
+
+
+# -- ops check: the live parts ---------------------------------------------------------------------
+
+def test_check_reports_not_ready_nodes_and_unreachable_health_endpoints(tmp_path: Path):
+    import io
+    import socket
+
+    from rich.console import Console
+
+    from ops.check import Probe, check, http_health, node_readiness
+
+    nodes = node_readiness(str(FIXTURES / "kubectl-not-ready"))
+    assert nodes.status == "fail" and "1/2 nodes Ready" in nodes.summary and "ip-10-0-2-20" in nodes.summary
+    assert http_health("Grafana", None, "/api/health").status == "skip"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    down = http_health("Prometheus", f"http://127.0.0.1:{port}", "/-/healthy", timeout=1)
+    assert down.status == "fail" and "not reachable" in down.summary
+
+    out = io.StringIO()
+    console = Console(file=out, width=200, highlight=False)
+    probes = [Probe("node readiness", lambda: nodes), Probe("prometheus health", lambda: down)]
+    assert check("prod", [], tmp_path / "plan", probes, console, plan_checks=[]) == 1
+    assert "FAILED: node readiness, prometheus health" in out.getvalue()
+    assert check("prod", [], tmp_path / "plan", [], console, plan_checks=[]) == 0
+    assert check("prod", ["release.canaryWeight=7"], tmp_path / "plan", [], console, plan_checks=[]) == 2

@@ -152,3 +152,15 @@ def test_cli_rollback_dry_run_during_a_canary(capsys):
     assert "rollback: up with activeColor=blue, canaryWeight=0 (was blue at 25%" in printed
     assert main(["rollback", "-s", "prod", "--dry-run"]) == 0
     assert "nothing to roll back" in capsys.readouterr().out
+
+
+def test_status_shows_colours_weight_verdicts_and_live_gates(full_walk):
+    from ops.status import show_status
+
+    _, driver, _ = full_walk
+    out = io.StringIO()
+    show_status(driver.read(), Console(file=out, width=200, highlight=False), gates=assumed_gates)
+    printed = out.getvalue()
+    assert "green active, canary weight 0%" in printed and "deployed" in printed
+    assert "doc-rag/api:v1.1.0" in printed and "stable for 900s after the flip" in printed
+    assert "live gates for blue: pass" in printed  # the idle canary colour after the release
