@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 
-def _records(options: Optional[list[Any]]) -> list[dict[str, str]]:
+def _records(options: Optional[Sequence[Any]]) -> list[dict[str, str]]:
     return [
         {"name": o.resource_record_name, "type": o.resource_record_type, "value": o.resource_record_value}
         for o in options or []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -43,6 +43,14 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> s
             "interactiveMode": "Never",
         }}}],
     })
+
+
+def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
+    oidcs = identities[0].oidcs if identities else None
+    issuer = oidcs[0].issuer if oidcs else None
+    if not issuer:  # every EKS cluster has one; without it no IRSA trust policy can be written
+        raise pulumi.RunError("the EKS cluster reported no OIDC issuer (identities[0].oidcs[0].issuer)")
+    return issuer
 
 
 class Eks(pulumi.ComponentResource):
@@ -133,20 +141,23 @@ class Eks(pulumi.ComponentResource):
                        ignore_changes=["scalingConfig.desiredSize"]),
         )
 
-        issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer if ids else None)
+        issuer = self.cluster.identities.apply(_oidc_issuer)
         self.oidc = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], opts=child()
         )
         ebs_role = irsa_role(
-            f"{name}-ebs-csi", oidc=self.oidc, issuer=issuer, namespace=EBS_CSI_SA.namespace,
+            f"{name}-ebs-csi", oidc=self.oidc, issuer=issuer, role_name=f"{cluster_name}-{EBS_CSI_SA.name}",
+            namespace=EBS_CSI_SA.namespace,
             service_account=EBS_CSI_SA.name, parent=self, managed_policy_arns=EBS_CSI_POLICIES,
         )
         self.lb_controller_role = irsa_role(
-            f"{name}-lb-controller", oidc=self.oidc, issuer=issuer, namespace=LB_CONTROLLER_SA.namespace,
+            f"{name}-lb-controller", oidc=self.oidc, issuer=issuer, role_name=f"{cluster_name}-{LB_CONTROLLER_SA.name}",
+            namespace=LB_CONTROLLER_SA.namespace,
             service_account=LB_CONTROLLER_SA.name, parent=self, policy=load_balancer_controller_policy(),
         )
         self.autoscaler_role = irsa_role(
-            f"{name}-autoscaler", oidc=self.oidc, issuer=issuer, namespace=AUTOSCALER_SA.namespace,
+            f"{name}-autoscaler", oidc=self.oidc, issuer=issuer, role_name=f"{cluster_name}-{AUTOSCALER_SA.name}",
+            namespace=AUTOSCALER_SA.namespace,
             service_account=AUTOSCALER_SA.name, parent=self, policy=autoscaler_policy(cluster_name),
         )
         # These run as pods, so they wait for nodes.

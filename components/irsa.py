@@ -30,12 +30,14 @@ def trust_policy(oidc_arn: str, issuer: str, namespace: str, service_account: st
     })
 
 
-def irsa_role(name: str, *, oidc: aws.iam.OpenIdConnectProvider, issuer: pulumi.Input[str], namespace: str,
-              service_account: str, parent: pulumi.Resource, managed_policy_arns: Sequence[str] = (),
+def irsa_role(name: str, *, role_name: str, oidc: aws.iam.OpenIdConnectProvider, issuer: pulumi.Input[str],
+              namespace: str, service_account: str, parent: pulumi.Resource, managed_policy_arns: Sequence[str] = (),
               policy: Optional[dict[str, Any]] = None) -> aws.iam.Role:
-    """The role, its managed policies attached, and an inline-equivalent customer policy when given."""
+    """The role (named after cluster and service account, so IAM shows whose it is), its managed policies
+    attached, and a customer-managed policy when given."""
     role = aws.iam.Role(
         name,
+        name=role_name[:64],
         assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
             lambda args: trust_policy(args[0], args[1], namespace, service_account)
         ),

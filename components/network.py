@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -21,12 +21,16 @@ def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
     return [str(b) for b in blocks[8:8 + zones]], [str(b) for b in blocks[:zones]]
 
 
-def _zone(names: list[str], index: int) -> str:
+def _zone(names: Sequence[str], index: int) -> str:
     if index >= len(names):
         raise pulumi.RunError(
             f"cluster.availabilityZones asks for {index + 1} zones but the region offers {len(names)}: {names}"
         )
     return names[index]
+
+
+def _zone_output(names: pulumi.Output[list[str]], index: int) -> pulumi.Output[str]:
+    return names.apply(lambda known: _zone(known, index))
 
 
 class Network(pulumi.ComponentResource):
@@ -60,7 +64,7 @@ class Network(pulumi.ComponentResource):
 
         self.public_subnets, self.private_subnets, self.nat_gateways = [], [], []
         for index in range(config.availabilityZones):
-            zone = zones.names.apply(lambda names, i=index: _zone(names, i))
+            zone = _zone_output(zones.names, index)
             public = aws.ec2.Subnet(
                 f"{name}-public-{index}", vpc_id=self.vpc.id, cidr_block=public_cidrs[index],
                 availability_zone=zone, map_public_ip_on_launch=False,
@@ -84,7 +88,7 @@ class Network(pulumi.ComponentResource):
                 ))
 
         for index in range(config.availabilityZones):
-            zone = zones.names.apply(lambda names, i=index: _zone(names, i))
+            zone = _zone_output(zones.names, index)
             nat = self.nat_gateways[index if config.natGateways == "perAz" else 0]
             private = aws.ec2.Subnet(
                 f"{name}-private-{index}", vpc_id=self.vpc.id, cidr_block=private_cidrs[index],

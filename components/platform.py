@@ -170,7 +170,9 @@ class Platform(pulumi.ComponentResource):
             CLUSTER_ISSUER,
             api_version="cert-manager.io/v1",
             kind="ClusterIssuer",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=CLUSTER_ISSUER, labels=labels("certificate-issuer", CLUSTER_ISSUER)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=CLUSTER_ISSUER, labels=labels("certificate-issuer", CLUSTER_ISSUER)
+            ),
             spec={"acme": {
                 "server": "https://acme-v02.api.letsencrypt.org/directory",
                 "email": email,

@@ -1,0 +1,159 @@
+"""Platform add-ons: pinned Helm releases, the ClusterIssuer after cert-manager, the autoscaler wired to the
+node group it scales, and the install switches for clusters that already have the add-ons."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.aws_iam import autoscaler_discovery_tags
+from ops.checks.helm_charts import RELEASE_TYPE, unpinned_releases
+from ops.checks.kubernetes_schema import validate_manifest
+from ops.manifests import to_manifest
+from ops.runner import Registered, RunResult, run_program
+from ops.stackconfig import load_stack_config
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cluster"
+ISSUER_TYPE = "kubernetes:cert-manager.io/v1:ClusterIssuer"
+ALL_RELEASES = {"ingress-nginx", "cert-manager", "istio-base", "istiod", "istio-ingressgateway", "metrics-server",
+                "aws-load-balancer-controller", "cluster-autoscaler"}
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["up", "preview"])
+def prod(request) -> RunResult:
+    return run_program("prod", preview=request.param)
+
+
+def releases(run: RunResult) -> dict[str, Registered]:
+    return {r.inputs["name"]: r for r in run.of_type(RELEASE_TYPE)}
+
+
+# -- pinned charts ----------------------------------------------------------------------------------------
+
+def test_prod_installs_every_addon_from_a_pinned_chart(prod):
+    found = releases(prod)
+    assert set(found) == ALL_RELEASES
+    assert unpinned_releases(prod.resources) == []
+    assert found["ingress-nginx"].inputs["namespace"] == "doc-rag-ingress"
+    assert found["cert-manager"].inputs["values"]["crds"]["enabled"] is True
+
+
+def test_unpinned_chart_fixture_is_reported_release_by_release():
+    broken = yaml.safe_load((FIXTURES / "unpinned_releases.yaml").read_text())
+    registered = [Registered(RELEASE_TYPE, item["name"], f"urn:{item['name']}", "", "", True, item) for item in broken]
+    subjects = {finding.subject.rsplit("/", 1)[-1] for finding in unpinned_releases(registered)}
+    assert subjects == {item["name"] for item in broken}
+
+
+def test_the_plan_check_fails_on_an_unpinned_release(prod):
+    from ops.checks.base import PlanContext
+    from ops.checks.helm_charts import check
+
+    def context(run: RunResult) -> PlanContext:
+        return PlanContext("prod", run, None, [], Path("."), Path("."))  # type: ignore[arg-type]
+
+    assert check(context(prod)).status == "pass"
+    broken = yaml.safe_load((FIXTURES / "unpinned_releases.yaml").read_text())[0]
+    tampered = RunResult(prod.stack, prod.preview, prod.config,
+                         prod.resources + [Registered(RELEASE_TYPE, "x", "urn:x", "", "", True, broken)], {})
+    assert check(context(tampered)).status == "fail"
+
+
+# -- cert-manager and the ClusterIssuer ---------------------------------------------------------------------
+
+def test_cluster_issuer_letsencrypt_prod_is_applied_after_cert_manager(prod):
+    (issuer,) = prod.of_type(ISSUER_TYPE)
+    manifest = to_manifest(issuer)
+    assert manifest["metadata"]["name"] == "letsencrypt-prod"
+    assert manifest["spec"]["acme"]["server"] == "https://acme-v02.api.letsencrypt.org/directory"
+    assert manifest["spec"]["acme"]["solvers"][0]["http01"]["ingress"]["ingressClassName"] == "nginx"
+    assert releases(prod)["cert-manager"].urn in issuer.depends_on
+    # A CRD group: kubernetes-validate has no schema for it, which T3 allows for CRD groups only.
+    assert validate_manifest(manifest, "1.31")[0] == "no-schema"
+
+
+def test_istio_gateway_follows_istiod_which_follows_the_crds(prod):
+    found = releases(prod)
+    assert found["istio-base"].urn in found["istiod"].depends_on
+    assert found["istiod"].urn in found["istio-ingressgateway"].depends_on
+    assert found["istio-ingressgateway"].inputs["chart"] == "gateway"  # pods labelled istio: ingressgateway
+
+
+# -- cluster-autoscaler scales exactly our node group ------------------------------------------------------
+
+def test_autoscaler_discovery_tags_and_irsa_policy_match_the_node_group(prod):
+    (group,) = prod.of_type("aws:eks/nodeGroup:NodeGroup")
+    autoscaler = releases(prod)["cluster-autoscaler"].inputs["values"]
+    cluster_name = autoscaler["autoDiscovery"]["clusterName"]
+    # The chart turns clusterName into --node-group-auto-discovery=asg:tag=<these keys>.
+    assert group.inputs["tags"] == autoscaler_discovery_tags(cluster_name)
+    scaling = group.inputs["scalingConfig"]
+    assert (scaling["minSize"], scaling["maxSize"]) == (3, 5)
+
+    (policy_resource,) = [r for r in prod.of_type("aws:iam/policy:Policy") if r.name == "eks-autoscaler-policy"]
+    policy = json.loads(policy_resource.inputs["policy"])
+    (scale,) = [s for s in policy["Statement"] if "autoscaling:SetDesiredCapacity" in s["Action"]]
+    assert "autoscaling:TerminateInstanceInAutoScalingGroup" in scale["Action"]
+    assert scale["Condition"]["StringEquals"] == {f"aws:ResourceTag/{k}": v for k, v in group.inputs["tags"].items()}
+
+    # ...and that policy is attached to the role the chart's service account assumes.
+    role = prod.named("eks-autoscaler")
+    (attachment,) = [r for r in prod.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                     if r.name == "eks-autoscaler-policy"]
+    assert role.urn in attachment.depends_on and policy_resource.urn in attachment.depends_on
+
+    service_account = autoscaler["rbac"]["serviceAccount"]
+    if not prod.preview:
+        assert cluster_name == group.inputs["clusterName"] == "doc-rag-prod"
+        assert autoscaler["awsRegion"] == "us-east-1"
+        assert service_account["annotations"]["eks.amazonaws.com/role-arn"].endswith(":eks-autoscaler")
+        trust = json.loads(role.inputs["assumeRolePolicy"])
+        (condition,) = [s["Condition"]["StringEquals"] for s in trust["Statement"]]
+        subject = next(v for k, v in condition.items() if k.endswith(":sub"))
+        assert subject == f"system:serviceaccount:kube-system:{service_account['name']}"
+
+
+def test_lb_controller_runs_on_its_irsa_role_in_our_vpc(prod):
+    values = releases(prod)["aws-load-balancer-controller"].inputs["values"]
+    assert values["clusterName"] == "doc-rag-prod"
+    if not prod.preview:
+        assert values["vpcId"] == "network-vpc-id"
+        assert values["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":eks-lb-controller")
+        trust = json.loads(prod.named("eks-lb-controller").inputs["assumeRolePolicy"])
+        subject = next(v for k, v in trust["Statement"][0]["Condition"]["StringEquals"].items() if k.endswith(":sub"))
+        assert subject == f"system:serviceaccount:kube-system:{values['serviceAccount']['name']}"
+
+
+# -- switches for clusters that already have the add-ons ---------------------------------------------------
+
+@pytest.mark.parametrize(("overrides", "absent"), [
+    (["platform.istio.install=false"], {"istio-base", "istiod", "istio-ingressgateway"}),
+    (["platform.clusterAutoscaler.install=false", "platform.metricsServer.install=false"],
+     {"cluster-autoscaler", "metrics-server"}),
+    (["platform.enabled=false"], ALL_RELEASES),
+])
+def test_addons_can_be_switched_off(overrides, absent):
+    run = run_program("prod", overrides, preview=True)
+    assert set(releases(run)) == ALL_RELEASES - absent
+    (issuer,) = run.of_type(ISSUER_TYPE)  # ours either way: our Ingresses reference it
+    if "cert-manager" in absent:
+        assert not any(":Release::" in urn for urn in issuer.depends_on)
+
+
+def test_dev_renders_no_helm_release_but_the_issuer():
+    run = run_program("dev")
+    assert releases(run) == {}
+    assert len(run.of_type(ISSUER_TYPE)) == 1
+
+
+def test_existing_cluster_without_rendering_gets_only_cluster_agnostic_addons():
+    config = load_stack_config("dev")
+    del config.values["cluster"]["renderYamlTo"]
+    config.values["platform"] = {"enabled": True}
+    for preview in (False, True):
+        run = run_program("dev", stack_config=config, preview=preview)
+        assert set(releases(run)) == ALL_RELEASES - {"aws-load-balancer-controller", "cluster-autoscaler"}
+        assert not [r for r in run.resources if r.type.startswith("aws:")]
