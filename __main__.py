@@ -4,9 +4,11 @@ import pulumi
 
 from components.config import load_config
 from components.docrag import DocRag
+from components.preflight import preflight
 
 # Raises ConfigError (naming key, value and what is allowed) before any resource is registered.
 config, secrets = load_config()
+preflight(config)  # release invariants (weights, colours, routes, subsets); ConfigError before anything registers
 
 system = DocRag("doc-rag", config, secrets)
 for name, value in system.outputs.items():

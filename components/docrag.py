@@ -14,6 +14,7 @@ from components.meta import NS_PROD
 from components.namespaces import Namespaces
 from components.observability import Observability, ObservabilityArgs
 from components.platform import Platform
+from components.traffic import Traffic, TrafficArgs
 
 
 class DocRag(pulumi.ComponentResource):
@@ -38,6 +39,13 @@ class DocRag(pulumi.ComponentResource):
         self.api = Api("api", ApiArgs(config, prod_namespace, self.data.secret), opts=k8s_opts)
 
         # -- traffic (components/traffic.py) --
+        self.traffic = Traffic("traffic", TrafficArgs(
+            config, self.namespaces.by_name, self.api, certificate_arn=self.cluster.certificate_arn,
+            edge_selector=self.platform.ingress_controller_selector, edge_namespace=self.platform.ingress_namespace,
+            gateway_selector=self.platform.istio_gateway_selector,
+            gateway_namespace=self.platform.istio_gateway_namespace, istio_ready=self.platform.istio_ready,
+            cert_manager_ready=self.platform.cert_manager_ready, ingress_ready=self.platform.ingress_ready,
+        ), opts=k8s_opts)
 
         # -- security (components/security.py) --
 
@@ -57,5 +65,6 @@ class DocRag(pulumi.ComponentResource):
             "namespaces": list(self.namespaces.by_name),
             **self.cluster.outputs,  # eks: cluster, endpoint, kubeconfig (secret), VPC, subnets, certificate, node role
             **self.observability.outputs,  # in-cluster health URLs (Prometheus, Grafana, Jaeger when on)
+            "traffic": self.traffic.outputs,  # active/canary colour, weight, per-colour weights, host
         }
         self.register_outputs(self.outputs)

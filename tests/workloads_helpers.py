@@ -123,3 +123,16 @@ def schema_errors(run: RunResult, kubernetes_version: str = "1.31") -> list[str]
         if status == "error":
             errors.append(f"{key}: {message}")
     return errors
+
+
+OUR_COMPONENTS = ("doc-rag:traffic:Traffic", "doc-rag:api:Api", "doc-rag:data:Data")
+
+
+def ids_of(run: RunResult, components: tuple[str, ...] = OUR_COMPONENTS) -> set[str]:
+    """manifest ids of the objects whose parent component is one of `components`."""
+    result = set()
+    for resource in run.resources:
+        if is_manifest(resource) and any(f"{token}$" in resource.urn for token in components):
+            manifest = to_manifest(resource)
+            result.add(manifest_id(manifest))
+    return result

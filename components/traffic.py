@@ -1,0 +1,324 @@
+"""Traffic: the one weight knob (`release.canaryWeight`) driving every router consistently.
+
+- `api-service` selects `version: <activeColor>`, `api-service-canary` the other colour.
+- NGINX: main Ingress `doc-rag-ingress` -> api-service; canary Ingress `api-ingress` -> api-service-canary
+  with `canary-weight: w`. Both are built from ONE route definition (ingress-nginx silently ignores a
+  canary whose host/path/pathType differ from the main Ingress).
+- Istio: Gateway `doc-rag-gateway`, DestinationRule subsets blue/green by `version`, VirtualService
+  `doc-rag-vs` with weights listed in fixed colour order (blue, green): at weight 100 and after the flip
+  the Istio objects are identical, so a flip only moves Service selectors and the NGINX weight.
+- Edge: NLB Service `api-service-alb` in doc-rag-ingress in front of the ingress-nginx controller. The
+  seed's NLB selected the API pods directly, which would bypass every canary weight.
+
+The `*_manifest` builders are pure (plain dicts shaped like the rendered objects), so components/preflight.py
+checks exactly what gets registered, before anything is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.api import HTTP_PORT, METRICS_PATH, METRICS_PORT, pod_selector
+from components.config import COLORS, DocRagConfig, ReleaseConfig
+from components.meta import NS_INGRESS, NS_PROD, child, labels
+
+ACTIVE_SERVICE = "api-service"
+CANARY_SERVICE = "api-service-canary"
+# Istio subsets filter the endpoints of ONE host, so that host must select both colours; api-service
+# selects only the active colour and would leave the canary subset without endpoints.
+MESH_SERVICE = "api-service-mesh"
+MAIN_INGRESS = "doc-rag-ingress"
+CANARY_INGRESS = "api-ingress"
+NLB_SERVICE = "api-service-alb"
+GATEWAY = "doc-rag-gateway"
+DESTINATION_RULE = "doc-rag-api"
+VIRTUAL_SERVICE = "doc-rag-vs"
+GATEWAY_CERTIFICATE = "doc-rag-gateway-tls"
+TLS_SECRET = "doc-rag-tls"
+CLUSTER_ISSUER = "letsencrypt-prod"
+INGRESS_CLASS = "nginx"
+MESH_PREFIX = "/api/"  # the seed's VirtualService match
+# networking.istio.io/v1: GA and served since Istio 1.22 (the platform pins 1.24); v1beta1 is the same
+# schema kept for compatibility, so new objects use the stable version.
+ISTIO_API = "networking.istio.io/v1"
+CERT_MANAGER_API = "cert-manager.io/v1"
+NGINX = "nginx.ingress.kubernetes.io"
+AWS_LB = "service.beta.kubernetes.io"
+# The controller pods of ingress-nginx (components/platform.py passes its own, more specific selector).
+DEFAULT_EDGE_SELECTOR = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
+
+
+@dataclass(frozen=True)
+class Route:
+    """The one public route both Ingresses serve."""
+
+    host: str
+    path: str = "/"
+    path_type: str = "Prefix"
+
+
+@dataclass(frozen=True)
+class TrafficState:
+    active: str
+    canary: str
+    weight: int  # share of traffic to the canary colour
+
+    @property
+    def weights(self) -> dict[str, int]:
+        """Per colour, always in COLORS order and summing to 100."""
+        return {color: self.weight if color == self.canary else 100 - self.weight for color in COLORS}
+
+    @property
+    def receiving(self) -> list[str]:
+        return [color for color, share in self.weights.items() if share > 0]
+
+
+def main_route(config: DocRagConfig) -> Route:
+    return Route(host=config.domain)
+
+
+def traffic_state(release: ReleaseConfig) -> TrafficState:
+    return TrafficState(release.activeColor, release.canary_color, release.canaryWeight)
+
+
+def _metadata(name: str, namespace: str = NS_PROD, annotations: Optional[dict[str, Any]] = None,
+              component: str = "traffic") -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels(component)}
+    if annotations:
+        metadata["annotations"] = annotations
+    return metadata
+
+
+def api_service_manifest(name: str, selector: dict[str, str], scrape: bool = True) -> dict[str, Any]:
+    annotations = {
+        # The seed's Prometheus job discovers endpoints through these Service annotations.
+        "prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT), "prometheus.io/path": METRICS_PATH,
+    } if scrape else None
+    return {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": _metadata(name, annotations=annotations, component="api"),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [
+                {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"},
+                {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"},
+            ],
+        },
+    }
+
+
+def service_manifests(release: ReleaseConfig) -> list[dict[str, Any]]:
+    state = traffic_state(release)
+    both = {key: value for key, value in pod_selector(state.active).items() if key != "version"}
+    return [
+        api_service_manifest(ACTIVE_SERVICE, pod_selector(state.active)),
+        api_service_manifest(CANARY_SERVICE, pod_selector(state.canary)),
+        # Not scraped: its endpoints are the same pods as the two above.
+        api_service_manifest(MESH_SERVICE, both, scrape=False),
+    ]
+
+
+def _ingress_rule(route: Route, service: str) -> dict[str, Any]:
+    return {
+        "host": route.host,
+        "http": {"paths": [{
+            "path": route.path, "pathType": route.path_type,
+            "backend": {"service": {"name": service, "port": {"number": HTTP_PORT}}},
+        }]},
+    }
+
+
+def main_ingress_manifest(config: DocRagConfig, route: Route) -> dict[str, Any]:
+    annotations = {
+        f"{NGINX}/ssl-redirect": "true",
+        f"{NGINX}/force-ssl-redirect": "true",
+        f"{NGINX}/backend-protocol": "HTTP",
+        f"{NGINX}/rate-limit-rps": str(config.traffic.rateLimitRps),
+        f"{NGINX}/rate-limit-connections": str(config.traffic.rateLimitConnections),
+        "cert-manager.io/cluster-issuer": CLUSTER_ISSUER,
+    }
+    return {
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": _metadata(MAIN_INGRESS, annotations=annotations),
+        "spec": {
+            "ingressClassName": INGRESS_CLASS,
+            "tls": [{"hosts": [route.host], "secretName": TLS_SECRET}],
+            "rules": [_ingress_rule(route, ACTIVE_SERVICE)],
+        },
+    }
+
+
+def canary_ingress_manifest(config: DocRagConfig, route: Route) -> dict[str, Any]:
+    # A canary Ingress inherits TLS and every non-canary annotation from the main Ingress of its host.
+    annotations = {f"{NGINX}/canary": "true", f"{NGINX}/canary-weight": str(config.release.canaryWeight)}
+    return {
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": _metadata(CANARY_INGRESS, annotations=annotations),
+        "spec": {"ingressClassName": INGRESS_CLASS, "rules": [_ingress_rule(route, CANARY_SERVICE)]},
+    }
+
+
+def gateway_manifest(config: DocRagConfig, gateway_selector: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": ISTIO_API, "kind": "Gateway",
+        "metadata": _metadata(GATEWAY),
+        "spec": {
+            "selector": gateway_selector,
+            "servers": [{
+                "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                "tls": {"mode": "SIMPLE", "credentialName": TLS_SECRET},
+                "hosts": [config.domain],
+            }],
+        },
+    }
+
+
+def destination_rule_manifest() -> dict[str, Any]:
+    return {
+        "apiVersion": ISTIO_API, "kind": "DestinationRule",
+        "metadata": _metadata(DESTINATION_RULE),
+        "spec": {
+            "host": MESH_SERVICE,
+            "subsets": [{"name": color, "labels": {"version": color}} for color in COLORS],
+        },
+    }
+
+
+def virtual_service_manifest(config: DocRagConfig) -> dict[str, Any]:
+    traffic = config.traffic
+    route: dict[str, Any] = {
+        "match": [{"uri": {"prefix": MESH_PREFIX}}],
+        "route": [
+            {"destination": {"host": MESH_SERVICE, "subset": color, "port": {"number": HTTP_PORT}}, "weight": share}
+            for color, share in traffic_state(config.release).weights.items()
+        ],
+        "retries": {"attempts": traffic.retries, "perTryTimeout": traffic.perTryTimeout},
+    }
+    if traffic.faultDelayPercent > 0:
+        route["fault"] = {"delay": {"percentage": {"value": traffic.faultDelayPercent},
+                                    "fixedDelay": traffic.faultDelay}}
+    return {
+        "apiVersion": ISTIO_API, "kind": "VirtualService",
+        "metadata": _metadata(VIRTUAL_SERVICE),
+        "spec": {"hosts": [config.domain], "gateways": [GATEWAY], "http": [route]},
+    }
+
+
+def gateway_certificate_manifest(config: DocRagConfig, namespace: str) -> dict[str, Any]:
+    """The Istio gateway reads credentialName from its own namespace; cert-manager issues doc-rag-tls
+    there too (the Ingress' copy lives in doc-rag-prod)."""
+    return {
+        "apiVersion": CERT_MANAGER_API, "kind": "Certificate",
+        "metadata": _metadata(GATEWAY_CERTIFICATE, namespace=namespace),
+        "spec": {
+            "secretName": TLS_SECRET,
+            "dnsNames": [config.domain],
+            "issuerRef": {"kind": "ClusterIssuer", "name": CLUSTER_ISSUER, "group": "cert-manager.io"},
+        },
+    }
+
+
+def nlb_annotations(certificate_arn: Optional[pulumi.Input[str]]) -> dict[str, pulumi.Input[str]]:
+    """The seed's AWS annotations. With an ACM certificate the NLB terminates TLS on 443 and re-encrypts
+    to the controller's https port (`ssl`: the seed's `http` is not an NLB backend protocol, and plain
+    HTTP behind 443 would make force-ssl-redirect loop). Without one, 443 passes TLS through to NGINX,
+    which serves the cert-manager certificate."""
+    annotations: dict[str, pulumi.Input[str]] = {
+        f"{AWS_LB}/aws-load-balancer-type": "nlb",
+        f"{AWS_LB}/aws-load-balancer-scheme": "internet-facing",
+        f"{AWS_LB}/aws-load-balancer-nlb-target-type": "ip",
+        f"{AWS_LB}/aws-load-balancer-backend-protocol": "ssl" if certificate_arn is not None else "tcp",
+    }
+    if certificate_arn is not None:
+        annotations[f"{AWS_LB}/aws-load-balancer-ssl-cert"] = certificate_arn
+        annotations[f"{AWS_LB}/aws-load-balancer-ssl-ports"] = "443"
+    return annotations
+
+
+def nlb_service_spec(edge_selector: dict[str, str]) -> dict[str, Any]:
+    return {
+        "type": "LoadBalancer",
+        "selector": edge_selector,
+        "ports": [
+            {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"},
+            {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+        ],
+    }
+
+
+@dataclass
+class TrafficArgs:
+    config: DocRagConfig
+    namespaces: Mapping[str, pulumi.Resource]  # components/namespaces.py by_name
+    api: pulumi.Resource  # the Api component: Services route to its pods
+    certificate_arn: Optional[pulumi.Input[str]] = None  # Cluster.certificate_arn (eks mode)
+    edge_selector: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_EDGE_SELECTOR))
+    edge_namespace: str = NS_INGRESS
+    gateway_selector: dict[str, str] = field(default_factory=lambda: {"istio": "ingressgateway"})
+    gateway_namespace: str = NS_INGRESS
+    istio_ready: list[pulumi.Resource] = field(default_factory=list)  # Istio CRDs + istiod
+    cert_manager_ready: list[pulumi.Resource] = field(default_factory=list)  # cert-manager + ClusterIssuer
+    ingress_ready: list[pulumi.Resource] = field(default_factory=list)  # ingress-nginx (IngressClass)
+
+
+class Traffic(pulumi.ComponentResource):
+    def __init__(self, name: str, args: TrafficArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("doc-rag:traffic:Traffic", name, None, opts)
+        config = args.config
+        prod = args.namespaces[NS_PROD]
+        route = main_route(config)
+        self.state = traffic_state(config.release)
+
+        self.services = [self._object(m, prod, args.api) for m in service_manifests(config.release)]
+        self.main_ingress = self._object(main_ingress_manifest(config, route), prod, *self.services,
+                                         *args.ingress_ready, *args.cert_manager_ready)
+        # After the main Ingress: ingress-nginx ignores a canary that has no main Ingress for its host.
+        self.canary_ingress = self._object(canary_ingress_manifest(config, route), prod, self.main_ingress)
+
+        edge_namespace = args.namespaces[args.edge_namespace]
+        nlb_metadata: Any = {**_metadata(NLB_SERVICE, namespace=args.edge_namespace, component="edge"),
+                             "annotations": nlb_annotations(args.certificate_arn)}
+        nlb_spec: Any = nlb_service_spec(args.edge_selector)
+        self.nlb = k8s.core.v1.Service(
+            NLB_SERVICE,
+            metadata=nlb_metadata,
+            spec=nlb_spec,
+            opts=child(self, depends_on=[edge_namespace, *args.ingress_ready]),
+        )
+
+        mesh = [prod, *args.istio_ready]
+        self.certificate = self._custom(gateway_certificate_manifest(config, args.gateway_namespace),
+                                        args.namespaces[args.gateway_namespace], *args.cert_manager_ready)
+        self.gateway = self._custom(gateway_manifest(config, args.gateway_selector), *mesh)
+        self.destination_rule = self._custom(destination_rule_manifest(), *mesh, *self.services)
+        self.virtual_service = self._custom(virtual_service_manifest(config), *mesh, self.gateway,
+                                            self.destination_rule)
+        self.outputs = {
+            "activeColor": self.state.active,
+            "canaryColor": self.state.canary,
+            "canaryWeight": self.state.weight,
+            "weights": self.state.weights,
+            "host": route.host,
+        }
+        self.register_outputs(self.outputs)
+
+    def _object(self, manifest: dict[str, Any], *after: pulumi.Resource) -> pulumi.CustomResource:
+        kinds: dict[str, Any] = {"Service": k8s.core.v1.Service, "Ingress": k8s.networking.v1.Ingress}
+        resource: pulumi.CustomResource = kinds[manifest["kind"]](
+            manifest["metadata"]["name"], metadata=manifest["metadata"], spec=manifest["spec"],
+            opts=child(self, depends_on=list(after)),
+        )
+        return resource
+
+    def _custom(self, manifest: dict[str, Any], *after: pulumi.Resource) -> k8s.apiextensions.CustomResource:
+        return k8s.apiextensions.CustomResource(
+            manifest["metadata"]["name"], api_version=manifest["apiVersion"], kind=manifest["kind"],
+            metadata=manifest["metadata"], spec=manifest["spec"],
+            opts=child(self, depends_on=list(after)),
+        )
+

@@ -1,0 +1,204 @@
+"""Traffic (issue 4): one weight knob drives NGINX and Istio; a whole release walked step by step."""
+
+from __future__ import annotations
+
+import pytest
+
+from components import traffic
+from ops.runner import run_program
+from tests.workloads_helpers import ids_of, lookup, objects, render, render_diff, schema_errors
+
+PROD = "doc-rag-prod"
+CANARY_INGRESS = f"Ingress/{PROD}/api-ingress"
+MAIN_INGRESS = f"Ingress/{PROD}/doc-rag-ingress"
+ACTIVE_SVC = f"Service/{PROD}/api-service"
+CANARY_SVC = f"Service/{PROD}/api-service-canary"
+VS = f"VirtualService/{PROD}/doc-rag-vs"
+NLB = "Service/doc-rag-ingress/api-service-alb"
+WEIGHT_KEY = "nginx.ingress.kubernetes.io/canary-weight"
+
+# The whole release: (step, activeColor, canaryWeight, NGINX canary weight, Istio {blue, green},
+# api-service selects, api-service-canary selects).
+WALK = [
+    ("blue serves", "blue", 0, "0", {"blue": 100, "green": 0}, "blue", "green"),
+    ("canary 5", "blue", 5, "5", {"blue": 95, "green": 5}, "blue", "green"),
+    ("canary 25", "blue", 25, "25", {"blue": 75, "green": 25}, "blue", "green"),
+    ("canary 50", "blue", 50, "50", {"blue": 50, "green": 50}, "blue", "green"),
+    ("canary 100", "blue", 100, "100", {"blue": 0, "green": 100}, "blue", "green"),
+    ("flip to green", "green", 0, "0", {"blue": 0, "green": 100}, "green", "blue"),
+    ("rollback to blue", "blue", 0, "0", {"blue": 100, "green": 0}, "blue", "green"),
+]
+WEIGHT_PATHS = {
+    CANARY_INGRESS: {f"metadata.annotations.{WEIGHT_KEY}"},
+    VS: {"spec.http[0].route[0].weight", "spec.http[0].route[1].weight"},
+}
+SELECTOR_PATHS = {ACTIVE_SVC: {"spec.selector.version"}, CANARY_SVC: {"spec.selector.version"}}
+
+
+@pytest.fixture(scope="module")
+def walk():
+    return [render(f"release.activeColor={active}", f"release.canaryWeight={weight}")
+            for _, active, weight, *_ in WALK]
+
+
+@pytest.mark.parametrize("index", range(len(WALK)), ids=[step[0] for step in WALK])
+def test_every_step_routes_consistently(walk, index):
+    _, _, _, nginx_weight, istio, active_selects, canary_selects = WALK[index]
+    rendered = objects(walk[index])
+    assert lookup(rendered[CANARY_INGRESS], f"metadata.annotations.{{{WEIGHT_KEY}}}") == nginx_weight
+    routes = lookup(rendered[VS], "spec.http[0].route")
+    assert {route["destination"]["subset"]: route["weight"] for route in routes} == istio
+    assert sum(route["weight"] for route in routes) == 100
+    assert lookup(rendered[ACTIVE_SVC], "spec.selector.version") == active_selects
+    assert lookup(rendered[CANARY_SVC], "spec.selector.version") == canary_selects
+    # The NGINX and Istio views agree: the canary Service's colour gets exactly the canary weight.
+    assert istio[canary_selects] == int(nginx_weight)
+    assert walk[index].outputs["traffic"]["weights"] == istio
+
+
+def _only(changes: dict[str, list[str]], allowed: dict[str, set[str]]) -> dict[str, list[str]]:
+    """The changes outside `allowed` (an empty dict means the diff is exactly within `allowed`)."""
+    return {key: [p for p in paths if p not in allowed.get(key, set())]
+            for key, paths in changes.items() if set(paths) - allowed.get(key, set())}
+
+
+@pytest.mark.parametrize("index", range(1, len(WALK)), ids=[f"{WALK[i - 1][0]} -> {WALK[i][0]}"
+                                                             for i in range(1, len(WALK))])
+def test_a_step_changes_only_weights_and_selectors(walk, index):
+    before, after = walk[index - 1], walk[index]
+    changes = render_diff(before, after)
+    flips = WALK[index - 1][1] != WALK[index][1]
+    allowed = {**WEIGHT_PATHS, **(SELECTOR_PATHS if flips else {})}
+    # Workload and traffic objects change in nothing but the weight fields (and, on a flip, the selectors).
+    mine = ids_of(before)
+    ours = {key: paths for key, paths in changes.items() if key in mine}
+    assert _only(ours, allowed) == {}
+    if not flips:
+        assert ours and set(ours) <= set(WEIGHT_PATHS)
+    # Other layers may mirror the release state (the observability layer records the weight as a
+    # Prometheus rule), but no other workload, Service or Ingress moves.
+    others = set(changes) - mine
+    assert not {key for key in others if key.split("/")[0] in ("Deployment", "StatefulSet", "Service", "Ingress",
+                                                                "Secret", "VirtualService", "DestinationRule")}
+    # Same set of resources, same URNs: nothing is created, deleted, renamed or replaced.
+    assert {r.urn for r in before.resources} == {r.urn for r in after.resources}
+    for name in ("api-deployment-blue", "api-deployment-green"):
+        assert before.named(name).inputs == after.named(name).inputs
+
+
+def test_flip_at_full_weight_leaves_istio_untouched(walk):
+    """Istio lists subsets in fixed colour order, so canary 100 -> flip moves no Istio field."""
+    changes = render_diff(walk[4], walk[5])
+    assert VS not in changes
+    assert set(changes.get(ACTIVE_SVC, [])) == {"spec.selector.version"}
+    assert set(changes.get(CANARY_SVC, [])) == {"spec.selector.version"}
+    assert set(changes.get(CANARY_INGRESS, [])) == {f"metadata.annotations.{WEIGHT_KEY}"}
+
+
+def test_diff_sees_a_changed_field(walk):
+    """The diff is able to fail: an extra changed field outside the weights is reported."""
+    before, after = objects(walk[0]), objects(walk[1])
+    after[MAIN_INGRESS]["spec"]["rules"][0]["host"] = "other.example.com"
+    from tests.workloads_helpers import diff
+
+    assert diff(before[MAIN_INGRESS], after[MAIN_INGRESS]) == ["spec.rules[0].host"]
+
+
+SEED_TABLE = [
+    (MAIN_INGRESS, "spec.ingressClassName", "nginx"),
+    (MAIN_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/ssl-redirect}", "true"),
+    (MAIN_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/force-ssl-redirect}", "true"),
+    (MAIN_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/backend-protocol}", "HTTP"),
+    (MAIN_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/rate-limit-rps}", "100"),
+    (MAIN_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/rate-limit-connections}", "10"),
+    (MAIN_INGRESS, "metadata.annotations.{cert-manager.io/cluster-issuer}", "letsencrypt-prod"),
+    (MAIN_INGRESS, "spec.tls", [{"hosts": ["api.docrag.example.com"], "secretName": "doc-rag-tls"}]),
+    (MAIN_INGRESS, "spec.rules[0].host", "api.docrag.example.com"),
+    (MAIN_INGRESS, "spec.rules[0].http.paths[0]", {"path": "/", "pathType": "Prefix", "backend": {
+        "service": {"name": "api-service", "port": {"number": 8080}}}}),
+    (CANARY_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/canary}", "true"),
+    (CANARY_INGRESS, "spec.ingressClassName", "nginx"),
+    (CANARY_INGRESS, "spec.rules[0].host", "api.docrag.example.com"),
+    (CANARY_INGRESS, "spec.rules[0].http.paths[0]", {"path": "/", "pathType": "Prefix", "backend": {
+        "service": {"name": "api-service-canary", "port": {"number": 8080}}}}),
+    (ACTIVE_SVC, "spec.ports[name=http].port", 8080),
+    (ACTIVE_SVC, "spec.ports[name=metrics].port", 9090),
+    (ACTIVE_SVC, "metadata.annotations.{prometheus.io/scrape}", "true"),
+    (ACTIVE_SVC, "metadata.annotations.{prometheus.io/port}", "9090"),
+    (CANARY_SVC, "spec.ports[name=http].port", 8080),
+    (CANARY_SVC, "spec.ports[name=metrics].port", 9090),
+    (NLB, "spec.type", "LoadBalancer"),
+    (NLB, "metadata.annotations.{service.beta.kubernetes.io/aws-load-balancer-type}", "nlb"),
+    (NLB, "metadata.annotations.{service.beta.kubernetes.io/aws-load-balancer-ssl-ports}", "443"),
+    (NLB, "metadata.annotations.{service.beta.kubernetes.io/aws-load-balancer-backend-protocol}", "ssl"),
+    (NLB, "spec.ports[name=https].port", 443),
+    (NLB, "spec.ports[name=http].port", 80),
+    # In front of the edge proxy (ingress-nginx controller), not the API pods.
+    (NLB, "spec.selector.{app.kubernetes.io/name}", "ingress-nginx"),
+    (NLB, "spec.selector.{app.kubernetes.io/component}", "controller"),
+    (f"Gateway/{PROD}/doc-rag-gateway", "apiVersion", "networking.istio.io/v1"),
+    (f"Gateway/{PROD}/doc-rag-gateway", "spec.selector", {"istio": "ingressgateway"}),
+    (f"Gateway/{PROD}/doc-rag-gateway", "spec.servers[0]", {
+        "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+        "tls": {"mode": "SIMPLE", "credentialName": "doc-rag-tls"}, "hosts": ["api.docrag.example.com"]}),
+    (f"Certificate/doc-rag-ingress/{traffic.GATEWAY_CERTIFICATE}", "spec.secretName", "doc-rag-tls"),
+    (f"DestinationRule/{PROD}/doc-rag-api", "spec.subsets", [
+        {"name": "blue", "labels": {"version": "blue"}}, {"name": "green", "labels": {"version": "green"}}]),
+    (VS, "spec.hosts", ["api.docrag.example.com"]),
+    (VS, "spec.gateways", ["doc-rag-gateway"]),
+    (VS, "spec.http[0].match", [{"uri": {"prefix": "/api/"}}]),
+    (VS, "spec.http[0].retries", {"attempts": 3, "perTryTimeout": "10s"}),
+    (VS, "spec.http[0].fault", {"delay": {"percentage": {"value": 0.1}, "fixedDelay": "5s"}}),
+    (VS, "spec.http[0].route[0].destination", {"host": "api-service-mesh", "subset": "blue", "port": {"number": 8080}}),
+]
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return run_program("prod")
+
+
+@pytest.mark.parametrize("obj,path,expected", SEED_TABLE, ids=[f"{o}:{p}" for o, p, _ in SEED_TABLE])
+def test_seed_value(prod, obj, path, expected):
+    rendered = objects(prod)
+    assert obj in rendered, f"{obj} not rendered"
+    assert lookup(rendered[obj], path) == expected
+
+
+def test_nlb_uses_the_cluster_certificate(prod):
+    annotations = objects(prod)[NLB]["metadata"]["annotations"]
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"].startswith("arn:aws:")
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
+
+
+def test_nlb_without_certificate_passes_tls_through(walk):
+    """existing mode has no ACM certificate: 443 is TCP to NGINX, which serves the cert-manager certificate."""
+    annotations = objects(walk[0])[NLB]["metadata"]["annotations"]
+    assert "service.beta.kubernetes.io/aws-load-balancer-ssl-cert" not in annotations
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-backend-protocol"] == "tcp"
+
+
+def test_rate_limits_and_mesh_policy_come_from_config():
+    rendered = objects(render("traffic.rateLimitRps=250", "traffic.retries=5", "traffic.perTryTimeout=2s",
+                              "traffic.faultDelayPercent=0"))
+    annotations = rendered[MAIN_INGRESS]["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/rate-limit-rps"] == "250"
+    http = rendered[VS]["spec"]["http"][0]
+    assert http["retries"] == {"attempts": 5, "perTryTimeout": "2s"}
+    assert "fault" not in http  # 0 % fault injection: no fault block at all
+
+
+def test_istio_objects_wait_for_istio_crds(prod):
+    istio_urns = {r.urn for r in prod.resources if r.name in ("istio-base", "istiod")}
+    assert istio_urns, "the platform installs Istio in prod"
+    for name in ("doc-rag-gateway", "doc-rag-api", "doc-rag-vs"):
+        registered = [r for r in prod.resources if r.name == name and r.type.startswith("kubernetes:networking.istio")]
+        assert len(registered) == 1
+        assert istio_urns <= set(registered[0].depends_on), name
+
+
+@pytest.mark.parametrize("stack_run", ["prod", "walk"])
+def test_all_manifests_pass_strict_schema(prod, walk, stack_run):
+    runs = [prod] if stack_run == "prod" else walk
+    for run in runs:
+        assert schema_errors(run) == []
