@@ -14,6 +14,7 @@ from components.meta import NS_PROD
 from components.namespaces import Namespaces
 from components.observability import Observability, ObservabilityArgs
 from components.platform import Platform
+from components.security import EdgePeers, SecurityArgs, SecurityPolicies
 from components.traffic import Traffic, TrafficArgs
 
 
@@ -48,6 +49,10 @@ class DocRag(pulumi.ComponentResource):
         ), opts=k8s_opts)
 
         # -- security (components/security.py) --
+        edge = EdgePeers(self.platform.ingress_namespace, self.platform.ingress_controller_selector,
+                         self.platform.istio_gateway_namespace, self.platform.istio_gateway_selector)
+        self.security = SecurityPolicies("security", SecurityArgs(config, self.namespaces.by_name, edge),
+                                         opts=k8s_opts)
 
         # -- observability (components/observability.py) --
         self.observability = Observability(

@@ -16,14 +16,14 @@ import pulumi_kubernetes as k8s
 PULL_POLICY = "IfNotPresent"
 
 REASONS: dict[str, str] = {
-    "CKV_K8S_43": "image pinned by tag from config; a digest is accepted (repo@sha256:...) and used where the "
-                  "registry is not immutable",
+    "CKV_K8S_43": "image pinned by an exact version tag; release and postgres images also accept a digest "
+                  "(repo@sha256:...) in the stack config",
     "CKV_K8S_15": "IfNotPresent is deliberate for pinned images: restarts do not depend on the registry",
     "CKV_K8S_35": "the seed passes this secret as an env var (secretKeyRef); the value stays in a Secret and is "
                   "never logged",
     "CKV_K8S_38": "Prometheus discovers scrape targets through the Kubernetes API (read-only Role in doc-rag-prod)",
-    "CKV_K8S_8": "the config-reloader sidecar has no health endpoint; the Prometheus container is probed",
-    "CKV_K8S_9": "the config-reloader sidecar has no health endpoint; the Prometheus container is probed",
+    "CKV_K8S_8": "a sidecar without a health endpoint; the main container is probed",
+    "CKV_K8S_9": "a sidecar without a health endpoint; the main container is probed",
 }
 
 

@@ -57,7 +57,6 @@ REDIS_POD_LABELS = {"app.kubernetes.io/name": data.REDIS_NAME}
 PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
 GRAFANA_POD_LABELS = {"app.kubernetes.io/name": "grafana"}
 PROMETHEUS_PORT = 9090
-KUBERNETES_API_PORTS = (443, 6443)  # EKS serves 443; kubeadm-style clusters 6443
 
 DNS_PORT = 53
 
@@ -142,15 +141,19 @@ def prod_policies(edge: EdgePeers) -> list[PolicySpec]:
     ]
 
 
-def kubernetes_api_cidr(config: DocRagConfig) -> str:
+def kubernetes_api(config: DocRagConfig) -> tuple[str, tuple[int, ...]]:
     """Where the API server answers, as a pod sees it after the `kubernetes` Service is resolved.
 
-    EKS (private endpoint access on) serves the API from ENIs inside the VPC, so the VPC CIDR covers it.
-    An existing cluster's API address is unknown to the program: any address, on the API ports only."""
-    return config.cluster.vpcCidr if config.cluster.mode == "eks" else "0.0.0.0/0"
+    EKS (private endpoint access on) serves the API on 443 from ENIs inside the VPC, so the VPC CIDR
+    covers it. An existing cluster's API address is unknown to the program: any address, on the usual API
+    ports only (443, and 6443 of kubeadm-style clusters)."""
+    if config.cluster.mode == "eks":
+        return config.cluster.vpcCidr, (443,)
+    return "0.0.0.0/0", (443, 6443)
 
 
 def monitoring_policies(config: DocRagConfig) -> list[PolicySpec]:
+    api_cidr, api_ports = kubernetes_api(config)
     return [
         default_deny(NS_MONITORING),
         PolicySpec(
@@ -160,7 +163,7 @@ def monitoring_policies(config: DocRagConfig) -> list[PolicySpec]:
                 dns_egress(),
                 _egress([_peer(NS_PROD, API_POD_LABELS)], _ports(api.METRICS_PORT)),
                 # kubernetes_sd_configs: list/watch endpoints, pods, services through the API server.
-                _egress([_peer(cidr=kubernetes_api_cidr(config))], _ports(*KUBERNETES_API_PORTS)),
+                _egress([_peer(cidr=api_cidr)], _ports(*api_ports)),
             ),
         ),
         PolicySpec(

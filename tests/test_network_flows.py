@@ -1,0 +1,239 @@
+"""Every flow the system needs is allowed by some NetworkPolicy, and nothing else is.
+
+The pods of doc-rag-prod and doc-rag-monitoring come from the rendered manifests; the pods outside them
+(ingress controller, Istio gateway, CoreDNS, the API server) carry the labels their charts give them.
+ops/netpol.py evaluates the policies with Kubernetes' semantics (tested first, on its own).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.platform import INGRESS_CONTROLLER_SELECTOR, ISTIO_GATEWAY_SELECTOR
+from ops.manifests import manifests
+from ops.netpol import Endpoint, Evaluator, Flow, namespaces_from_manifests, pods_from_manifests
+from ops.runner import RunResult
+
+# -- the evaluator itself ------------------------------------------------------------------------------
+
+A = Endpoint("a", "ns1", {"app": "a"}, named_ports={"http": 8080})
+B = Endpoint("b", "ns1", {"app": "b"}, named_ports={"http": 8080})
+C = Endpoint("c", "ns2", {"app": "a"})
+OUTSIDE = Endpoint("outside", None, ip="192.0.2.10")
+
+
+def policy(name: str, namespace: str, pods: dict[str, str], *, ingress: Any = None, egress: Any = None,
+           types: Any = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"podSelector": {"matchLabels": pods} if pods else {}}
+    if ingress is not None:
+        spec["ingress"] = ingress
+    if egress is not None:
+        spec["egress"] = egress
+    if types is not None:
+        spec["policyTypes"] = types
+    return {"kind": "NetworkPolicy", "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+DENY_ALL = policy("deny", "ns1", {}, types=["Ingress", "Egress"])
+
+
+def test_no_policy_allows_everything() -> None:
+    assert Evaluator([], {}).allowed(Flow(A, B, 1234))
+
+
+def test_default_deny_denies_both_directions() -> None:
+    evaluator = Evaluator([DENY_ALL], {})
+    assert not evaluator.allowed(Flow(A, B, 8080))
+    assert not evaluator.allowed(Flow(C, A, 8080))  # ingress into ns1
+    assert not evaluator.allowed(Flow(A, C, 8080))  # egress out of ns1
+    assert evaluator.allowed(Flow(C, C, 8080))  # ns2 is not isolated
+
+
+def test_both_ends_must_allow() -> None:
+    to_b = policy("b-in", "ns1", {"app": "b"}, ingress=[{"from": [{"podSelector": {"matchLabels": {"app": "a"}}}],
+                                                         "ports": [{"port": 8080}]}])
+    evaluator = Evaluator([DENY_ALL, to_b], {})
+    assert not evaluator.allowed(Flow(A, B, 8080))  # A's egress is still denied
+    a_out = policy("a-out", "ns1", {"app": "a"}, egress=[{"to": [{"podSelector": {"matchLabels": {"app": "b"}}}]}],
+                   types=["Egress"])
+    evaluator = Evaluator([DENY_ALL, to_b, a_out], {})
+    assert evaluator.allowed(Flow(A, B, 8080))
+    assert not evaluator.allowed(Flow(A, B, 9090))  # port not in the ingress rule
+    assert not evaluator.allowed(Flow(A, B, 8080, "UDP"))
+    assert evaluator.allowing(Flow(A, B, 8080)) == {"Egress": ["a-out"], "Ingress": ["b-in"]}
+
+
+def test_pod_selector_alone_means_the_policys_namespace() -> None:
+    rule = policy("b-in", "ns1", {"app": "b"}, ingress=[{"from": [{"podSelector": {"matchLabels": {"app": "a"}}}]}])
+    evaluator = Evaluator([rule], {})
+    assert evaluator.allowed(Flow(A, B, 80))
+    assert not evaluator.allowed(Flow(C, B, 80))  # same labels, other namespace
+
+
+def test_namespace_and_pod_selector_in_one_peer_intersect_but_two_peers_add() -> None:
+    both = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ns2"}},
+            "podSelector": {"matchLabels": {"app": "nope"}}}
+    evaluator = Evaluator([policy("in", "ns1", {"app": "b"}, ingress=[{"from": [both]}])], {"ns2": {}})
+    assert not evaluator.allowed(Flow(C, B, 80))
+    split = [{"namespaceSelector": both["namespaceSelector"]}, {"podSelector": both["podSelector"]}]
+    evaluator = Evaluator([policy("in", "ns1", {"app": "b"}, ingress=[{"from": split}])], {"ns2": {}})
+    assert evaluator.allowed(Flow(C, B, 80))
+
+
+def test_named_ports_end_ports_ip_blocks_and_expressions() -> None:
+    named = policy("in", "ns1", {}, ingress=[{"ports": [{"port": "http"}]}])
+    assert Evaluator([named], {}).allowed(Flow(A, B, 8080))
+    assert not Evaluator([named], {}).allowed(Flow(A, B, 8081))
+    ranged = policy("in", "ns1", {}, ingress=[{"ports": [{"port": 8000, "endPort": 8100}]}])
+    assert Evaluator([ranged], {}).allowed(Flow(A, B, 8080))
+    to_block = [{"ipBlock": {"cidr": "192.0.2.0/24", "except": ["192.0.2.8/29"]}}]
+    block = policy("out", "ns1", {}, egress=[{"to": to_block}], types=["Egress"])
+    assert not Evaluator([block], {}).allowed(Flow(A, OUTSIDE, 443))  # .10 is in the excepted /29
+    block["spec"]["egress"][0]["to"][0]["ipBlock"]["except"] = []
+    assert Evaluator([block], {}).allowed(Flow(A, OUTSIDE, 443))
+    assert not Evaluator([block], {}).allowed(Flow(A, B, 443))  # an ipBlock never matches our pods here
+    expression = policy("in", "ns1", {}, ingress=[{"from": [{"podSelector": {"matchExpressions": [
+        {"key": "app", "operator": "NotIn", "values": ["a"]}]}}]}])
+    assert not Evaluator([expression], {}).allowed(Flow(A, B, 80))
+    assert Evaluator([expression], {}).allowed(Flow(B, A, 80))
+
+
+# -- the rendered policies -----------------------------------------------------------------------------
+
+API_SERVER_IP = "10.0.1.10"  # an EKS control-plane ENI inside the VPC (10.0.0.0/16)
+EXTERNAL = [
+    Endpoint("ingress-nginx-controller", "doc-rag-ingress", dict(INGRESS_CONTROLLER_SELECTOR)),
+    Endpoint("istio-ingressgateway", "doc-rag-ingress",
+             {**ISTIO_GATEWAY_SELECTOR, "app": "istio-ingressgateway"}),
+    Endpoint("coredns", "kube-system", {"k8s-app": "kube-dns"}),
+    Endpoint("kubernetes-api", None, ip=API_SERVER_IP),
+    Endpoint("internet", None, ip="203.0.113.7"),
+    Endpoint("acme-solver", "doc-rag-prod", {"acme.cert-manager.io/http01-solver": "true"}),
+    # Pods that try to pass for ours: our labels, someone else's namespace.
+    Endpoint("impostor-api", "default", {"app.kubernetes.io/name": "doc-rag", "app.kubernetes.io/component": "api"}),
+    Endpoint("impostor-prometheus", "default", {"app.kubernetes.io/name": "prometheus"}),
+    Endpoint("other-pod-in-ingress-ns", "doc-rag-ingress", {"app": "something-else"}),
+]
+
+# (source, destination, port, protocol): everything the system needs, nothing more.
+ALLOWED = {
+    ("ingress-nginx-controller", "api-blue", 8080, "TCP"),
+    ("ingress-nginx-controller", "api-green", 8080, "TCP"),
+    ("istio-ingressgateway", "api-blue", 8080, "TCP"),
+    ("istio-ingressgateway", "api-green", 8080, "TCP"),
+    ("prometheus", "api-blue", 9090, "TCP"),
+    ("prometheus", "api-green", 9090, "TCP"),
+    ("api-blue", "postgres", 5432, "TCP"),
+    ("api-green", "postgres", 5432, "TCP"),
+    ("api-blue", "redis", 6379, "TCP"),
+    ("api-green", "redis", 6379, "TCP"),
+    ("api-blue", "coredns", 53, "UDP"), ("api-blue", "coredns", 53, "TCP"),
+    ("api-green", "coredns", 53, "UDP"), ("api-green", "coredns", 53, "TCP"),
+    ("prometheus", "coredns", 53, "UDP"), ("prometheus", "coredns", 53, "TCP"),
+    ("grafana", "coredns", 53, "UDP"), ("grafana", "coredns", 53, "TCP"),
+    ("prometheus", "kubernetes-api", 443, "TCP"),
+    ("grafana", "prometheus", 9090, "TCP"),
+    ("ingress-nginx-controller", "acme-solver", 8089, "TCP"),
+}
+SHORT = {
+    "Deployment/doc-rag-prod/api-deployment-blue": "api-blue",
+    "Deployment/doc-rag-prod/api-deployment-green": "api-green",
+    "StatefulSet/doc-rag-prod/postgres": "postgres",
+    "StatefulSet/doc-rag-prod/redis": "redis",
+    "StatefulSet/doc-rag-monitoring/prometheus": "prometheus",
+    "Deployment/doc-rag-monitoring/grafana": "grafana",
+}
+UNUSED_PORTS = {(22, "TCP"), (3000, "TCP"), (6443, "TCP"), (8081, "TCP")}
+PORTS = sorted({(port, protocol) for *_, port, protocol in ALLOWED} | UNUSED_PORTS)
+
+
+def endpoints(objects: list[dict[str, Any]]) -> dict[str, Endpoint]:
+    ours = {}
+    for pod in pods_from_manifests(objects):
+        name = SHORT.get(pod.name, pod.name)
+        ours[name] = Endpoint(name, pod.namespace, pod.labels, named_ports=pod.named_ports)
+    return {**ours, **{endpoint.name: endpoint for endpoint in EXTERNAL}}
+
+
+@pytest.fixture(scope="module")
+def prod_objects(prod_run: RunResult) -> list[dict[str, Any]]:
+    return manifests(prod_run.resources)
+
+
+@pytest.fixture(scope="module")
+def evaluator(prod_objects: list[dict[str, Any]]) -> Evaluator:
+    return Evaluator(prod_objects, namespaces_from_manifests(prod_objects))
+
+
+def test_every_needed_flow_is_allowed_by_a_named_policy(prod_objects, evaluator: Evaluator) -> None:
+    pods = endpoints(prod_objects)
+    for source, destination, port, protocol in sorted(ALLOWED):
+        flow = Flow(pods[source], pods[destination], port, protocol)
+        assert evaluator.allowed(flow), f"needed flow denied: {flow} ({evaluator.allowing(flow)})"
+
+
+def test_nothing_else_is_allowed_between_any_two_endpoints(prod_objects, evaluator: Evaluator) -> None:
+    """All pairs, on every port any flow uses plus a few nobody should: the allowed set is exact."""
+    pods = endpoints(prod_objects)
+    assert set(SHORT.values()) <= set(pods), "a workload disappeared from the render"
+    unexpected = []
+    for source in pods.values():
+        for destination in pods.values():
+            if source is destination:
+                continue
+            if source.namespace not in ("doc-rag-prod", "doc-rag-monitoring") and \
+                    destination.namespace not in ("doc-rag-prod", "doc-rag-monitoring"):
+                continue  # neither end is governed by our policies
+            for port, protocol in PORTS:
+                flow = Flow(source, destination, port, protocol)
+                key = (source.name, destination.name, port, protocol)
+                if evaluator.allowed(flow) and key not in ALLOWED:
+                    unexpected.append(f"{flow} via {evaluator.allowing(flow)}")
+    assert unexpected == []
+
+
+@pytest.mark.parametrize("source, destination, port", [
+    ("redis", "postgres", 5432),
+    ("postgres", "redis", 6379),
+    ("api-blue", "api-green", 5432),
+    ("api-blue", "api-green", 8080),
+    ("impostor-api", "postgres", 5432),
+    ("impostor-prometheus", "api-blue", 9090),
+    ("other-pod-in-ingress-ns", "api-blue", 8080),
+    ("ingress-nginx-controller", "postgres", 5432),
+    ("api-blue", "internet", 443),
+    ("postgres", "coredns", 53),
+    ("grafana", "api-blue", 9090),
+    ("prometheus", "internet", 443),
+])
+def test_flows_not_listed_are_denied(prod_objects, evaluator: Evaluator, source: str, destination: str,
+                                     port: int) -> None:
+    pods = endpoints(prod_objects)
+    assert not evaluator.allowed(Flow(pods[source], pods[destination], port))
+
+
+def test_every_pod_we_run_is_isolated_both_ways(prod_objects, evaluator: Evaluator) -> None:
+    for pod in pods_from_manifests(prod_objects):
+        assert evaluator.isolated(pod) == {"Ingress": True, "Egress": True}, pod.name
+
+
+def test_namespaces_are_selected_by_the_immutable_name_label(prod_objects) -> None:
+    for obj in prod_objects:
+        if obj["kind"] != "NetworkPolicy":
+            continue
+        spec = obj["spec"]
+        for rule in spec.get("ingress", []) + spec.get("egress", []):
+            for peer in rule.get("from", []) + rule.get("to", []):
+                if "namespaceSelector" in peer:
+                    assert set(peer["namespaceSelector"]["matchLabels"]) == {"kubernetes.io/metadata.name"}
+
+
+def test_existing_cluster_lets_prometheus_reach_any_api_server_address_on_api_ports_only(dev_run: RunResult) -> None:
+    objects = manifests(dev_run.resources)
+    evaluator = Evaluator(objects, namespaces_from_manifests(objects))
+    pods = endpoints(objects)
+    api_server = Endpoint("kubernetes-api", None, ip="198.51.100.20")
+    assert evaluator.allowed(Flow(pods["prometheus"], api_server, 6443))
+    assert not evaluator.allowed(Flow(pods["prometheus"], api_server, 80))

@@ -1,0 +1,207 @@
+"""Security layer: quotas that fit the peak, limit ranges, PSS namespace labels, pinned images, pull policy."""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import yaml
+
+from components import security
+from components.config import ConfigError, check_image, parse_config
+from components.hardening import PULL_POLICY, checkov_skips
+from ops.checks.pod_security import pod_templates
+from ops.manifests import manifests
+from ops.runner import RunResult, run_program
+from tests.conftest import FIXTURES
+
+WORKLOAD_NAMESPACES = ("doc-rag-prod", "doc-rag-monitoring")
+
+# -- peak demand, recomputed from the rendered manifests (independently of components/security.py) --------
+
+_UNITS = {"": 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9,
+          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def qty(text: Any) -> Decimal:
+    number, unit = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", str(text)).groups()  # type: ignore[union-attr]
+    return Decimal(number) * _UNITS[unit]
+
+
+def surge(workload: dict[str, Any], replicas: int) -> int:
+    if workload["kind"] != "Deployment":
+        return 0  # StatefulSets replace pods one by one without surge
+    value = ((workload["spec"].get("strategy") or {}).get("rollingUpdate") or {}).get("maxSurge", "25%")
+    if isinstance(value, str) and value.endswith("%"):
+        return math.ceil(replicas * int(value[:-1]) / 100) if replicas else 1
+    return int(value)
+
+
+def peak_demand(objects: list[dict[str, Any]], namespace: str) -> dict[str, Decimal]:
+    """Sum over Deployments/StatefulSets of per-pod requests/limits x (HPA max or replicas + surge)."""
+    hpa_max = {o["spec"]["scaleTargetRef"]["name"]: o["spec"]["maxReplicas"] for o in objects
+               if o["kind"] == "HorizontalPodAutoscaler" and o["metadata"]["namespace"] == namespace}
+    need = {key: Decimal(0) for key in ("pods", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory",
+                                         "persistentvolumeclaims", "requests.storage")}
+    for workload in objects:
+        if workload["kind"] not in ("Deployment", "StatefulSet") or workload["metadata"]["namespace"] != namespace:
+            continue
+        replicas = int(workload["spec"].get("replicas", 1))
+        pods = hpa_max.get(workload["metadata"]["name"], replicas)
+        pods += surge(workload, pods)
+        need["pods"] += pods
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            for kind in ("requests", "limits"):
+                for resource in ("cpu", "memory"):
+                    need[f"{kind}.{resource}"] += pods * qty(container["resources"][kind][resource])
+        for claim in workload["spec"].get("volumeClaimTemplates") or []:
+            need["persistentvolumeclaims"] += replicas
+            need["requests.storage"] += replicas * qty(claim["spec"]["resources"]["requests"]["storage"])
+    return need
+
+
+def shortfalls(objects: list[dict[str, Any]], namespace: str) -> list[str]:
+    quotas = [o for o in objects if o["kind"] == "ResourceQuota" and o["metadata"]["namespace"] == namespace]
+    if len(quotas) != 1:
+        return [f"{namespace}: {len(quotas)} ResourceQuotas"]
+    hard = quotas[0]["spec"]["hard"]
+    need = peak_demand(objects, namespace)
+    return [f"{namespace} {key}: need {value}, quota {hard.get(key)}" for key, value in need.items()
+            if key not in hard or qty(hard[key]) < value]
+
+
+@pytest.mark.parametrize("stack, overrides", [
+    ("prod", []),
+    ("dev", []),
+    ("prod", ["release.blue.replicas=20", "release.green.replicas=0"]),  # HPA maximum follows the replicas
+    ("dev", ["observability.jaeger=true", "observability.prometheusStorage=200Gi", "postgres.storage=500Gi"]),
+])
+def test_quota_fits_the_peak_of_every_workload(stack: str, overrides: list[str], prod_run: RunResult,
+                                               dev_run: RunResult) -> None:
+    run = {"prod": prod_run, "dev": dev_run}[stack] if not overrides else run_program(stack, overrides)
+    objects = manifests(run.resources)
+    for namespace in WORKLOAD_NAMESPACES:
+        assert shortfalls(objects, namespace) == []
+        assert peak_demand(objects, namespace)["pods"] > 0, "nothing counted: the walk is broken"
+
+
+def test_the_seed_numbers(prod_run: RunResult) -> None:
+    """Prod: two colours at the HPA max (10) plus surge 2, Postgres, Redis; the quota adds one ACME solver pod."""
+    need = peak_demand(manifests(prod_run.resources), "doc-rag-prod")
+    assert need["pods"] == 2 * (10 + 2) + 1 + 1
+    assert need["requests.cpu"] == Decimal("12.6") and need["limits.memory"] == 48 * 2**30 + 4 * 2**30 + 512 * 2**20
+    hard = next(o for o in manifests(prod_run.resources) if o["kind"] == "ResourceQuota"
+                and o["metadata"]["namespace"] == "doc-rag-prod")["spec"]["hard"]
+    assert hard["pods"] == "27" and hard["requests.storage"] == "110Gi"
+
+
+def test_a_quota_that_ignores_the_hpa_maximum_is_caught() -> None:
+    objects = [doc for doc in yaml.safe_load_all((FIXTURES / "security" / "quota-too-small.yaml").read_text())
+               if doc]
+    problems = shortfalls(objects, "doc-rag-prod")
+    assert any(problem.startswith("doc-rag-prod pods:") for problem in problems)
+    assert any(problem.startswith("doc-rag-prod limits.cpu:") for problem in problems)
+
+
+def test_limit_range_admits_every_container_and_every_container_declares_resources(prod_run: RunResult) -> None:
+    objects = manifests(prod_run.resources)
+    for namespace in WORKLOAD_NAMESPACES:
+        limit_range = next(o for o in objects if o["kind"] == "LimitRange" and o["metadata"]["namespace"] == namespace)
+        item = limit_range["spec"]["limits"][0]
+        assert item["type"] == "Container" and item["default"] and item["defaultRequest"]
+        for template in pod_templates(objects):
+            if template.namespace != namespace:
+                continue
+            for container in template.spec["containers"]:
+                limits = container["resources"]["limits"]
+                assert container["resources"]["requests"], template.subject
+                for resource in ("cpu", "memory"):
+                    assert qty(limits[resource]) <= qty(item["max"][resource]), (template.subject, resource)
+
+
+def test_quantity_helpers_round_up() -> None:
+    assert security.cpu_text(12.6) == "12600m" and security.cpu_text(51.0) == "51"
+    assert security.memory_text(25.25 * 2**30) == "25856Mi" and security.memory_text(2**31) == "2Gi"
+    with pytest.raises(ValueError):
+        security.quantity("12 cores")
+
+
+# -- Pod Security Standards on the namespaces -------------------------------------------------------------
+
+def test_namespaces_enforce_restricted_where_our_workloads_run(prod_run: RunResult) -> None:
+    namespaces = {o["metadata"]["name"]: o["metadata"]["labels"] for o in manifests(prod_run.resources)
+                  if o["kind"] == "Namespace"}
+    for name in ("doc-rag-prod", "doc-rag-monitoring", "doc-rag-security"):
+        assert namespaces[name]["pod-security.kubernetes.io/enforce"] == "restricted"
+        assert namespaces[name]["pod-security.kubernetes.io/enforce-version"] == "v1.31"
+    # The ingress namespace: baseline enforced, restricted audited and warned (docs/security.md says why).
+    ingress = namespaces["doc-rag-ingress"]
+    assert ingress["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert ingress["pod-security.kubernetes.io/audit"] == ingress["pod-security.kubernetes.io/warn"] == "restricted"
+    # No namespace where one of our pods runs is left below restricted.
+    ours = {template.namespace for template in pod_templates(manifests(prod_run.resources))}
+    assert all(namespaces[name]["pod-security.kubernetes.io/enforce"] == "restricted" for name in ours)
+
+
+# -- images -----------------------------------------------------------------------------------------------
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize("image", [
+    f"doc-rag/api@{DIGEST}",
+    f"doc-rag/api:v1.2.0@{DIGEST}",
+    f"123456789012.dkr.ecr.us-east-1.amazonaws.com/doc-rag/api@{DIGEST}",
+    f"registry.example.com:5000/doc-rag/api:latest@{DIGEST}",  # a digest pins even a `latest` tag
+])
+def test_digests_are_accepted(image: str) -> None:
+    assert check_image(image) == image
+
+
+@pytest.mark.parametrize("image", [
+    "doc-rag/api@sha256:" + "0" * 63,  # too short
+    "doc-rag/api@sha256:" + "G" * 64,  # not hex
+    "doc-rag/api@md5:" + "0" * 32,
+    "doc-rag/api",  # untagged means latest
+    "doc-rag/api:latest",
+])
+def test_unpinned_or_malformed_images_are_refused(image: str) -> None:
+    with pytest.raises(ValueError):
+        check_image(image)
+
+
+def test_a_digest_reaches_the_deployment_and_a_bad_one_is_a_config_error() -> None:
+    run = run_program("prod", [f"release.green.image=doc-rag/api:v1.1.0@{DIGEST}"])
+    green = next(o for o in manifests(run.resources) if o["kind"] == "Deployment"
+                 and o["metadata"]["name"] == "api-deployment-green")
+    assert green["spec"]["template"]["spec"]["containers"][0]["image"].endswith(DIGEST)
+    with pytest.raises(ConfigError, match=r"release\.green\.image"):
+        parse_config({"release": {"blue": {"image": "doc-rag/api:v1"}, "green": {"image": "doc-rag/api@sha256:1"}}})
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_every_container_pulls_if_not_present(stack: str, prod_run: RunResult, dev_run: RunResult) -> None:
+    templates = list(pod_templates(manifests((prod_run if stack == "prod" else dev_run).resources)))
+    assert templates
+    for template in templates:
+        for container in template.spec.get("initContainers", []) + template.spec["containers"]:
+            assert container.get("imagePullPolicy") == PULL_POLICY == "IfNotPresent", (template.subject, container)
+
+
+def test_checkov_skip_annotations_are_numbered_and_reasoned() -> None:
+    annotations = checkov_skips("CKV_K8S_43", CKV_K8S_40="the image's own user")
+    assert annotations == {"checkov.io/skip1": f"CKV_K8S_43={security_reason('CKV_K8S_43')}",
+                           "checkov.io/skip2": "CKV_K8S_40=the image's own user"}
+    with pytest.raises(ValueError):
+        checkov_skips(CKV_K8S_40="a=b")
+    with pytest.raises(KeyError):
+        checkov_skips("CKV_K8S_999")
+
+
+def security_reason(check_id: str) -> str:
+    from components.hardening import REASONS
+
+    return REASONS[check_id]
