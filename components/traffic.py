@@ -133,6 +133,10 @@ def _ingress_rule(route: Route, service: str) -> dict[str, Any]:
     }
 
 
+def _tls(route: Route) -> list[dict[str, Any]]:
+    return [{"hosts": [route.host], "secretName": TLS_SECRET}]
+
+
 def main_ingress_manifest(config: DocRagConfig, route: Route) -> dict[str, Any]:
     annotations = {
         f"{NGINX}/ssl-redirect": "true",
@@ -147,19 +151,21 @@ def main_ingress_manifest(config: DocRagConfig, route: Route) -> dict[str, Any]:
         "metadata": _metadata(MAIN_INGRESS, annotations=annotations),
         "spec": {
             "ingressClassName": INGRESS_CLASS,
-            "tls": [{"hosts": [route.host], "secretName": TLS_SECRET}],
+            "tls": _tls(route),
             "rules": [_ingress_rule(route, ACTIVE_SERVICE)],
         },
     }
 
 
 def canary_ingress_manifest(config: DocRagConfig, route: Route) -> dict[str, Any]:
-    # A canary Ingress inherits TLS and every non-canary annotation from the main Ingress of its host.
+    # ingress-nginx applies the main Ingress' non-canary annotations to the canary; the same TLS block is
+    # repeated so no Ingress is ever plain HTTP (policy), without a cert-manager annotation (one Certificate).
     annotations = {f"{NGINX}/canary": "true", f"{NGINX}/canary-weight": str(config.release.canaryWeight)}
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
         "metadata": _metadata(CANARY_INGRESS, annotations=annotations),
-        "spec": {"ingressClassName": INGRESS_CLASS, "rules": [_ingress_rule(route, CANARY_SERVICE)]},
+        "spec": {"ingressClassName": INGRESS_CLASS, "tls": _tls(route),
+                 "rules": [_ingress_rule(route, CANARY_SERVICE)]},
     }
 
 

@@ -118,6 +118,7 @@ SEED_TABLE = [
         "service": {"name": "api-service", "port": {"number": 8080}}}}),
     (CANARY_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/canary}", "true"),
     (CANARY_INGRESS, "spec.ingressClassName", "nginx"),
+    (CANARY_INGRESS, "spec.tls", [{"hosts": ["api.docrag.example.com"], "secretName": "doc-rag-tls"}]),
     (CANARY_INGRESS, "spec.rules[0].host", "api.docrag.example.com"),
     (CANARY_INGRESS, "spec.rules[0].http.paths[0]", {"path": "/", "pathType": "Prefix", "backend": {
         "service": {"name": "api-service-canary", "port": {"number": 8080}}}}),
