@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 from ops.checks.pod_security import pod_templates
+from policies.k8s import selector_matches  # one LabelSelector semantics for the pack and the flow walk
 
 
 @dataclass(frozen=True)
@@ -40,26 +41,6 @@ class Flow:
 
     def __str__(self) -> str:
         return f"{self.source.name} -> {self.destination.name}:{self.port}/{self.protocol}"
-
-
-def selector_matches(selector: Optional[dict[str, Any]], labels: dict[str, str]) -> bool:
-    """metav1.LabelSelector semantics; an empty selector matches everything."""
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
-        if operator == "In" and labels.get(key) not in values:
-            return False
-        if operator == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if operator == "Exists" and key not in labels:
-            return False
-        if operator == "DoesNotExist" and key in labels:
-            return False
-    return True
 
 
 def policy_types(policy: dict[str, Any]) -> set[str]:
