@@ -1,9 +1,11 @@
 """T4: the policy pack's rules applied to what the program registered, as `pulumi preview --policy-pack` would.
 
 Each custom resource goes through every resource rule (the Analyzer's Analyze), then the whole stack
-through every stack rule (AnalyzeStack), with the pack's default config. Inputs are taken as registered:
-numbers as floats, secrets in their envelope (unwrapped for the rules, scrubbed from messages), unknowns
-during a preview (reported as advisory "could not run"). Any mandatory violation fails the check.
+through every stack rule (AnalyzeStack), with the pack's default config except the allowed canary
+steps, which come from the stack's own `release.steps` (what `--policy-pack-config` would pass).
+Inputs are taken as registered: numbers as floats, secrets in their envelope (unwrapped for the rules,
+scrubbed from messages), unknowns during a preview (reported as advisory "could not run").
+Any mandatory violation fails the check.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def _subject(resource: Registered) -> str:
 
 
 def check(context: PlanContext, config: Mapping[str, Any] | None = None) -> CheckResult:
+    if config is None:
+        config = {"canary-weight-steps": {"allowedSteps": list(context.config.release.steps)}}
     resources = context.run.resources
     by_urn = {resource.urn: resource for resource in resources}
     stack = [StackResource(r.type, r.name, r.urn, r.inputs) for r in resources]
