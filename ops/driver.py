@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol
@@ -22,7 +21,7 @@ from components.config import ConfigError, DocRagConfig, ReleaseConfig, Verdict,
 from ops.manifests import manifest_id, manifests
 from ops.release_state import ReleaseState, Up
 from ops.runner import run_program
-from ops.stackconfig import PROJECT, PROJECT_DIR, StackConfig, load_stack_config, parse_set_value
+from ops.stackconfig import PROJECT, PROJECT_DIR, StackConfig, load_stack_config, set_path
 
 
 @dataclass(frozen=True)
@@ -114,38 +113,6 @@ def config_write(current: tuple[Verdict, ...], action: Up) -> ConfigWrite:
     return ConfigWrite(remove_history=not appends and bool(current), assignments=tuple(pairs))
 
 
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[([0-9]+)\]")
-
-
-def set_path(values: dict[str, Any], path: str, text: str) -> None:
-    """`pulumi config set --path PATH TEXT` on plain values, appending list items as the CLI does."""
-    parts: list[str | int] = [int(m.group(2)) if m.group(2) is not None else m.group(1)
-                              for m in _PATH_PART.finditer(path)]
-    node: Any = values
-    for part, following in zip(parts, parts[1:], strict=False):
-        empty: Any = [] if isinstance(following, int) else {}
-        if isinstance(node, list):
-            assert isinstance(part, int) and part <= len(node), path
-            if part == len(node):
-                node.append(empty)
-            elif not isinstance(node[part], (dict, list)):
-                node[part] = empty
-        elif not isinstance(node.get(part), (dict, list)):
-            node[part] = empty
-        node = node[part]
-    last, value = parts[-1], parse_set_value(text)
-    if isinstance(node, list):
-        assert isinstance(last, int) and last <= len(node), path
-        node[last:last + 1] = [value]
-    else:
-        node[last] = value
-
-
-def parse_release_config(values: dict[str, Any]) -> DocRagConfig:
-    """The doc-rag config model from plain stack values (project prefix already stripped)."""
-    return parse_config({key: value for key, value in values.items() if key != "postgresPassword"})
-
-
 # -- the real driver -------------------------------------------------------------------------------
 
 class AutomationDriver:
@@ -172,7 +139,7 @@ class AutomationDriver:
             except ValueError:
                 values[key.split(":", 1)[1]] = text
         outputs = {name: output.value for name, output in self.stack.outputs().items() if not output.secret}
-        return StackView(parse_release_config(values), outputs)
+        return StackView(parse_config(values), outputs)
 
     def up(self, action: Up) -> UpOutcome:
         write = config_write(tuple(self.read().release.history), action)

@@ -100,34 +100,45 @@ def _path_parts(path: str) -> list[str | int]:
     return parts
 
 
+def set_path(values: dict[str, Any], path: str, text: str) -> None:
+    """`pulumi config set --path PATH TEXT` on plain values: missing containers are created and a list
+    item may be appended (index == length), as the CLI does; a gap in a list is refused."""
+    parts = _path_parts(_strip_project(path))
+    node: Any = values
+    for part, following in zip(parts, parts[1:], strict=False):
+        empty: Any = [] if isinstance(following, int) else {}
+        if isinstance(node, list) and isinstance(part, int) and part <= len(node):
+            if part == len(node):
+                node.append(empty)
+            elif not isinstance(node[part], (dict, list)):
+                node[part] = empty
+        elif isinstance(node, dict) and isinstance(part, str):
+            if not isinstance(node.get(part), (dict, list)):
+                node[part] = empty
+        else:
+            raise UsageError(f"{path!r}: cannot reach {part!r} (a list index past the end, or a type mismatch)")
+        node = node[part]
+    last, value = parts[-1], parse_set_value(text)
+    if isinstance(node, list) and isinstance(last, int) and last <= len(node):
+        node[last:last + 1] = [value]
+    elif isinstance(node, dict) and isinstance(last, str):
+        node[last] = value
+    else:
+        raise UsageError(f"{path!r}: cannot set {last!r} (a list index past the end, or a type mismatch)")
+
+
 def apply_set(values: dict[str, Any], assignment: str) -> None:
-    """Apply one `KEY.PATH=VALUE` to `values` in place."""
+    """Apply one `--set KEY.PATH=VALUE` to `values` in place."""
     if "=" not in assignment:
         raise UsageError(f"--set {assignment!r}: expected KEY=VALUE, e.g. release.canaryWeight=25")
     path, text = assignment.split("=", 1)
     name = path.strip()
     if ":" in name and not name.startswith(f"{PROJECT}:"):
         raise UsageError(f"--set {assignment!r}: only {PROJECT}: keys can be overridden")
-    parts = _path_parts(_strip_project(name))
-    value = parse_set_value(text)
-    node: Any = values
-    for part, following in zip(parts, parts[1:], strict=False):
-        container_type = list if isinstance(following, int) else dict
-        if isinstance(node, dict):
-            if not isinstance(node.get(part), (dict, list)):
-                node[part] = container_type()
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            raise UsageError(f"--set {assignment!r}: {part!r} does not exist in {path!r}")
-    last = parts[-1]
-    if isinstance(node, list) and isinstance(last, int) and last <= len(node):
-        node[last:last + 1] = [value]
-    elif isinstance(node, dict) and isinstance(last, str):
-        node[last] = value
-    else:
-        raise UsageError(f"--set {assignment!r}: cannot set {last!r} in {path!r}")
+    try:
+        set_path(values, name, text)
+    except UsageError as error:
+        raise UsageError(f"--set {error}") from None
 
 
 def load_stack_config(stack: str, overrides: tuple[str, ...] | list[str] = (),

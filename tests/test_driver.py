@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from components.config import ConfigError, GateVerdict, Verdict, parse_config
-from ops.driver import AutomationDriver, StackView, config_write, set_path
+from ops.driver import AutomationDriver, StackView, config_write
 from ops.release_state import ReleaseState, Target, Up
-from ops.stackconfig import load_stack_config
+from ops.stackconfig import UsageError, load_stack_config, set_path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ops"
@@ -74,7 +74,7 @@ def test_set_path_appends_like_the_cli_and_refuses_gaps():
     set_path(values, "release.history[0].gates[0].value", "0.5")
     set_path(values, "release.history[0].weight", "25")
     assert values == {"release": {"history": [{"gates": [{"value": "0.5"}], "weight": 25}]}}
-    with pytest.raises(AssertionError):
+    with pytest.raises(UsageError):
         set_path(values, "release.history[5].weight", "1")
 
 
