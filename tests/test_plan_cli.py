@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tests.conftest import PROJECT_DIR
+import pytest
+
+from ops.checks import ALL_CHECKS
+from tests.conftest import PROJECT_DIR, run_plan
 
 
 def make_plan(tmp_path, *args: str) -> subprocess.CompletedProcess:
@@ -40,3 +43,13 @@ def test_invalid_weight_exits_2_names_key_and_writes_nothing(tmp_path):
 def test_usage_errors_exit_2(tmp_path):
     assert make_plan(tmp_path, "--set", "nonsense").returncode == 2
     assert subprocess.run(["make", "plan", "STACK=nope"], cwd=PROJECT_DIR, capture_output=True).returncode == 2
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_both_stacks_plan_cleanly_with_every_check(tmp_path, stack, preview):
+    outcome, printed = run_plan(tmp_path, stack, preview=preview)
+    statuses = {name: result.status for name, (_, result) in outcome.checks.items()}
+    assert outcome.exit_code == 0, printed
+    assert set(statuses) == {check.name for check in ALL_CHECKS}
+    assert all(status == "pass" for status in statuses.values()), statuses
