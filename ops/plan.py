@@ -11,6 +11,7 @@ import re
 import shutil
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -132,17 +133,25 @@ def plan_document(run: RunResult, objects: list[dict[str, Any]],
     }
 
 
+def _timed(check: Check, context: PlanContext) -> tuple[CheckResult, float]:
+    started = time.monotonic()
+    try:
+        result = check.run(context)
+    except Exception as error:  # a crashing check is a failed check, reported, never a pass
+        result = CheckResult("fail", f"check crashed: {type(error).__name__}: {error}")
+    return result, time.monotonic() - started
+
+
 def run_checks(context: PlanContext, selected: list[Check], console: Console) -> dict[str, tuple[Check, CheckResult]]:
+    """Checks are independent and mostly wait on tools (checkov, promtool), so they run side by side;
+    results are reported in tier order."""
     results = {}
-    for check in selected:
-        started = time.monotonic()
-        with console.status(f"{check.tier} {check.name} …"):
-            try:
-                result = check.run(context)
-            except Exception as error:  # a crashing check is a failed check, reported, never a pass
-                result = CheckResult("fail", f"check crashed: {type(error).__name__}: {error}")
-        console.print(f"  {check.tier} {check.name}: {result.status} ({time.monotonic() - started:.1f}s)")
-        results[check.name] = (check, result)
+    with console.status(f"running {len(selected)} checks …"), ThreadPoolExecutor(max(1, len(selected))) as pool:
+        futures = [(check, pool.submit(_timed, check, context)) for check in selected]
+        for check, future in futures:
+            result, seconds = future.result()
+            console.print(f"  {check.tier} {check.name}: {result.status} ({seconds:.1f}s)")
+            results[check.name] = (check, result)
     return results
 
 
