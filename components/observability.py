@@ -61,6 +61,16 @@ PROMETHEUS_HEALTH_URL = f"{PROMETHEUS_URL}/-/healthy"
 GRAFANA_HEALTH_URL = f"{GRAFANA_URL}/api/health"
 JAEGER_UI_URL = f"http://{JAEGER}.{NS_MONITORING}.svc:{JAEGER_UI_PORT}"
 
+# Sizes and replica counts are module constants (as in components/api.py and data.py) so
+# components/security.py budgets doc-rag-monitoring's ResourceQuota / LimitRange from the same values.
+PROMETHEUS_RESOURCES = {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+RELOADER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+GRAFANA_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
+JAEGER_RESOURCES = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+PROMETHEUS_REPLICAS = 1  # a StatefulSet: replaced pod by pod, no surge
+GRAFANA_REPLICAS = 1  # Deployments with the default rolling update (25 % surge, rounded up)
+JAEGER_REPLICAS = 1
+
 SCRAPE_ANNOTATIONS = {  # what the API Services must carry (see the module docstring)
     "prometheus.io/scrape": "true",
     "prometheus.io/port": str(PROMETHEUS_PORT),
@@ -134,9 +144,8 @@ def _http_probe(path: str, port: int, initial_delay: int, period: int = 10) -> k
     )
 
 
-def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> k8s.core.v1.ResourceRequirementsArgs:
-    return k8s.core.v1.ResourceRequirementsArgs(requests={"cpu": cpu, "memory": memory},
-                                                limits={"cpu": cpu_limit, "memory": memory_limit})
+def _resources(spec: Mapping[str, Mapping[str, str]]) -> k8s.core.v1.ResourceRequirementsArgs:
+    return k8s.core.v1.ResourceRequirementsArgs(requests=dict(spec["requests"]), limits=dict(spec["limits"]))
 
 
 def _checksum(*parts: str) -> str:
@@ -216,7 +225,7 @@ class Observability(pulumi.ComponentResource):
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PROMETHEUS_PORT)],
             liveness_probe=_http_probe("/-/healthy", PROMETHEUS_PORT, 30),
             readiness_probe=_http_probe("/-/ready", PROMETHEUS_PORT, 10, 5),
-            resources=_resources("500m", "2Gi", "2", "4Gi"),
+            resources=_resources(PROMETHEUS_RESOURCES),
             security_context=container_security_context(),
             volume_mounts=[*mounts, k8s.core.v1.VolumeMountArgs(name="data", mount_path="/prometheus")],
         )
@@ -231,7 +240,7 @@ class Observability(pulumi.ComponentResource):
             # Its own metrics endpoint is the only thing it serves: up means the watcher is running.
             liveness_probe=_http_probe("/metrics", RELOADER_PORT, 10),
             readiness_probe=_http_probe("/metrics", RELOADER_PORT, 5, 10),
-            resources=_resources("10m", "32Mi", "100m", "64Mi"),
+            resources=_resources(RELOADER_RESOURCES),
             security_context=container_security_context(),
             volume_mounts=mounts,
         )
@@ -241,7 +250,7 @@ class Observability(pulumi.ComponentResource):
                 "CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_38")),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=PROMETHEUS,
-                replicas=1,
+                replicas=PROMETHEUS_REPLICAS,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -318,7 +327,7 @@ class Observability(pulumi.ComponentResource):
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=GRAFANA_PORT)],
             liveness_probe=_http_probe("/api/health", GRAFANA_PORT, 30),
             readiness_probe=_http_probe("/api/health", GRAFANA_PORT, 10, 5),
-            resources=_resources("100m", "256Mi", "1", "512Mi"),
+            resources=_resources(GRAFANA_RESOURCES),
             security_context=container_security_context(),
             volume_mounts=[
                 k8s.core.v1.VolumeMountArgs(name="data", mount_path="/var/lib/grafana"),
@@ -338,7 +347,7 @@ class Observability(pulumi.ComponentResource):
             metadata=_metadata(GRAFANA, component, annotations=checkov_skips(
                 "CKV_K8S_43", "CKV_K8S_15", CKV_K8S_40="UID 472 is the image's grafana user, owner of its files")),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=1,
+                replicas=GRAFANA_REPLICAS,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -400,7 +409,7 @@ class Observability(pulumi.ComponentResource):
             ports=[k8s.core.v1.ContainerPortArgs(name=name, container_port=port) for name, port in ports.items()],
             liveness_probe=_http_probe("/", JAEGER_ADMIN_PORT, 10),
             readiness_probe=_http_probe("/", JAEGER_ADMIN_PORT, 5, 5),
-            resources=_resources("100m", "512Mi", "1", "1Gi"),
+            resources=_resources(JAEGER_RESOURCES),
             security_context=container_security_context(),
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
         )
@@ -408,7 +417,7 @@ class Observability(pulumi.ComponentResource):
             JAEGER,
             metadata=_metadata(JAEGER, component, annotations=checkov_skips("CKV_K8S_43", "CKV_K8S_15")),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=1,
+                replicas=JAEGER_REPLICAS,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component, name=JAEGER)),

@@ -9,8 +9,8 @@ Network model (docs/security.md has the flow table):
   and may reach DNS, Postgres and Redis. Postgres and Redis accept only the API and reach nothing.
 - Prometheus may reach the API's metrics port, DNS and the Kubernetes API (service discovery); Grafana
   may reach Prometheus and DNS and nothing else.
-Quotas are computed from the workloads' own resource constants (components/api.py, components/data.py)
-so the seed's workloads, a full surge of both colours and the HPA maximum always fit.
+Quotas are computed from the workloads' own resource constants (components/api.py, data.py and
+observability.py) so the seed's workloads, a full surge of both colours and the HPA maximum always fit.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import api, data
+from components import observability as obs
 from components.config import COLORS, DocRagConfig
 from components.meta import APP, NS_INGRESS, NS_MONITORING, NS_PROD, NS_SECURITY, child, labels
 from components.platform import INGRESS_CONTROLLER_SELECTOR, ISTIO_GATEWAY_SELECTOR
@@ -54,9 +55,10 @@ class EdgePeers:
 API_POD_LABELS = {"app.kubernetes.io/name": APP, "app.kubernetes.io/component": api.COMPONENT}
 POSTGRES_POD_LABELS = {"app.kubernetes.io/name": data.POSTGRES_NAME}
 REDIS_POD_LABELS = {"app.kubernetes.io/name": data.REDIS_NAME}
-PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
-GRAFANA_POD_LABELS = {"app.kubernetes.io/name": "grafana"}
-PROMETHEUS_PORT = 9090
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": obs.PROMETHEUS}
+GRAFANA_POD_LABELS = {"app.kubernetes.io/name": obs.GRAFANA}
+JAEGER_POD_LABELS = {"app.kubernetes.io/name": obs.JAEGER}
+PROMETHEUS_PORT = obs.PROMETHEUS_PORT
 
 DNS_PORT = 53
 
@@ -229,20 +231,18 @@ def prod_workloads(config: DocRagConfig) -> list[Workload]:
     return workloads
 
 
-# Mirrors components/observability.py (whose sizes are not module constants); tests/test_security.py
-# recomputes the need from the rendered manifests, so a drift there fails the tests, not the cluster.
-_PROMETHEUS = {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
-_RELOADER = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
-_GRAFANA = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
-_JAEGER = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+def default_surge(replicas: int) -> int:
+    """A Deployment's default rolling-update surge: 25 % of its replicas, rounded up."""
+    return math.ceil(replicas * 25 / 100)
 
 
 def monitoring_workloads(config: DocRagConfig) -> list[Workload]:
-    # Deployments of one replica surge by one pod (25% rounded up); Jaeger is budgeted even when off so
-    # turning it on needs no quota change.
-    return [Workload("prometheus", 1, (_PROMETHEUS, _RELOADER)),
-            Workload("grafana", 2, (_GRAFANA,)),
-            Workload("jaeger", 2, (_JAEGER,))]
+    # Sizes from components/observability.py. Jaeger is budgeted even when off, so turning it on needs no
+    # quota change.
+    return [Workload(obs.PROMETHEUS, obs.PROMETHEUS_REPLICAS, (obs.PROMETHEUS_RESOURCES, obs.RELOADER_RESOURCES)),
+            Workload(obs.GRAFANA, obs.GRAFANA_REPLICAS + default_surge(obs.GRAFANA_REPLICAS),
+                     (obs.GRAFANA_RESOURCES,)),
+            Workload(obs.JAEGER, obs.JAEGER_REPLICAS + default_surge(obs.JAEGER_REPLICAS), (obs.JAEGER_RESOURCES,))]
 
 
 def quota_hard(workloads: Sequence[Workload], claims: Sequence[str]) -> dict[str, str]:

@@ -98,6 +98,24 @@ def test_the_seed_numbers(prod_run: RunResult) -> None:
     assert hard["pods"] == "27" and hard["requests.storage"] == "110Gi"
 
 
+def test_monitoring_quota_follows_the_sizes_in_components_observability(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One source of truth: grow Grafana in components/observability.py and doc-rag-monitoring's quota and
+    LimitRange follow (a copy of the numbers in components/security.py would leave them behind)."""
+    from components import observability
+
+    bigger = {"requests": {"cpu": "3", "memory": "6Gi"}, "limits": {"cpu": "3", "memory": "6Gi"}}
+    monkeypatch.setattr(observability, "GRAFANA_RESOURCES", bigger)
+    monkeypatch.setattr(observability, "GRAFANA_REPLICAS", 3)
+    objects = manifests(run_program("dev").resources)
+    grafana = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "grafana")
+    assert grafana["spec"]["replicas"] == 3
+    assert grafana["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == bigger["limits"]
+    assert shortfalls(objects, "doc-rag-monitoring") == []
+    limit_range = next(o for o in objects if o["kind"] == "LimitRange"
+                       and o["metadata"]["namespace"] == "doc-rag-monitoring")
+    assert limit_range["spec"]["limits"][0]["max"]["memory"] == "6Gi"
+
+
 def test_a_quota_that_ignores_the_hpa_maximum_is_caught() -> None:
     objects = [doc for doc in yaml.safe_load_all((FIXTURES / "security" / "quota-too-small.yaml").read_text())
                if doc]
