@@ -54,7 +54,8 @@ def node_readiness(kubectl: Optional[str] = None, timeout: float = 30) -> CheckR
     except subprocess.TimeoutExpired:
         return CheckResult("fail", "cannot connect to the cluster: kubectl timed out")
     if done.returncode != 0:
-        return CheckResult("fail", f"cannot connect to the cluster: {done.stderr.strip()[:300]}")
+        last_line = (done.stderr.strip().splitlines() or ["no output"])[-1]  # kubectl repeats its error
+        return CheckResult("fail", f"cannot connect to the cluster (kubectl exit {done.returncode}): {last_line[:200]}")
     nodes = json.loads(done.stdout).get("items", [])
     ready = [n["metadata"]["name"] for n in nodes if any(
         c.get("type") == "Ready" and c.get("status") == "True" for c in n.get("status", {}).get("conditions", []))]
