@@ -25,6 +25,8 @@ KEY_POSTGRES_PASSWORD = "postgres-password"
 KEY_DATABASE_URL = "database-url"
 KEY_REDIS_PASSWORD = "redis-password"
 KEY_REDIS_URL = "redis-url"
+# A one-line redis.conf (`requirepass ...`): the password reaches redis-server as a file, never as an argument.
+KEY_REDIS_CONF = "redis.conf"
 
 POSTGRES_NAME = "postgres"
 POSTGRES_SERVICE = "postgres-service"
@@ -46,6 +48,8 @@ REDIS_IMAGE = "redis:7.4.1-alpine"  # pinned; the official image runs as redis (
 REDIS_UID = 999
 REDIS_STORAGE = "10Gi"
 REDIS_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
+REDIS_CONF_DIR = "/etc/redis"
+REDIS_CONF_PATH = f"{REDIS_CONF_DIR}/{KEY_REDIS_CONF}"
 
 # Domain separation for the Redis password derived from the Postgres secret (see redis_password()).
 _REDIS_KEY_CONTEXT = b"doc-rag/redis-password/v1"
@@ -93,6 +97,11 @@ def database_url(password: pulumi.Output[str]) -> pulumi.Output[str]:
 
 def redis_url(password: pulumi.Output[str]) -> pulumi.Output[str]:
     return pulumi.Output.format("redis://:{0}@{1}:{2}/0", password, service_host(REDIS_SERVICE), REDIS_PORT)
+
+
+def redis_conf(password: str) -> str:
+    """The config file redis-server is started with. The derived password is hex, so it needs no quoting."""
+    return f"requirepass {password}\n"
 
 
 def _resources(spec: dict[str, dict[str, str]]) -> k8s.core.v1.ResourceRequirementsArgs:
@@ -179,6 +188,7 @@ class Data(pulumi.ComponentResource):
                 KEY_DATABASE_URL: database_url(password),
                 KEY_REDIS_PASSWORD: cache_password,
                 KEY_REDIS_URL: redis_url(cache_password),
+                KEY_REDIS_CONF: cache_password.apply(redis_conf),
             },
             opts=self._opts(),
         )
@@ -284,10 +294,10 @@ class Data(pulumi.ComponentResource):
             image=REDIS_IMAGE,
             image_pull_policy=PULL_POLICY,
             command=["redis-server"],
-            # $(VAR) is expanded by the kubelet from the env below.
-            args=["--requirepass", "$(REDIS_PASSWORD)", "--appendonly", "yes", "--dir", "/data",
-                  "--port", str(REDIS_PORT)],
-            env=[secret_env("REDIS_PASSWORD", KEY_REDIS_PASSWORD), secret_env("REDISCLI_AUTH", KEY_REDIS_PASSWORD)],
+            # A config file first, then options. The password is in that file: an argument (even a kubelet-
+            # expanded $(VAR)) would be readable in /proc/<pid>/cmdline by anything sharing the pod.
+            args=[REDIS_CONF_PATH, "--appendonly", "yes", "--dir", "/data", "--port", str(REDIS_PORT)],
+            env=[secret_env("REDISCLI_AUTH", KEY_REDIS_PASSWORD)],
             ports=[k8s.core.v1.ContainerPortArgs(name="redis", container_port=REDIS_PORT)],
             resources=_resources(REDIS_RESOURCES),
             readiness_probe=_exec_probe(ping, initial_delay=5, period=5),
@@ -295,6 +305,7 @@ class Data(pulumi.ComponentResource):
             security_context=container_security_context(),
             volume_mounts=[
                 k8s.core.v1.VolumeMountArgs(name="redis-storage", mount_path="/data"),
+                k8s.core.v1.VolumeMountArgs(name="redis-config", mount_path=REDIS_CONF_DIR, read_only=True),
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
             ],
         )
@@ -313,7 +324,17 @@ class Data(pulumi.ComponentResource):
                         automount_service_account_token=False,
                         security_context=pod_security_context(REDIS_UID, fs_group=REDIS_UID),
                         containers=[container],
-                        volumes=[_empty_dir("tmp")],
+                        volumes=[
+                            # Only the redis.conf key of the Secret; readable by the redis group (fsGroup) only.
+                            k8s.core.v1.VolumeArgs(
+                                name="redis-config",
+                                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                                    secret_name=SECRET_NAME, default_mode=0o440,
+                                    items=[k8s.core.v1.KeyToPathArgs(key=KEY_REDIS_CONF, path=KEY_REDIS_CONF)],
+                                ),
+                            ),
+                            _empty_dir("tmp"),
+                        ],
                     ),
                 ),
                 volume_claim_templates=[_claim("redis-storage", REDIS_STORAGE, self._args.storage_class_name)],

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any, Iterator
 
 import kubernetes_validate
 import pytest
@@ -92,7 +94,7 @@ SEED_TABLE: list[tuple[str, str, object]] = [
     (f"ServiceAccount/{PROD}/doc-rag-api", "automountServiceAccountToken", False),
     (f"Secret/{PROD}/doc-rag-secrets", "stringData",
      {"postgres-password": "[secret]", "database-url": "[secret]", "redis-password": "[secret]",
-      "redis-url": "[secret]"}),
+      "redis-url": "[secret]", "redis.conf": "[secret]"}),
     (STS_PG, "spec.serviceName", "postgres-service"),
     (STS_PG, "spec.replicas", 1),
     (STS_PG, f"{C_PG}.image", "postgres:16-alpine"),
@@ -126,9 +128,17 @@ SEED_TABLE: list[tuple[str, str, object]] = [
     (f"Service/{PROD}/redis-service", "spec.ports[0].port", 6379),
     (f"Service/{PROD}/redis-service", "spec.selector.{app.kubernetes.io/name}", "redis"),
     (STS_REDIS, f"{C_REDIS}.image", data.REDIS_IMAGE),
-    (STS_REDIS, f"{C_REDIS}.env[name=REDIS_PASSWORD].valueFrom.secretKeyRef",
-     {"name": "doc-rag-secrets", "key": "redis-password"}),
-    (STS_REDIS, f"{C_REDIS}.args[1]", "$(REDIS_PASSWORD)"),
+    # The password reaches redis-server in a config file from the Secret, never on its command line.
+    (STS_REDIS, f"{C_REDIS}.command", ["redis-server"]),
+    (STS_REDIS, f"{C_REDIS}.args", ["/etc/redis/redis.conf", "--appendonly", "yes", "--dir", "/data",
+                                    "--port", "6379"]),
+    (STS_REDIS, f"{C_REDIS}.volumeMounts[name=redis-config]",
+     {"name": "redis-config", "mountPath": "/etc/redis", "readOnly": True}),
+    (STS_REDIS, f"{POD}.volumes[name=redis-config].secret",
+     {"secretName": "doc-rag-secrets", "defaultMode": 0o440, "items": [{"key": "redis.conf", "path": "redis.conf"}]}),
+    # redis-cli in the probes reads the password from REDISCLI_AUTH, so no probe command line holds it.
+    (STS_REDIS, f"{C_REDIS}.env", [{"name": "REDISCLI_AUTH", "valueFrom": {
+        "secretKeyRef": {"name": "doc-rag-secrets", "key": "redis-password"}}}]),
     (STS_REDIS, f"{C_REDIS}.readinessProbe.exec.command[0]", "sh"),
     (STS_REDIS, f"{C_REDIS}.livenessProbe.exec.command[0]", "sh"),
     (STS_REDIS, f"{C_REDIS}.securityContext.runAsNonRoot", True),
@@ -182,6 +192,62 @@ def test_secret_values_are_secret_and_composed_in_cluster(run):
     assert values["redis-password"] == data.redis_password(SECRET_PLACEHOLDER)
     assert values["redis-password"] != SECRET_PLACEHOLDER
     assert values["redis-url"].endswith("@redis-service.doc-rag-prod.svc.cluster.local:6379/0")
+    # The file redis-server is started with sets exactly the password the clients and probes use.
+    assert values["redis.conf"] == f"requirepass {values['redis-password']}\n"
+
+
+# A kubelet-expanded $(VAR) naming a password, or redis' --requirepass flag: either puts a secret into
+# /proc/<pid>/cmdline, readable by every process in the pod.
+_PASSWORD_ON_CMDLINE = re.compile(r"\$\([^)]*PASSWORD[^)]*\)|--requirepass", re.IGNORECASE)
+_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+
+
+def _command_lines(value: Any) -> Iterator[str]:
+    """Every string of a `command` or `args` list under `value` (container, probes, lifecycle hooks)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("command", "args") and isinstance(item, list):
+                yield from (str(part) for part in item)
+            else:
+                yield from _command_lines(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _command_lines(item)
+
+
+def passwords_on_command_lines(manifest: dict[str, Any]) -> list[str]:
+    """`<kind>/<name>: <container>: <offending part>` for every pod spec anywhere in the manifest."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key in _CONTAINER_LISTS:
+                for container in value.get(key) or []:
+                    found.extend(f"{manifest['kind']}/{manifest['metadata']['name']}: {container['name']}: {part}"
+                                 for part in _command_lines(container) if _PASSWORD_ON_CMDLINE.search(part))
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(manifest)
+    return found
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_no_password_on_any_command_line(run, stack):
+    checked = objects(run if stack == "dev" else render(stack="prod"))
+    pods = [key for key, obj in checked.items() if "containers" in json.dumps(obj)]
+    assert f"StatefulSet/{PROD}/redis" in pods
+    assert [hit for obj in checked.values() for hit in passwords_on_command_lines(obj)] == []
+
+
+def test_password_on_command_line_fixture_is_rejected():
+    """The old redis start line and its variants (command, init container, probe) are each reported."""
+    manifests = list(yaml.safe_load_all((FIXTURES / "password-on-command-line.yaml").read_text()))
+    for manifest in manifests:
+        assert passwords_on_command_lines(manifest), manifest["metadata"]["name"]
 
 
 def test_no_secret_in_clear_in_manifests(run):
