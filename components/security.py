@@ -10,7 +10,8 @@ Network model (docs/security.md has the flow table):
 - Prometheus may reach the API's metrics port, DNS and the Kubernetes API (service discovery); Grafana
   may reach Prometheus and DNS and nothing else.
 Quotas are computed from the workloads' own resource constants (components/api.py, data.py and
-observability.py) so the seed's workloads, a full surge of both colours and the HPA maximum always fit.
+observability.py) so the seed's workloads, a full surge of both colours and the HPA maximum always fit; no LoadBalancer
+Service may appear in either namespace, and NodePorts only for cert-manager's HTTP-01 solver.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ KUBE_DNS_LABELS = {"k8s-app": "kube-dns"}  # CoreDNS on EKS and kubeadm clusters
 ACME_SOLVER_LABELS = {"acme.cert-manager.io/http01-solver": "true"}
 ACME_SOLVER_PORT = 8089
 ACME_SOLVER_RESOURCES = {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+# The solver's Service: the ClusterIssuer (components/platform.py) does not set the http01 ingress solver's
+# serviceType, and cert-manager then creates it as a NodePort Service with one port. One challenge runs in
+# doc-rag-prod at a time (the Ingress' certificate has one DNS name). 0 once the issuer sets ClusterIP.
+ACME_SOLVER_NODEPORTS = 1
 
 
 @dataclass(frozen=True)
@@ -245,7 +250,9 @@ def monitoring_workloads(config: DocRagConfig) -> list[Workload]:
             Workload(obs.JAEGER, obs.JAEGER_REPLICAS + default_surge(obs.JAEGER_REPLICAS), (obs.JAEGER_RESOURCES,))]
 
 
-def quota_hard(workloads: Sequence[Workload], claims: Sequence[str]) -> dict[str, str]:
+def quota_hard(workloads: Sequence[Workload], claims: Sequence[str], nodeports: int = 0) -> dict[str, str]:
+    """Room for the workloads' peak and their claims. No LoadBalancer Service at all: the only public NLB is
+    ingress-nginx's, in doc-rag-ingress; NodePorts only as many as `nodeports`."""
     totals = {"requests.cpu": 0.0, "requests.memory": 0.0, "limits.cpu": 0.0, "limits.memory": 0.0}
     for workload in workloads:
         for container in workload.containers:
@@ -260,6 +267,8 @@ def quota_hard(workloads: Sequence[Workload], claims: Sequence[str]) -> dict[str
         "limits.memory": memory_text(totals["limits.memory"]),
         "persistentvolumeclaims": str(len(claims)),
         "requests.storage": memory_text(sum(quantity(claim) for claim in claims)),
+        "services.loadbalancers": "0",
+        "services.nodeports": str(nodeports),
     }
 
 
@@ -286,7 +295,8 @@ def budgets(config: DocRagConfig) -> list[Budget]:
     prod = prod_workloads(config)
     monitoring = monitoring_workloads(config)
     return [
-        Budget(NS_PROD, quota_hard(prod, [config.postgres.storage, data.REDIS_STORAGE]), container_max(prod)),
+        Budget(NS_PROD, quota_hard(prod, [config.postgres.storage, data.REDIS_STORAGE], ACME_SOLVER_NODEPORTS),
+               container_max(prod)),
         Budget(NS_MONITORING, quota_hard(monitoring, [config.observability.prometheusStorage]),
                container_max(monitoring)),
     ]

@@ -40,12 +40,54 @@ def surge(workload: dict[str, Any], replicas: int) -> int:
     return int(value)
 
 
+def service_demand(service: dict[str, Any]) -> dict[str, int]:
+    """What one Service counts against services.loadbalancers / services.nodeports (the quota evaluator's
+    rules: a NodePort Service takes a node port per port; a LoadBalancer one the balancer, and node ports
+    unless allocateLoadBalancerNodePorts is false)."""
+    spec = service.get("spec") or {}
+    ports = spec.get("ports") or []
+    kind = spec.get("type", "ClusterIP")
+    if kind == "NodePort":
+        return {"services.nodeports": len(ports)}
+    if kind == "LoadBalancer":
+        allocated = spec.get("allocateLoadBalancerNodePorts", True)
+        return {"services.loadbalancers": 1,
+                "services.nodeports": len(ports) if allocated else sum(1 for port in ports if port.get("nodePort"))}
+    return {}
+
+
+def acme_solver_nodeports(objects: list[dict[str, Any]], namespace: str) -> int:
+    """cert-manager's HTTP-01 solver Service (not in our manifests) for a certificate issued in `namespace`:
+    one NodePort unless the issuer's http01 ingress solver sets serviceType ClusterIP."""
+    issuers = {(o["metadata"].get("annotations") or {}).get("cert-manager.io/cluster-issuer") for o in objects
+               if o["kind"] == "Ingress" and o["metadata"]["namespace"] == namespace}
+    issuers |= {o["spec"]["issuerRef"]["name"] for o in objects
+                if o["kind"] == "Certificate" and o["metadata"]["namespace"] == namespace}
+    issuers.discard(None)
+    if not issuers:
+        return 0
+    rendered = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ClusterIssuer"}
+    for name in issuers:
+        solvers = (((rendered.get(name) or {}).get("spec") or {}).get("acme") or {}).get("solvers") or [{}]
+        # An issuer we do not render (an existing cluster's) is assumed to use cert-manager's default.
+        if any(((solver.get("http01") or {}).get("ingress") or {}).get("serviceType", "NodePort") != "ClusterIP"
+               for solver in solvers):
+            return 1
+    return 0
+
+
 def peak_demand(objects: list[dict[str, Any]], namespace: str) -> dict[str, Decimal]:
     """Sum over Deployments/StatefulSets of per-pod requests/limits x (HPA max or replicas + surge)."""
     hpa_max = {o["spec"]["scaleTargetRef"]["name"]: o["spec"]["maxReplicas"] for o in objects
                if o["kind"] == "HorizontalPodAutoscaler" and o["metadata"]["namespace"] == namespace}
     need = {key: Decimal(0) for key in ("pods", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory",
-                                         "persistentvolumeclaims", "requests.storage")}
+                                         "persistentvolumeclaims", "requests.storage", "services.loadbalancers",
+                                         "services.nodeports")}
+    for service in objects:
+        if service["kind"] == "Service" and service["metadata"]["namespace"] == namespace:
+            for key, count in service_demand(service).items():
+                need[key] += count
+    need["services.nodeports"] += acme_solver_nodeports(objects, namespace)
     for workload in objects:
         if workload["kind"] not in ("Deployment", "StatefulSet") or workload["metadata"]["namespace"] != namespace:
             continue
@@ -86,6 +128,34 @@ def test_quota_fits_the_peak_of_every_workload(stack: str, overrides: list[str],
     for namespace in WORKLOAD_NAMESPACES:
         assert shortfalls(objects, namespace) == []
         assert peak_demand(objects, namespace)["pods"] > 0, "nothing counted: the walk is broken"
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_no_stray_load_balancer_or_node_port_in_prod_or_monitoring(stack: str, prod_run: RunResult,
+                                                                  dev_run: RunResult) -> None:
+    """Exactly what is needed, no more: no LoadBalancer Service anywhere but doc-rag-ingress (where the one NLB
+    lives), and node ports only for cert-manager's HTTP-01 solver in doc-rag-prod."""
+    objects = manifests((prod_run if stack == "prod" else dev_run).resources)
+    for namespace in WORKLOAD_NAMESPACES:
+        hard = next(o for o in objects if o["kind"] == "ResourceQuota"
+                    and o["metadata"]["namespace"] == namespace)["spec"]["hard"]
+        need = peak_demand(objects, namespace)
+        assert hard["services.loadbalancers"] == "0" == str(need["services.loadbalancers"]), namespace
+        assert hard["services.nodeports"] == str(need["services.nodeports"]), (
+            f"{namespace}: quota allows {hard['services.nodeports']} node ports, {need['services.nodeports']} "
+            "needed (security.ACME_SOLVER_NODEPORTS follows the ClusterIssuer's http01 solver serviceType)")
+    exposed = [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects
+               if o["kind"] == "Service" and service_demand(o)]
+    assert len(exposed) == 1 and exposed[0][0] == "doc-rag-ingress", exposed  # the NLB in front of ingress-nginx
+
+
+def test_a_stray_load_balancer_or_node_port_does_not_fit_the_quota() -> None:
+    objects = [doc for doc in yaml.safe_load_all((FIXTURES / "security" / "stray-load-balancer.yaml").read_text())
+               if doc]
+    problems = shortfalls(objects, "doc-rag-prod")
+    assert "doc-rag-prod services.loadbalancers: need 1, quota 0" in problems
+    # 2 ports of the LoadBalancer Service + 1 of the NodePort one + 1 for the ACME solver of the Ingress.
+    assert "doc-rag-prod services.nodeports: need 4, quota 1" in problems
 
 
 def test_the_seed_numbers(prod_run: RunResult) -> None:
