@@ -42,6 +42,7 @@ class DocRag(pulumi.ComponentResource):
         # -- traffic (components/traffic.py) --
         self.traffic = Traffic("traffic", TrafficArgs(
             config, self.namespaces.by_name, self.api, certificate_arn=self.cluster.certificate_arn,
+            edge=self.platform.edge,  # NLB owner + PROXY v2: the same value ingress-nginx was configured from
             edge_selector=self.platform.ingress_controller_selector, edge_namespace=self.platform.ingress_namespace,
             gateway_selector=self.platform.istio_gateway_selector,
             gateway_namespace=self.platform.istio_gateway_namespace, istio_ready=self.platform.istio_ready,

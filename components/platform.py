@@ -4,10 +4,14 @@ ingress-nginx (the `nginx` IngressClass the Ingresses use), cert-manager + Clust
 (the seed's `cert-manager.io/cluster-issuer`), Istio (CRDs, istiod, the `istio: ingressgateway` gateway the
 seed's Gateway selects), metrics-server (HPA, `kubectl top`), and on EKS the AWS Load Balancer Controller
 (the NLB annotations) and cluster-autoscaler (3..5 nodes), both with IRSA roles from the eks layer.
+
+`edge_load_balancer()` is the one decision how the public NLB reaches ingress-nginx: the traffic layer's NLB
+Service and ingress-nginx's `use-proxy-protocol` both read it, so the two ends can never disagree.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
@@ -43,6 +47,33 @@ REPOS = {
     "clusterAutoscaler": ("cluster-autoscaler", "https://kubernetes.github.io/autoscaler"),
 }
 
+# The AWS Load Balancer Controller's default `--load-balancer-class`: a Service with this class is reconciled
+# by that controller only (the in-tree cloud provider ignores Services that set any class).
+AWS_NLB_CLASS = "service.k8s.aws/nlb"
+
+
+@dataclass(frozen=True)
+class EdgeLoadBalancer:
+    """How the public NLB in front of ingress-nginx is provisioned and what it sends.
+
+    PROXY protocol v2 has two ends: the NLB target groups (Service annotation) and ingress-nginx
+    (`use-proxy-protocol`). One end alone breaks every connection (nginx waits for a PROXY header that
+    never comes, or reads one as a malformed request), so both are rendered from this one value."""
+
+    load_balancer_class: Optional[str] = None  # set: the AWS Load Balancer Controller owns the NLB
+    proxy_protocol: bool = False  # the NLB prepends PROXY v2 (the client address) and ingress-nginx expects it
+
+
+def edge_load_balancer(cluster_mode: str, config: PlatformConfig) -> EdgeLoadBalancer:
+    """eks: the AWS Load Balancer Controller (installed here, or already running when `install: false`) owns
+    the NLB, which then carries client addresses over PROXY v2 so NGINX rate-limits per client, not per NLB
+    node. That needs ingress-nginx's config, which is ours only when this stack installs it. existing mode:
+    whatever load balancer the cluster has; nothing is assumed about it."""
+    if cluster_mode != "eks":
+        return EdgeLoadBalancer()
+    return EdgeLoadBalancer(load_balancer_class=AWS_NLB_CLASS, proxy_protocol=config.installs("ingressNginx"))
+
+
 # cluster-autoscaler's minor version must match the control plane's.
 AUTOSCALER_IMAGE_TAGS = {"1.30": "v1.30.0", "1.31": "v1.31.0", "1.32": "v1.32.0", "1.33": "v1.33.0"}
 
@@ -64,6 +95,7 @@ class Platform(pulumi.ComponentResource):
         self.ingress_controller_selector = dict(INGRESS_CONTROLLER_SELECTOR)
         self.istio_gateway_namespace = NS_INGRESS
         self.istio_gateway_selector = dict(ISTIO_GATEWAY_SELECTOR)
+        self.edge = edge_load_balancer(cluster.mode, config)
         ingress_ns = namespaces.by_name[NS_INGRESS]
 
         if config.installs("ingressNginx"):
@@ -77,6 +109,8 @@ class Platform(pulumi.ComponentResource):
                     "service": {"type": "ClusterIP"},
                     "allowSnippetAnnotations": False,
                     "metrics": {"enabled": True},
+                    # Rendered into the controller ConfigMap; must match the NLB's proxy-protocol annotation.
+                    "config": {"use-proxy-protocol": "true" if self.edge.proxy_protocol else "false"},
                 }},
             ))
 

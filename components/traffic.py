@@ -8,7 +8,9 @@
   `doc-rag-vs` with weights listed in fixed colour order (blue, green): at weight 100 and after the flip
   the Istio objects are identical, so a flip only moves Service selectors and the NGINX weight.
 - Edge: NLB Service `api-service-alb` in doc-rag-ingress in front of the ingress-nginx controller. The
-  seed's NLB selected the API pods directly, which would bypass every canary weight.
+  seed's NLB selected the API pods directly, which would bypass every canary weight. On eks the AWS Load
+  Balancer Controller owns it (loadBalancerClass) and it speaks PROXY v2 to ingress-nginx, both as decided by
+  components/platform.py's EdgeLoadBalancer, which also sets ingress-nginx's side.
 
 The `*_manifest` builders are pure (plain dicts shaped like the rendered objects), so components/preflight.py
 checks exactly what gets registered, before anything is.
@@ -25,6 +27,7 @@ import pulumi_kubernetes as k8s
 from components.api import HTTP_PORT, METRICS_PATH, METRICS_PORT, pod_selector
 from components.config import COLORS, DocRagConfig, ReleaseConfig
 from components.meta import NS_INGRESS, NS_PROD, child, labels
+from components.platform import EdgeLoadBalancer
 
 ACTIVE_SERVICE = "api-service"
 CANARY_SERVICE = "api-service-canary"
@@ -229,13 +232,27 @@ def gateway_certificate_manifest(config: DocRagConfig, namespace: str) -> dict[s
     }
 
 
-def nlb_annotations(certificate_arn: Optional[pulumi.Input[str]]) -> dict[str, pulumi.Input[str]]:
+PROXY_PROTOCOL_ANNOTATION = f"{AWS_LB}/aws-load-balancer-proxy-protocol"
+# Changing who owns the NLB cannot be done in place: the API server refuses to set or change
+# spec.loadBalancerClass on an existing Service, and the controller docs warn that changing the type
+# annotation leaks the old load balancer. Such a change deletes the Service (its controller removes its
+# NLB) and creates it again.
+NLB_REPLACE_ON_CHANGES = ["spec.loadBalancerClass", f'metadata.annotations["{AWS_LB}/aws-load-balancer-type"]']
+
+
+def nlb_annotations(certificate_arn: Optional[pulumi.Input[str]],
+                    edge: EdgeLoadBalancer) -> dict[str, pulumi.Input[str]]:
     """The seed's AWS annotations. With an ACM certificate the NLB terminates TLS on 443 and re-encrypts
     to the controller's https port (`ssl`: the seed's `http` is not an NLB backend protocol, and plain
     HTTP behind 443 would make force-ssl-redirect loop). Without one, 443 passes TLS through to NGINX,
-    which serves the cert-manager certificate."""
+    which serves the cert-manager certificate.
+
+    With a loadBalancerClass (eks) the AWS Load Balancer Controller reads them: `external` is its documented
+    type (the seed's `nlb` selects the in-tree controller, which ignores a Service with a class anyway), and
+    the target type must be explicit because a class defaults it to `instance`."""
+    controller = edge.load_balancer_class is not None
     annotations: dict[str, pulumi.Input[str]] = {
-        f"{AWS_LB}/aws-load-balancer-type": "nlb",
+        f"{AWS_LB}/aws-load-balancer-type": "external" if controller else "nlb",
         f"{AWS_LB}/aws-load-balancer-scheme": "internet-facing",
         f"{AWS_LB}/aws-load-balancer-nlb-target-type": "ip",
         f"{AWS_LB}/aws-load-balancer-backend-protocol": "ssl" if certificate_arn is not None else "tcp",
@@ -243,11 +260,15 @@ def nlb_annotations(certificate_arn: Optional[pulumi.Input[str]]) -> dict[str, p
     if certificate_arn is not None:
         annotations[f"{AWS_LB}/aws-load-balancer-ssl-cert"] = certificate_arn
         annotations[f"{AWS_LB}/aws-load-balancer-ssl-ports"] = "443"
+    if edge.proxy_protocol:
+        # "*" (the only value the controller accepts): PROXY v2 on every target group, 443 and 80 alike,
+        # as ingress-nginx' use-proxy-protocol expects it on every listener.
+        annotations[PROXY_PROTOCOL_ANNOTATION] = "*"
     return annotations
 
 
-def nlb_service_spec(edge_selector: dict[str, str]) -> dict[str, Any]:
-    return {
+def nlb_service_spec(edge_selector: dict[str, str], edge: EdgeLoadBalancer) -> dict[str, Any]:
+    spec: dict[str, Any] = {
         "type": "LoadBalancer",
         "selector": edge_selector,
         "ports": [
@@ -255,6 +276,9 @@ def nlb_service_spec(edge_selector: dict[str, str]) -> dict[str, Any]:
             {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
         ],
     }
+    if edge.load_balancer_class is not None:
+        spec["loadBalancerClass"] = edge.load_balancer_class
+    return spec
 
 
 @dataclass
@@ -263,6 +287,7 @@ class TrafficArgs:
     namespaces: Mapping[str, pulumi.Resource]  # components/namespaces.py by_name
     api: pulumi.Resource  # the Api component: Services route to its pods
     certificate_arn: Optional[pulumi.Input[str]] = None  # Cluster.certificate_arn (eks mode)
+    edge: EdgeLoadBalancer = field(default_factory=EdgeLoadBalancer)  # Platform.edge: NLB owner, PROXY v2
     edge_selector: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_EDGE_SELECTOR))
     edge_namespace: str = NS_INGRESS
     gateway_selector: dict[str, str] = field(default_factory=lambda: {"istio": "ingressgateway"})
@@ -288,13 +313,15 @@ class Traffic(pulumi.ComponentResource):
 
         edge_namespace = args.namespaces[args.edge_namespace]
         nlb_metadata: Any = {**_metadata(NLB_SERVICE, namespace=args.edge_namespace, component="edge"),
-                             "annotations": nlb_annotations(args.certificate_arn)}
-        nlb_spec: Any = nlb_service_spec(args.edge_selector)
+                             "annotations": nlb_annotations(args.certificate_arn, args.edge)}
+        nlb_spec: Any = nlb_service_spec(args.edge_selector, args.edge)
         self.nlb = k8s.core.v1.Service(
             NLB_SERVICE,
             metadata=nlb_metadata,
             spec=nlb_spec,
-            opts=child(self, depends_on=[edge_namespace, *args.ingress_ready]),
+            # After ingress-nginx: with PROXY v2 the NLB must not send to a controller not yet expecting it.
+            opts=child(self, depends_on=[edge_namespace, *args.ingress_ready],
+                       replace_on_changes=NLB_REPLACE_ON_CHANGES, delete_before_replace=True),
         )
 
         mesh = [prod, *args.istio_ready]

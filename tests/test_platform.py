@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from components.aws_iam import autoscaler_discovery_tags
+from components.config import PlatformConfig
+from components.platform import AWS_NLB_CLASS, EdgeLoadBalancer, edge_load_balancer
 from ops.checks.helm_charts import RELEASE_TYPE, unpinned_releases
 from ops.checks.kubernetes_schema import validate_manifest
 from ops.manifests import to_manifest
@@ -157,3 +159,26 @@ def test_existing_cluster_without_rendering_gets_only_cluster_agnostic_addons():
         run = run_program("dev", stack_config=config, preview=preview)
         assert set(releases(run)) == ALL_RELEASES - {"aws-load-balancer-controller", "cluster-autoscaler"}
         assert not [r for r in run.resources if r.type.startswith("aws:")]
+
+
+# -- the edge decision both the NLB Service and ingress-nginx read ------------------------------------------
+
+@pytest.mark.parametrize(("mode", "platform", "expected"), [
+    ("eks", {}, EdgeLoadBalancer(AWS_NLB_CLASS, proxy_protocol=True)),
+    # The controller is assumed to run already (install: false); the NLB is still its.
+    ("eks", {"awsLoadBalancerController": {"install": False, "version": "1.10.1"}},
+     EdgeLoadBalancer(AWS_NLB_CLASS, proxy_protocol=True)),
+    # ingress-nginx's config is not ours: PROXY v2 on the NLB alone would break every connection.
+    ("eks", {"ingressNginx": {"install": False, "version": "4.11.3"}}, EdgeLoadBalancer(AWS_NLB_CLASS)),
+    ("eks", {"enabled": False}, EdgeLoadBalancer(AWS_NLB_CLASS)),
+    ("existing", {}, EdgeLoadBalancer()),
+    ("existing", {"enabled": False}, EdgeLoadBalancer()),
+])
+def test_edge_load_balancer_decision(mode, platform, expected):
+    assert edge_load_balancer(mode, PlatformConfig.model_validate(platform)) == expected
+
+
+def test_ingress_nginx_config_follows_the_edge_decision(prod):
+    values = releases(prod)["ingress-nginx"].inputs["values"]["controller"]
+    assert values["config"] == {"use-proxy-protocol": "true"}
+    assert values["service"] == {"type": "ClusterIP"}  # the NLB Service of the traffic layer is the only entry

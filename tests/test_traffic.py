@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Optional
+
 import pytest
+import yaml
 
 from components import traffic
+from components.platform import edge_load_balancer
+from ops.checks.helm_charts import RELEASE_TYPE
 from ops.runner import run_program
+from ops.stackconfig import load_stack_config
 from tests.workloads_helpers import ids_of, lookup, objects, render, render_diff, schema_errors
 
 PROD = "doc-rag-prod"
@@ -129,7 +136,11 @@ SEED_TABLE = [
     (CANARY_SVC, "spec.ports[name=http].port", 8080),
     (CANARY_SVC, "spec.ports[name=metrics].port", 9090),
     (NLB, "spec.type", "LoadBalancer"),
-    (NLB, "metadata.annotations.{service.beta.kubernetes.io/aws-load-balancer-type}", "nlb"),
+    # eks: the AWS Load Balancer Controller's documented form, not the seed's in-tree `nlb` (docs/traffic.md).
+    (NLB, "metadata.annotations.{service.beta.kubernetes.io/aws-load-balancer-type}", "external"),
+    (NLB, "metadata.annotations.{service.beta.kubernetes.io/aws-load-balancer-nlb-target-type}", "ip"),
+    (NLB, "spec.loadBalancerClass", "service.k8s.aws/nlb"),
+    (NLB, "metadata.annotations.{service.beta.kubernetes.io/aws-load-balancer-proxy-protocol}", "*"),
     (NLB, "metadata.annotations.{service.beta.kubernetes.io/aws-load-balancer-ssl-ports}", "443"),
     (NLB, "metadata.annotations.{service.beta.kubernetes.io/aws-load-balancer-backend-protocol}", "ssl"),
     (NLB, "spec.ports[name=https].port", 443),
@@ -203,3 +214,104 @@ def test_all_manifests_pass_strict_schema(prod, walk, stack_run):
     runs = [prod] if stack_run == "prod" else walk
     for run in runs:
         assert schema_errors(run) == []
+
+
+# -- the edge: NLB -> ingress-nginx, PROXY protocol v2 on both ends or on neither ---------------------------
+
+LB = "service.beta.kubernetes.io"
+AWS_NLB_CLASS = "service.k8s.aws/nlb"
+EDGE_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "traffic" / "edge_mismatch.yaml"
+# What the AWS Load Balancer Controller documents for the annotations we set (docs/guide/service/annotations.md):
+# the type it reconciles, target types, schemes, backend protocols, and "*" as the only proxy-protocol value.
+LBC_VALUES = {
+    f"{LB}/aws-load-balancer-type": {"external", "nlb-ip"},
+    f"{LB}/aws-load-balancer-nlb-target-type": {"ip", "instance"},
+    f"{LB}/aws-load-balancer-scheme": {"internal", "internet-facing"},
+    f"{LB}/aws-load-balancer-backend-protocol": {"ssl", "tcp"},
+    f"{LB}/aws-load-balancer-proxy-protocol": {"*"},
+}
+LBC_FREE_FORM = {f"{LB}/aws-load-balancer-ssl-cert", f"{LB}/aws-load-balancer-ssl-ports"}
+
+
+def edge_problems(nlb: dict[str, Any], nginx_config: Optional[dict[str, str]]) -> list[str]:
+    """Why this NLB Service and this ingress-nginx config (None: ingress-nginx not installed by the stack,
+    so its default `use-proxy-protocol: false` holds) would not carry traffic, or would not give NGINX the
+    client address under the AWS Load Balancer Controller."""
+    problems = []
+    annotations = nlb["metadata"].get("annotations", {})
+    nlb_sends = f"{LB}/aws-load-balancer-proxy-protocol" in annotations
+    nginx_expects = (nginx_config or {}).get("use-proxy-protocol", "false") == "true"
+    if nlb_sends != nginx_expects:
+        problems.append(f"NLB sends PROXY v2: {nlb_sends}, ingress-nginx expects it: {nginx_expects}")
+    controller = nlb["spec"].get("loadBalancerClass") == AWS_NLB_CLASS
+    if nlb_sends and not controller:
+        problems.append("PROXY v2 requested from an NLB the AWS Load Balancer Controller does not own")
+    if controller:
+        if annotations.get(f"{LB}/aws-load-balancer-nlb-target-type") != "ip":
+            problems.append("a loadBalancerClass defaults the target type to instance; ip must be explicit")
+        for key, value in annotations.items():
+            if key.startswith(f"{LB}/aws-load-balancer-") and key not in LBC_FREE_FORM and \
+                    value not in LBC_VALUES.get(key, set()):
+                problems.append(f"{key}: {value!r} is not a value the AWS Load Balancer Controller accepts")
+    return problems
+
+
+def _nginx_config(run) -> Optional[dict[str, str]]:
+    found = [r for r in run.of_type(RELEASE_TYPE) if r.inputs["name"] == "ingress-nginx"]
+    return found[0].inputs["values"]["controller"]["config"] if found else None
+
+
+def _existing_cluster_with_addons():
+    """existing mode applying to a cluster (not rendering), with the cluster-agnostic add-ons installed."""
+    config = load_stack_config("dev")
+    del config.values["cluster"]["renderYamlTo"]
+    config.values["platform"] = {"enabled": True}
+    return config
+
+
+# (case, stack, overrides, existing cluster with add-ons, PROXY v2 on, loadBalancerClass)
+EDGE_CASES = [
+    ("eks", "prod", (), False, True, AWS_NLB_CLASS),
+    ("eks, controller already running", "prod", ("platform.awsLoadBalancerController.install=false",), False,
+     True, AWS_NLB_CLASS),
+    # Not our ingress-nginx: we cannot switch its side on, so the NLB's side stays off too.
+    ("eks, ingress-nginx already running", "prod", ("platform.ingressNginx.install=false",), False, False,
+     AWS_NLB_CLASS),
+    ("eks, no add-ons", "prod", ("platform.enabled=false",), False, False, AWS_NLB_CLASS),
+    ("existing, rendered", "dev", (), False, False, None),
+    ("existing, add-ons installed", "dev", (), True, False, None),
+]
+
+
+@pytest.mark.parametrize(("stack", "overrides", "existing_addons", "proxy", "lb_class"),
+                         [case[1:] for case in EDGE_CASES], ids=[case[0] for case in EDGE_CASES])
+def test_both_ends_of_the_edge_agree(stack, overrides, existing_addons, proxy, lb_class):
+    config = _existing_cluster_with_addons() if existing_addons else None
+    run = run_program(stack, overrides, preview=True, stack_config=config)
+    nlb, nginx = objects(run)[NLB], _nginx_config(run)
+    assert edge_problems(nlb, nginx) == []
+    assert (nlb["metadata"]["annotations"].get(f"{LB}/aws-load-balancer-proxy-protocol") == "*") is proxy
+    if nginx is not None:
+        assert nginx == {"use-proxy-protocol": "true" if proxy else "false"}
+    assert nlb["spec"].get("loadBalancerClass") == lb_class
+    expected_type = "external" if lb_class else "nlb"
+    assert nlb["metadata"]["annotations"][f"{LB}/aws-load-balancer-type"] == expected_type
+    # Both ends come from the one decision the platform made.
+    model = run.config.model()
+    edge = edge_load_balancer(model.cluster.mode, model.platform)
+    assert (edge.proxy_protocol, edge.load_balancer_class) == (proxy, lb_class)
+
+
+def test_edge_fixtures_are_rejected():
+    """One end switched alone, PROXY v2 without the controller, the seed's in-tree annotations under the
+    controller, a missing target type: each is reported."""
+    cases = yaml.safe_load(EDGE_FIXTURES.read_text())
+    assert len(cases) >= 5
+    for case in cases:
+        assert edge_problems(case["nlb"], case["nginxConfig"]), case["why"]
+
+
+def test_the_nlb_follows_ingress_nginx(prod):
+    (nginx,) = [r for r in prod.of_type(RELEASE_TYPE) if r.inputs["name"] == "ingress-nginx"]
+    (nlb,) = [r for r in prod.resources if r.name == "api-service-alb"]
+    assert nginx.urn in nlb.depends_on
