@@ -9,6 +9,8 @@ Network model (docs/security.md has the flow table):
   and may reach DNS, Postgres and Redis. Postgres and Redis accept only the API and reach nothing.
 - Prometheus may reach the API's metrics port, DNS and the Kubernetes API (service discovery); Grafana
   may reach Prometheus and DNS and nothing else.
+- With the optional Jaeger on, the API pods may send OTLP to Jaeger's collector ports, and nothing else
+  may reach Jaeger.
 Quotas are computed from the workloads' own resource constants (components/api.py, data.py and
 observability.py) so the seed's workloads, a full surge of both colours and the HPA maximum always fit; no LoadBalancer
 Service may appear in either namespace, and NodePorts only for cert-manager's HTTP-01 solver.
@@ -180,8 +182,23 @@ def monitoring_policies(config: DocRagConfig) -> list[PolicySpec]:
     ]
 
 
+def tracing_policies(config: DocRagConfig) -> list[PolicySpec]:
+    """Only with Jaeger on: the API pods send OTLP (gRPC 4317, HTTP 4318) to Jaeger's collector, and Jaeger
+    accepts exactly that. Its UI and admin ports get no rule (kubectl port-forward only); it reaches nothing."""
+    if not config.observability.jaeger:
+        return []
+    otlp = _ports(obs.JAEGER_OTLP_GRPC_PORT, obs.JAEGER_OTLP_HTTP_PORT)
+    return [
+        # A policy of its own (Egress only), so the seed's doc-rag-network-policy is the same with Jaeger off or on.
+        PolicySpec("api-otlp-egress", NS_PROD, API_POD_LABELS,
+                   egress=(_egress([_peer(NS_MONITORING, JAEGER_POD_LABELS)], otlp),), types=("Egress",)),
+        PolicySpec("jaeger-network-policy", NS_MONITORING, JAEGER_POD_LABELS,
+                   ingress=(_ingress([_peer(NS_PROD, API_POD_LABELS)], otlp),)),
+    ]
+
+
 def network_policies(config: DocRagConfig, edge: EdgePeers) -> list[PolicySpec]:
-    return [*prod_policies(edge), *monitoring_policies(config), default_deny(NS_SECURITY)]
+    return [*prod_policies(edge), *monitoring_policies(config), *tracing_policies(config), default_deny(NS_SECURITY)]
 
 
 # -- Quotas ----------------------------------------------------------------------------------------------
@@ -323,8 +340,9 @@ class SecurityPolicies(pulumi.ComponentResource):
                 spec=k8s.networking.v1.NetworkPolicySpecArgs(
                     pod_selector=_selector(spec.pods),
                     policy_types=list(spec.types),
-                    ingress=list(spec.ingress),
-                    egress=list(spec.egress),
+                    # Rules only for the declared directions (an empty list there means deny).
+                    ingress=list(spec.ingress) if "Ingress" in spec.types else None,
+                    egress=list(spec.egress) if "Egress" in spec.types else None,
                 ),
                 opts=child(self, depends_on=[args.namespaces[spec.namespace]]),
             ))

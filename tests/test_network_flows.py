@@ -14,7 +14,7 @@ import pytest
 from components.platform import INGRESS_CONTROLLER_SELECTOR, ISTIO_GATEWAY_SELECTOR
 from ops.manifests import manifests
 from ops.netpol import Endpoint, Evaluator, Flow, namespaces_from_manifests, pods_from_manifests
-from ops.runner import RunResult
+from ops.runner import RunResult, run_program
 
 # -- the evaluator itself ------------------------------------------------------------------------------
 
@@ -144,6 +144,7 @@ SHORT = {
     "StatefulSet/doc-rag-prod/redis": "redis",
     "StatefulSet/doc-rag-monitoring/prometheus": "prometheus",
     "Deployment/doc-rag-monitoring/grafana": "grafana",
+    "Deployment/doc-rag-monitoring/jaeger": "jaeger",
 }
 UNUSED_PORTS = {(22, "TCP"), (3000, "TCP"), (6443, "TCP"), (8081, "TCP")}
 PORTS = sorted({(port, protocol) for *_, port, protocol in ALLOWED} | UNUSED_PORTS)
@@ -174,10 +175,9 @@ def test_every_needed_flow_is_allowed_by_a_named_policy(prod_objects, evaluator:
         assert evaluator.allowed(flow), f"needed flow denied: {flow} ({evaluator.allowing(flow)})"
 
 
-def test_nothing_else_is_allowed_between_any_two_endpoints(prod_objects, evaluator: Evaluator) -> None:
-    """All pairs, on every port any flow uses plus a few nobody should: the allowed set is exact."""
-    pods = endpoints(prod_objects)
-    assert set(SHORT.values()) <= set(pods), "a workload disappeared from the render"
+def unexpected_flows(pods: dict[str, Endpoint], evaluator: Evaluator, allowed: set[tuple[str, str, int, str]],
+                     ports: list[tuple[int, str]]) -> list[str]:
+    """Every flow between two endpoints, on each of `ports`, that the policies allow but `allowed` does not list."""
     unexpected = []
     for source in pods.values():
         for destination in pods.values():
@@ -186,12 +186,18 @@ def test_nothing_else_is_allowed_between_any_two_endpoints(prod_objects, evaluat
             if source.namespace not in ("doc-rag-prod", "doc-rag-monitoring") and \
                     destination.namespace not in ("doc-rag-prod", "doc-rag-monitoring"):
                 continue  # neither end is governed by our policies
-            for port, protocol in PORTS:
+            for port, protocol in ports:
                 flow = Flow(source, destination, port, protocol)
-                key = (source.name, destination.name, port, protocol)
-                if evaluator.allowed(flow) and key not in ALLOWED:
+                if evaluator.allowed(flow) and (source.name, destination.name, port, protocol) not in allowed:
                     unexpected.append(f"{flow} via {evaluator.allowing(flow)}")
-    assert unexpected == []
+    return unexpected
+
+
+def test_nothing_else_is_allowed_between_any_two_endpoints(prod_objects, evaluator: Evaluator) -> None:
+    """All pairs, on every port any flow uses plus a few nobody should: the allowed set is exact."""
+    pods = endpoints(prod_objects)
+    assert set(SHORT.values()) - {"jaeger"} <= set(pods), "a workload disappeared from the render"
+    assert unexpected_flows(pods, evaluator, ALLOWED, PORTS) == []
 
 
 @pytest.mark.parametrize("source, destination, port", [
@@ -214,9 +220,11 @@ def test_flows_not_listed_are_denied(prod_objects, evaluator: Evaluator, source:
     assert not evaluator.allowed(Flow(pods[source], pods[destination], port))
 
 
-def test_every_pod_we_run_is_isolated_both_ways(prod_objects, evaluator: Evaluator) -> None:
-    for pod in pods_from_manifests(prod_objects):
-        assert evaluator.isolated(pod) == {"Ingress": True, "Egress": True}, pod.name
+def test_every_pod_we_run_is_isolated_both_ways(prod_objects, evaluator: Evaluator,
+                                                jaeger_objects, jaeger_evaluator: Evaluator) -> None:
+    for objects, judge in ((prod_objects, evaluator), (jaeger_objects, jaeger_evaluator)):
+        for pod in pods_from_manifests(objects):
+            assert judge.isolated(pod) == {"Ingress": True, "Egress": True}, pod.name
 
 
 def test_namespaces_are_selected_by_the_immutable_name_label(prod_objects) -> None:
@@ -237,3 +245,79 @@ def test_existing_cluster_lets_prometheus_reach_any_api_server_address_on_api_po
     api_server = Endpoint("kubernetes-api", None, ip="198.51.100.20")
     assert evaluator.allowed(Flow(pods["prometheus"], api_server, 6443))
     assert not evaluator.allowed(Flow(pods["prometheus"], api_server, 80))
+
+
+# -- the optional Jaeger (observability.jaeger: true) ----------------------------------------------------
+
+# The API pods send OTLP to Jaeger's collector; nothing else reaches Jaeger, and Jaeger reaches nothing.
+OTLP_PORTS = (4317, 4318)  # gRPC, HTTP
+JAEGER_ALLOWED = ALLOWED | {(api, "jaeger", port, "TCP") for api in ("api-blue", "api-green") for port in OTLP_PORTS}
+JAEGER_PORTS = sorted(set(PORTS) | {(port, "TCP") for port in OTLP_PORTS} | {(16686, "TCP"), (14269, "TCP")})
+# Where Jaeger's pod would run, labelled as components/observability.py labels it (for the render without it).
+JAEGER_AS_LABELLED = Endpoint("jaeger", "doc-rag-monitoring",
+                              {"app.kubernetes.io/name": "jaeger", "app.kubernetes.io/component": "tracing"})
+
+
+@pytest.fixture(scope="module")
+def jaeger_objects() -> list[dict[str, Any]]:
+    return manifests(run_program("prod", ["observability.jaeger=true"]).resources)
+
+
+@pytest.fixture(scope="module")
+def jaeger_evaluator(jaeger_objects: list[dict[str, Any]]) -> Evaluator:
+    return Evaluator(jaeger_objects, namespaces_from_manifests(jaeger_objects))
+
+
+def test_with_jaeger_the_api_reaches_its_collector_and_nothing_else_changes(jaeger_objects,
+                                                                            jaeger_evaluator: Evaluator) -> None:
+    pods = endpoints(jaeger_objects)
+    assert set(SHORT.values()) <= set(pods), "a workload disappeared from the render"
+    for source, destination, port, protocol in sorted(JAEGER_ALLOWED):
+        flow = Flow(pods[source], pods[destination], port, protocol)
+        assert jaeger_evaluator.allowed(flow), f"needed flow denied: {flow} ({jaeger_evaluator.allowing(flow)})"
+    assert jaeger_evaluator.allowing(Flow(pods["api-green"], pods["jaeger"], 4317)) == {
+        "Egress": ["api-otlp-egress"], "Ingress": ["jaeger-network-policy"]}
+    assert unexpected_flows(pods, jaeger_evaluator, JAEGER_ALLOWED, JAEGER_PORTS) == []
+
+
+@pytest.mark.parametrize("source, port", [
+    ("postgres", 4317), ("postgres", 4318), ("redis", 4317), ("redis", 4318),
+    ("prometheus", 4317), ("grafana", 4318),
+    ("impostor-api", 4317),  # API labels in another namespace
+    ("api-blue", 16686), ("api-blue", 14269),  # the UI and admin ports: port-forward only
+    ("ingress-nginx-controller", 16686), ("grafana", 16686),
+])
+def test_with_jaeger_nothing_else_reaches_it(jaeger_objects, jaeger_evaluator: Evaluator, source: str,
+                                            port: int) -> None:
+    pods = endpoints(jaeger_objects)
+    flow = Flow(pods[source], pods["jaeger"], port)
+    assert not jaeger_evaluator.allowed(flow)
+    # Jaeger's own policy refuses it, not only the sender's egress (Postgres and Redis have none at all).
+    assert jaeger_evaluator.allowing(flow)["Ingress"] == []
+
+
+@pytest.mark.parametrize("destination, port", [("coredns", 53), ("internet", 443), ("api-blue", 8080)])
+def test_with_jaeger_it_reaches_nothing(jaeger_objects, jaeger_evaluator: Evaluator, destination: str,
+                                        port: int) -> None:
+    pods = endpoints(jaeger_objects)
+    assert not jaeger_evaluator.allowed(Flow(pods["jaeger"], pods[destination], port, "UDP" if port == 53 else "TCP"))
+
+
+def test_without_jaeger_no_otlp_egress_exists(prod_objects, evaluator: Evaluator) -> None:
+    pods = endpoints(prod_objects)
+    assert "jaeger" not in pods
+    for api in ("api-blue", "api-green"):
+        for port in OTLP_PORTS:
+            flow = Flow(pods[api], JAEGER_AS_LABELLED, port)
+            assert evaluator.allowing(flow)["Egress"] == [] and not evaluator.allowed(flow)
+    names = {o["metadata"]["name"] for o in prod_objects if o["kind"] == "NetworkPolicy"}
+    assert not names & {"api-otlp-egress", "jaeger-network-policy"}
+    ports = {port.get("port") for o in prod_objects if o["kind"] == "NetworkPolicy"
+             for rule in o["spec"].get("ingress", []) + o["spec"].get("egress", []) for port in rule.get("ports", [])}
+    assert not ports & set(OTLP_PORTS)
+
+
+def test_the_label_jaeger_is_expected_under_is_the_one_it_gets(jaeger_objects) -> None:
+    """JAEGER_AS_LABELLED above stands for the pod when it is not rendered: it must match the real one."""
+    jaeger = next(pod for pod in pods_from_manifests(jaeger_objects) if pod.name.endswith("/jaeger"))
+    assert JAEGER_AS_LABELLED.labels.items() <= jaeger.labels.items()
