@@ -34,8 +34,13 @@ SLO_TARGET = 0.999
 ERROR_BUDGET = round(1 - SLO_TARGET, 6)
 SLO_PERIOD = "30d"
 
-# Where each alert's runbook lives (a section of docs/observability.md, anchored by alert name).
-RUNBOOK_BASE = "https://github.com/doc-rag/doc-rag-infra/blob/main/docs/observability.md"
+# Each alert's runbook is a section of RUNBOOK_DOC, the file that ships in this repository, headed by the
+# alert's name (its anchor is the lower-cased name). RUNBOOK_BASE is where that file is read in a browser: the
+# one place the address is written. tests/test_promtool.py checks that RUNBOOK_DOC has a heading for every
+# alert and that the promtool unit tests expect exactly these URLs.
+RUNBOOK_DOC = "docs/observability.md"
+REPOSITORY_URL = "https://github.com/doc-rag/doc-rag-infra"  # this repository's web address, branch main
+RUNBOOK_BASE = f"{REPOSITORY_URL}/blob/main/{RUNBOOK_DOC}"
 
 # Rate window of the per-colour series (dashboards and canary gates).
 GATE_WINDOW = "5m"
@@ -129,8 +134,13 @@ ALERT_SEVERITIES = ("page", "ticket")
 REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")
 
 
-def _runbook(alert: str) -> str:
-    return f"{RUNBOOK_BASE}#{alert.lower()}"
+def runbook_anchor(alert: str) -> str:
+    """The anchor GitHub gives the heading `#### <alert>` (alert names are letters only)."""
+    return alert.lower()
+
+
+def runbook_url(alert: str) -> str:
+    return f"{RUNBOOK_BASE}#{runbook_anchor(alert)}"
 
 
 def _burn_rate_rule(alert: BurnRateAlert) -> dict[str, Any]:
@@ -148,7 +158,7 @@ def _burn_rate_rule(alert: BurnRateAlert) -> dict[str, Any]:
                 f"At this rate {alert.budget_spent} of the {SLO_PERIOD} error budget is gone within "
                 f"{alert.long_window}."
             ),
-            "runbook_url": _runbook(alert.name),
+            "runbook_url": runbook_url(alert.name),
         },
     }
 
@@ -167,7 +177,7 @@ def _metrics_absent_rule() -> dict[str, Any]:
                 "burn-rate alerts cannot fire. Either the API is down or the Services lost their "
                 "prometheus.io annotations."
             ),
-            "runbook_url": _runbook(METRICS_ABSENT_ALERT),
+            "runbook_url": runbook_url(METRICS_ABSENT_ALERT),
         },
     }
 

@@ -18,7 +18,7 @@ from ops.checks import promtool as t6
 from ops.checks.base import PlanContext
 from ops.manifests import manifests
 from ops.runner import RunResult
-from tests.conftest import FIXTURES, require_tool
+from tests.conftest import FIXTURES, PROJECT_DIR, require_tool
 
 FIXTURE_DIR = FIXTURES / "observability"
 
@@ -95,6 +95,69 @@ def test_alert_without_runbook_or_routable_severity_is_rejected(promtool, tmp_pa
     assert "annotation runbook_url is missing" in messages
     assert "annotation description is missing" in messages
     assert any("severity='critical'" in message for message in messages)
+
+
+# -- runbooks: one address (rules.RUNBOOK_BASE), sections that exist, unit tests in step ----------------
+
+def github_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a file's headings: lower-cased, punctuation dropped, spaces to hyphens."""
+    return {re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+            for line in markdown.splitlines() if re.match(r"#{1,6} ", line)}
+
+
+def missing_runbooks(urls: dict[str, str], markdown: str) -> list[str]:
+    """Alerts whose runbook_url is not RUNBOOK_BASE#<an anchor of the shipped doc>."""
+    anchors = github_anchors(markdown)
+    return [alert for alert, url in urls.items()
+            if not url.startswith(rules.RUNBOOK_BASE + "#") or url.partition("#")[2] not in anchors]
+
+
+def expected_runbook_urls(unit_test: dict) -> list[tuple[str, str]]:
+    """(alertname, runbook_url) for every alert a promtool unit test expects to fire."""
+    return [(alert_test["alertname"], alert["exp_annotations"]["runbook_url"])
+            for case in unit_test["tests"] for alert_test in case.get("alert_rule_test") or []
+            for alert in alert_test["exp_alerts"] if "runbook_url" in (alert.get("exp_annotations") or {})]
+
+
+def test_every_runbook_url_is_a_section_of_the_doc_that_ships_here(prod_run):
+    rule_doc = yaml.safe_load(_rendered(prod_run)[0])
+    urls = {r["alert"]: r["annotations"]["runbook_url"] for g in rule_doc["groups"] for r in g["rules"] if "alert" in r}
+    assert set(urls) == {rule["alert"] for rule in rules.alerting_rules()} and len(urls) == 4
+    doc = PROJECT_DIR / rules.RUNBOOK_DOC
+    assert rules.RUNBOOK_BASE.startswith("https://") and rules.RUNBOOK_BASE.endswith("/" + rules.RUNBOOK_DOC)
+    assert missing_runbooks(urls, doc.read_text()) == []
+    assert all(url == rules.runbook_url(alert) for alert, url in urls.items())
+
+
+def test_a_runbook_without_its_section_is_caught():
+    doc = (PROJECT_DIR / rules.RUNBOOK_DOC).read_text()
+    urls = {alert: rules.runbook_url(alert) for alert in ("DocRagErrorBudgetBurnFast", "DocRagApiMetricsAbsent")}
+    assert missing_runbooks(urls, doc) == []
+    without = doc.replace("#### DocRagApiMetricsAbsent\n", "")
+    assert without != doc and missing_runbooks(urls, without) == ["DocRagApiMetricsAbsent"]
+    elsewhere = {"DocRagErrorBudgetBurnFast": "https://example.com/runbooks#docragerrorbudgetburnfast"}
+    assert missing_runbooks(elsewhere, doc) == ["DocRagErrorBudgetBurnFast"]
+
+
+def test_promtool_unit_tests_and_fixtures_expect_the_rendered_runbook_urls():
+    """promtool compares annotations literally, so tests/promtool/ spells the URLs out: they must be ours."""
+    expected = [pair for test_file in sorted(t6.UNIT_TESTS_DIR.glob("*.test.yml"))
+                for pair in expected_runbook_urls(yaml.safe_load(test_file.read_text()))]
+    assert {alert for alert, _ in expected} == {rule["alert"] for rule in rules.alerting_rules()}
+    assert [(alert, url) for alert, url in expected if url != rules.runbook_url(alert)] == []
+    for fixture in FIXTURE_DIR.glob("*.rules.yml"):
+        for group in yaml.safe_load(fixture.read_text())["groups"]:
+            for rule in group["rules"]:
+                url = (rule.get("annotations") or {}).get("runbook_url")
+                assert url is None or url == rules.runbook_url(rule["alert"]), fixture.name
+
+
+def test_a_unit_test_with_a_stale_runbook_url_is_caught():
+    unit_test = yaml.safe_load((t6.UNIT_TESTS_DIR / "slo_slow_burn.test.yml").read_text())
+    case = unit_test["tests"][0]["alert_rule_test"][1]["exp_alerts"][0]
+    case["exp_annotations"]["runbook_url"] = "https://wiki.example.com/old#docragerrorbudgetburnslow"
+    assert [(alert, url) for alert, url in expected_runbook_urls(unit_test) if url != rules.runbook_url(alert)] == [
+        ("DocRagErrorBudgetBurnSlow", "https://wiki.example.com/old#docragerrorbudgetburnslow")]
 
 
 def test_every_dashboard_expression_parses(promtool, tmp_path):
