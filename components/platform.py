@@ -211,7 +211,9 @@ class Platform(pulumi.ComponentResource):
                 "server": "https://acme-v02.api.letsencrypt.org/directory",
                 "email": email,
                 "privateKeySecretRef": {"name": f"{CLUSTER_ISSUER}-account-key"},
-                "solvers": [{"http01": {"ingress": {"ingressClassName": INGRESS_CLASS}}}],
+                # ClusterIP: ingress-nginx reaches the solver inside the cluster, so no NodePort is opened
+                # (the application namespaces' quotas allow none).
+                "solvers": [{"http01": {"ingress": {"ingressClassName": INGRESS_CLASS, "serviceType": "ClusterIP"}}}],
             }},
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )

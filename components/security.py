@@ -13,7 +13,7 @@ Network model (docs/security.md has the flow table):
   may reach Jaeger.
 Quotas are computed from the workloads' own resource constants (components/api.py, data.py and
 observability.py) so the seed's workloads, a full surge of both colours and the HPA maximum always fit; no LoadBalancer
-Service may appear in either namespace, and NodePorts only for cert-manager's HTTP-01 solver.
+Service and no NodePort may appear in either namespace (the ACME solver's Service is ClusterIP).
 """
 
 from __future__ import annotations
@@ -43,10 +43,9 @@ KUBE_DNS_LABELS = {"k8s-app": "kube-dns"}  # CoreDNS on EKS and kubeadm clusters
 ACME_SOLVER_LABELS = {"acme.cert-manager.io/http01-solver": "true"}
 ACME_SOLVER_PORT = 8089
 ACME_SOLVER_RESOURCES = {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
-# The solver's Service: the ClusterIssuer (components/platform.py) does not set the http01 ingress solver's
-# serviceType, and cert-manager then creates it as a NodePort Service with one port. One challenge runs in
-# doc-rag-prod at a time (the Ingress' certificate has one DNS name). 0 once the issuer sets ClusterIP.
-ACME_SOLVER_NODEPORTS = 1
+# The solver's Service: the ClusterIssuer (components/platform.py) sets the http01 ingress solver's
+# serviceType to ClusterIP (cert-manager's default would be a NodePort), so no node port is needed.
+ACME_SOLVER_NODEPORTS = 0
 
 
 @dataclass(frozen=True)
