@@ -64,6 +64,7 @@ class DocRag(pulumi.ComponentResource):
 
         self.outputs: dict[str, pulumi.Input] = {
             "domain": config.domain,
+            "apiUrl": f"https://{config.domain}",  # what `ops promote` smoke-checks after the flip
             "activeColor": config.release.activeColor,
             "canaryWeight": config.release.canaryWeight,
             # The verdicts of `ops promote`, as deployed: resume point and audit trail (docs/operations.md).

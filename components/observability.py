@@ -160,6 +160,8 @@ class Observability(pulumi.ComponentResource):
         self._grafana(args)
         self.jaeger: Optional[k8s.apps.v1.Deployment] = self._jaeger() if args.config.jaeger else None
         self.outputs: dict[str, pulumi.Input] = {
+            "prometheusUrl": PROMETHEUS_URL,  # base URL: `ops promote/status/check` query and probe it
+            "grafanaUrl": GRAFANA_URL,
             "prometheusHealthUrl": PROMETHEUS_HEALTH_URL,
             "grafanaHealthUrl": GRAFANA_HEALTH_URL,
         }

@@ -67,7 +67,7 @@ def node_readiness(kubectl: Optional[str] = None, timeout: float = 30) -> CheckR
 
 def http_health(what: str, url: Optional[str], path: str, timeout: float = 10) -> CheckResult:
     if not url:
-        return CheckResult("skip", f"no {what} URL given (--{what.lower()}-url): skipped")
+        return CheckResult("skip", f"no {what} URL (--{what.lower()}-url, or the stack output): skipped")
     target = url.rstrip("/") + path
     try:
         code = httpx.get(target, timeout=timeout).status_code
@@ -76,12 +76,27 @@ def http_health(what: str, url: Optional[str], path: str, timeout: float = 10) -
     return CheckResult("pass" if code == 200 else "fail", f"{target}: HTTP {code}")
 
 
+def deployed_outputs(stack: str) -> dict[str, Any]:
+    """The stack's outputs when a CLI can read them (the in-cluster URLs observability exports), else {}."""
+    if shutil.which("pulumi") is None:
+        return {}
+    from ops.driver import AutomationDriver
+
+    try:
+        return AutomationDriver(stack, echo=lambda line: None).read().outputs
+    except Exception:  # no backend login or no such stack: the flags are the only source then
+        return {}
+
+
 def live_probes(args: argparse.Namespace) -> list[Probe]:
+    outputs = deployed_outputs(args.stack)
+    prometheus = args.prometheus_url or outputs.get("prometheusUrl")
+    grafana = args.grafana_url or outputs.get("grafanaUrl")
     return [
         Probe("pulumi preview", lambda: pulumi_preview(args.stack)),
         Probe("node readiness", node_readiness),
-        Probe("prometheus health", lambda: http_health("Prometheus", args.prometheus_url, "/-/healthy")),
-        Probe("grafana health", lambda: http_health("Grafana", args.grafana_url, "/api/health")),
+        Probe("prometheus health", lambda: http_health("Prometheus", prometheus, "/-/healthy")),
+        Probe("grafana health", lambda: http_health("Grafana", grafana, "/api/health")),
     ]
 
 
@@ -122,6 +137,6 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides for the plan")
     parser.add_argument("--out", type=Path, default=None, help="plan output directory (default build/plan/STACK)")
     parser.add_argument("--offline", action="store_true", help="only the plan tiers; skip preview, nodes, health")
-    parser.add_argument("--prometheus-url", help="Prometheus base URL for /-/healthy")
-    parser.add_argument("--grafana-url", help="Grafana base URL for /api/health")
+    parser.add_argument("--prometheus-url", help="Prometheus base URL for /-/healthy (default: output prometheusUrl)")
+    parser.add_argument("--grafana-url", help="Grafana base URL for /api/health (default: output grafanaUrl)")
     parser.set_defaults(func=check_command)

@@ -17,6 +17,9 @@ def test_both_stacks_run_in_preview_and_update(stack, preview):
     namespaces = {r.inputs["metadata"]["name"] for r in run.of_type("kubernetes:core/v1:Namespace")}
     assert namespaces == {"doc-rag-prod", "doc-rag-monitoring", "doc-rag-security", "doc-rag-ingress"}
     assert run.outputs["activeColor"] == "blue"
+    # The endpoints `ops promote/status/check` read when no flag names them.
+    assert run.outputs["apiUrl"] == f"https://{run.config.model().domain}"
+    assert run.outputs["prometheusUrl"] == "http://prometheus.doc-rag-monitoring.svc:9090"
 
 
 def test_every_kubernetes_resource_uses_the_one_explicit_provider(prod_run):
