@@ -198,8 +198,9 @@ def assumed_smoke() -> tuple[bool, tuple[GateVerdict, ...]]:
 
 def endpoint(explicit: Optional[str], view: StackView, output: str, env: str, default: Optional[str] = None
              ) -> Optional[str]:
-    """A URL from the flag, else the stack output, else the environment, else the default."""
-    value: Any = explicit or view.outputs.get(output) or os.environ.get(env) or default
+    """A URL from the flag, else the environment, else the stack output, else the default. The outputs are
+    in-cluster addresses: right for a runner inside the cluster; from a laptop, port-forward and set the env."""
+    value: Any = explicit or os.environ.get(env) or view.outputs.get(output) or default
     return str(value) if value else None
 
 
@@ -256,6 +257,6 @@ def add_parser(commands: Any) -> None:
                         help="walk the steps against the offline plan and print what each up would change")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="--dry-run only: start from overridden config (pulumi config set --path semantics)")
-    parser.add_argument("--prometheus-url", help="Prometheus base URL (default: output prometheusUrl, $PROMETHEUS_URL)")
-    parser.add_argument("--api-url", help="API base URL for the smoke check (default: output apiUrl, https://<domain>)")
+    parser.add_argument("--prometheus-url", help="Prometheus base URL (default: $PROMETHEUS_URL, output prometheusUrl)")
+    parser.add_argument("--api-url", help="API base URL for the smoke check (default: $DOC_RAG_API_URL, output apiUrl)")
     parser.set_defaults(func=promote_command)

@@ -91,5 +91,5 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("-s", "--stack", required=True, help="stack name")
     parser.add_argument("--watch", type=float, nargs="?", const=30.0, default=None, metavar="SECONDS",
                         help="refresh every SECONDS (default 30) until interrupted")
-    parser.add_argument("--prometheus-url", help="Prometheus base URL (default: output prometheusUrl, $PROMETHEUS_URL)")
+    parser.add_argument("--prometheus-url", help="Prometheus base URL (default: $PROMETHEUS_URL, output prometheusUrl)")
     parser.set_defaults(func=status_command)
