@@ -164,3 +164,17 @@ def test_status_shows_colours_weight_verdicts_and_live_gates(full_walk):
     assert "green active, canary weight 0%" in printed and "deployed" in printed
     assert "doc-rag/api:v1.1.0" in printed and "stable for 900s after the flip" in printed
     assert "live gates for blue: pass" in printed  # the idle canary colour after the release
+
+
+def test_endpoint_precedence_flag_then_environment_then_stack_output(monkeypatch):
+    from ops.driver import StackView
+    from ops.promote import endpoint
+    from ops.stackconfig import load_stack_config
+
+    view = StackView(load_stack_config("prod").model(), {"prometheusUrl": "http://in-cluster:9090"})
+    monkeypatch.delenv("PROMETHEUS_URL", raising=False)
+    assert endpoint(None, view, "prometheusUrl", "PROMETHEUS_URL") == "http://in-cluster:9090"
+    monkeypatch.setenv("PROMETHEUS_URL", "http://127.0.0.1:9090")  # a laptop's port-forward
+    assert endpoint(None, view, "prometheusUrl", "PROMETHEUS_URL") == "http://127.0.0.1:9090"
+    assert endpoint("http://flag:9090", view, "prometheusUrl", "PROMETHEUS_URL") == "http://flag:9090"
+    assert endpoint(None, StackView(view.config, {}), "apiUrl", "UNSET_VAR_X", "https://d") == "https://d"
