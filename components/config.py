@@ -20,7 +20,7 @@ COLORS = ("blue", "green")
 Color = Literal["blue", "green"]
 
 # EKS standard-support versions that kubernetes-validate also has schemas for.
-SUPPORTED_KUBERNETES_VERSIONS = ("1.30", "1.31", "1.32", "1.33")
+SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35")
 
 # Structured keys read with require_object/get_object; plain string keys read with get().
 OBJECT_KEYS = ("cluster", "release", "traffic", "postgres", "platform", "observability")
@@ -366,7 +366,7 @@ class DocRagConfig(_Strict):
     """The whole contract. `postgresPassword` is not here: it stays a secret Output (see Secrets)."""
 
     domain: str = "api.docrag.example.com"
-    kubernetesVersion: str = "1.31"
+    kubernetesVersion: str = "1.34"
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     release: ReleaseConfig
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)

@@ -75,7 +75,7 @@ def edge_load_balancer(cluster_mode: str, config: PlatformConfig) -> EdgeLoadBal
 
 
 # cluster-autoscaler's minor version must match the control plane's.
-AUTOSCALER_IMAGE_TAGS = {"1.30": "v1.30.0", "1.31": "v1.31.0", "1.32": "v1.32.0", "1.33": "v1.33.0"}
+AUTOSCALER_IMAGE_TAGS = {"1.33": "v1.33.0", "1.34": "v1.34.0", "1.35": "v1.35.0"}
 
 
 class Platform(pulumi.ComponentResource):

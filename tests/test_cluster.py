@@ -114,7 +114,7 @@ def test_subnets_carry_the_load_balancer_controller_tags(prod):
 
 def test_eks_cluster_version_logging_and_endpoint_access(prod):
     cluster = only(prod, "aws:eks/cluster:Cluster")
-    assert cluster.inputs["version"] == prod.config.values["kubernetesVersion"] == "1.31"
+    assert cluster.inputs["version"] == prod.config.values["kubernetesVersion"] == "1.34"
     assert {"api", "audit", "authenticator"} <= set(cluster.inputs["enabledClusterLogTypes"])
     assert cluster.inputs["vpcConfig"]["endpointPrivateAccess"] is True
     assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is True
@@ -153,7 +153,7 @@ def test_storage_class_is_encrypted_gp3_with_at_least_1000_iops(prod, dev):
         assert int(params["iops"]) >= 1000 and int(params["iops"]) == 3000
         assert manifest["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
         assert manifest["volumeBindingMode"] == "WaitForFirstConsumer"
-        assert validate_manifest(manifest, "1.31") == ("ok", "")
+        assert validate_manifest(manifest, "1.34") == ("ok", "")
     assert only(prod, "kubernetes:storage.k8s.io/v1:StorageClass").inputs["metadata"]["name"] == "gp3"
 
 

@@ -19,16 +19,16 @@ def load(name: str) -> dict:
 @pytest.mark.parametrize(("fixture", "expected"), [
     ("typo_field.yaml", "containerPorts"),
     ("wrong_type.yaml", "'three' is not of type 'integer'"),
-    ("removed_api.yaml", "does not exist in Kubernetes 1.31"),
+    ("removed_api.yaml", "does not exist in Kubernetes 1.34"),
 ])
 def test_broken_fixture_is_rejected(fixture, expected):
-    status, message = kubernetes_schema.validate_manifest(load(fixture), "1.31")
+    status, message = kubernetes_schema.validate_manifest(load(fixture), "1.34")
     assert status == "error"
     assert expected in message
 
 
 def test_crd_group_without_schema_is_not_a_failure():
-    assert kubernetes_schema.validate_manifest(load("istio_virtualservice.yaml"), "1.31")[0] == "no-schema"
+    assert kubernetes_schema.validate_manifest(load("istio_virtualservice.yaml"), "1.34")[0] == "no-schema"
 
 
 def test_check_fails_the_plan_context_with_a_broken_object(dev_run, tmp_path):
@@ -45,7 +45,7 @@ def test_every_rendered_object_passes_strict(tmp_path, stack):
     failures = [
         (m["kind"], m["metadata"]["name"], message)
         for m in outcome.manifests
-        for status, message in [kubernetes_schema.validate_manifest(m, "1.31")]
+        for status, message in [kubernetes_schema.validate_manifest(m, "1.34")]
         if status == "error"
     ]
     assert failures == []

@@ -191,7 +191,7 @@ def test_monitoring_objects_pass_strict_schema_and_restricted_pods(prod_run):
     objects = _monitoring(prod_run)
     assert {"StatefulSet", "Deployment", "Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding"} <= {
         m["kind"] for m in objects}
-    errors = [(manifest_id(m), validate_manifest(m, "1.31")) for m in objects]
+    errors = [(manifest_id(m), validate_manifest(m, "1.34")) for m in objects]
     assert [e for e in errors if e[1][0] != "ok"] == []
     # T5 judges pods against everything rendered (service accounts included).
     findings = [f for f in violations(_objects(prod_run)) if f"/{NS}/" in f.subject]
@@ -207,7 +207,7 @@ def test_jaeger_is_off_by_default_and_on_behind_its_flag(prod_run):
     assert _get(run, "Service", "jaeger")["spec"]["ports"]
     assert run.outputs["jaegerUrl"] == "http://jaeger.doc-rag-monitoring.svc:16686"
     objects = [m for m in _monitoring(run) if m["metadata"]["name"] == "jaeger"]
-    assert [validate_manifest(m, "1.31")[0] for m in objects] == ["ok", "ok"]
+    assert [validate_manifest(m, "1.34")[0] for m in objects] == ["ok", "ok"]
     assert [f for f in violations(_objects(run)) if "jaeger" in f.subject] == []
 
 

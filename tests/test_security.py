@@ -224,7 +224,7 @@ def test_namespaces_enforce_restricted_where_our_workloads_run(prod_run: RunResu
                   if o["kind"] == "Namespace"}
     for name in ("doc-rag-prod", "doc-rag-monitoring", "doc-rag-security"):
         assert namespaces[name]["pod-security.kubernetes.io/enforce"] == "restricted"
-        assert namespaces[name]["pod-security.kubernetes.io/enforce-version"] == "v1.31"
+        assert namespaces[name]["pod-security.kubernetes.io/enforce-version"] == "v1.34"
     # The ingress namespace: baseline enforced, restricted audited and warned (docs/security.md says why).
     ingress = namespaces["doc-rag-ingress"]
     assert ingress["pod-security.kubernetes.io/enforce"] == "baseline"

@@ -312,10 +312,10 @@ def test_all_manifests_pass_strict_schema(run):
 @pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.glob("broken-*.yaml")))
 def test_strict_schema_rejects_broken_fixture(fixture):
     manifest = yaml.safe_load((FIXTURES / fixture).read_text())
-    status, message = validate_manifest(manifest, "1.31")
+    status, message = validate_manifest(manifest, "1.34")
     assert status == "error", message
     with pytest.raises((kubernetes_validate.ValidationError, kubernetes_validate.SchemaNotFoundError)):
-        kubernetes_validate.validate(manifest, "1.31", strict=True)
+        kubernetes_validate.validate(manifest, "1.34", strict=True)
 
 
 def test_peak_pods_for_quota_sizing():

@@ -115,7 +115,7 @@ def render_diff(old: RunResult, new: RunResult) -> dict[str, list[str]]:
     return changes
 
 
-def schema_errors(run: RunResult, kubernetes_version: str = "1.31") -> list[str]:
+def schema_errors(run: RunResult, kubernetes_version: str = "1.34") -> list[str]:
     errors = []
     for key, manifest in objects(run).items():
         status, message = validate_manifest(manifest, kubernetes_version)
