@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Mapping, Optional
 
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -456,35 +456,45 @@ def _set_keys() -> set[str]:
     return {name.split(":", 1)[1] for name in names if name.startswith(f"{PROJECT}:")}
 
 
-def load_config() -> tuple[DocRagConfig, Secrets]:
-    """Read and validate `doc-rag:*` from the running stack; raise ConfigError before any resource."""
-    config = pulumi.Config(PROJECT)
-    raw: dict[str, Any] = {}
+def validate_settings(settings: Mapping[str, str]) -> DocRagConfig:
+    """The engine's config strings (short key -> string; structured values as JSON) -> the validated model.
+
+    The one path from stack config to model: `pulumi up` (load_config) and the offline plan both use it,
+    so a value one accepts the other accepts too."""
     problems = [
-        f"{key}: unknown key; allowed: {sorted(KNOWN_KEYS)}" for key in sorted(_set_keys() - set(KNOWN_KEYS))
+        f"{key}: unknown key; allowed: {sorted(KNOWN_KEYS)}" for key in sorted(set(settings) - set(KNOWN_KEYS))
     ]
-    for key in STRING_KEYS:
-        value = config.get(key)
-        if value is not None:
-            raw[key] = value
+    raw: dict[str, Any] = {key: settings[key] for key in STRING_KEYS if key in settings}
     for key in OBJECT_KEYS:
+        if key not in settings:
+            continue
         try:
-            value = config.get_object(key)
-        except Exception:  # pulumi raises ConfigTypeError for a non-JSON value
+            value = json.loads(settings[key])
+        except ValueError:
             problems.append(f"{key}: not a structured value; allowed: a YAML mapping in Pulumi.<stack>.yaml")
             continue
         if value is not None:
             raw[key] = value
     if "release" not in raw:
         problems.append("release: required key is missing (activeColor, canaryWeight, blue.image, green.image)")
-    password = config.get_secret("postgresPassword")
-    if password is None:
-        problems.append(
-            "postgresPassword: not set; allowed: a secret, set it with "
-            "`pulumi config set --secret postgresPassword <value>`"
-        )
     if problems:
         raise ConfigError(problems)
-    model = parse_config(raw)
-    assert password is not None
+    return parse_config(raw)
+
+
+def load_config() -> tuple[DocRagConfig, Secrets]:
+    """Read and validate `doc-rag:*` from the running stack; raise ConfigError before any resource."""
+    config = pulumi.Config(PROJECT)
+    settings = {key: config.get(key) for key in _set_keys() - set(SECRET_KEYS)}
+    password = config.get_secret("postgresPassword")
+    missing = [] if password is not None else [
+        "postgresPassword: not set; allowed: a secret, set it with "
+        "`pulumi config set --secret postgresPassword <value>`"
+    ]
+    try:
+        model = validate_settings({key: value for key, value in settings.items() if value is not None})
+    except ConfigError as error:
+        raise ConfigError(error.problems + missing) from None
+    if password is None:
+        raise ConfigError(missing)
     return model, Secrets(password)

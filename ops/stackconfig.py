@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from components.config import DocRagConfig, parse_config
+from components.config import DocRagConfig, validate_settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "doc-rag"
@@ -42,8 +42,10 @@ class StackConfig:
         return {key: value if isinstance(value, str) else json.dumps(value) for key, value in merged.items()}
 
     def model(self) -> "DocRagConfig":
-        """The validated non-secret config, as the program sees it (raises ConfigError)."""
-        return parse_config({key: value for key, value in self.values.items() if key not in self.secret_keys})
+        """The validated non-secret config, exactly as the program reads it (raises ConfigError)."""
+        prefix = f"{PROJECT}:"
+        return validate_settings({key[len(prefix):]: value for key, value in self.engine_config().items()
+                                  if key.startswith(prefix) and key[len(prefix):] not in self.secret_keys})
 
     def engine_secret_keys(self) -> list[str]:
         return sorted(f"{PROJECT}:{key}" for key in self.secret_keys)
