@@ -99,7 +99,8 @@ def api_scrape_job() -> dict[str, Any]:
             {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
              "target_label": rules.COMPONENT_LABEL},
             {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
-            {"source_labels": ["__meta_kubernetes_service_name"], "target_label": "service"},
+            # No `service` label: at a flip api-service and api-service-canary both select the same pod, and
+            # only identical label sets collapse into one target (else `sum by (version)` counts it twice).
             {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
         ],
     }

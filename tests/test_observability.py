@@ -5,7 +5,8 @@ and the gate queries `ops promote` uses being the recording rules' own PromQL.""
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Optional
 
 import pytest
 import yaml
@@ -69,13 +70,91 @@ def test_prometheus_config_is_the_seeds_plus_port_colour_and_component(prod_run)
     ("10.0.1.7", "9090", "10.0.1.7:9090"),
 ])
 def test_port_relabelling_rewrites_the_address_to_the_annotated_port(address, port, expected):
-    import re
-
     rule = next(r for r in observability.api_scrape_job()["relabel_configs"] if r.get("target_label") == "__address__")
     joined = f"{address};{port}"
     match = re.fullmatch(rule["regex"], joined)
     assert match is not None
     assert rule["replacement"].replace("$1", match.group(1)).replace("$2", match.group(2)) == expected
+
+
+# -- relabelling, simulated: what Prometheus would make of the discovered endpoint targets --------------
+
+def _expand(template: str, match: re.Match[str]) -> str:
+    return re.sub(r"\$\{?(\d+)\}?", lambda m: match.group(int(m.group(1))) or "", template)
+
+
+def relabel(discovered: dict[str, str], configs: list[dict[str, Any]]) -> Optional[dict[str, str]]:
+    """Prometheus' relabelling (actions keep, drop, replace) on one discovered target; None when dropped."""
+    labels = dict(discovered)
+    for config in configs:
+        value = config.get("separator", ";").join(labels.get(name, "") for name in config.get("source_labels", []))
+        match = re.fullmatch(config.get("regex", "(.*)"), value)
+        action = config.get("action", "replace")
+        if action == "keep" and match is None or action == "drop" and match is not None:
+            return None
+        if action == "replace" and match is not None:
+            result = _expand(config.get("replacement", "$1"), match)
+            if result:
+                labels[config["target_label"]] = result
+            else:
+                labels.pop(config["target_label"], None)
+    return labels
+
+
+def target_identity(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """What Prometheus de-duplicates targets on: the visible labels (instance defaults to the address) and
+    the scrape URL. Meta labels (`__meta_*`) are gone after relabelling."""
+    visible = {name: value for name, value in labels.items() if not name.startswith("__")}
+    visible.setdefault("instance", labels["__address__"])
+    url = f"{labels.get('__scheme__', 'http')}://{labels['__address__']}{labels.get('__metrics_path__', '/metrics')}"
+    return tuple(sorted({**visible, "__url__": url}.items()))
+
+
+def endpoint_targets(service: dict[str, Any], pod: dict[str, Any], pod_ip: str) -> list[dict[str, str]]:
+    """The `endpoints` role's targets for one pod behind one Service: one per Service port."""
+    container_ports = {port["name"]: port["containerPort"]
+                       for container in pod["spec"]["containers"] for port in container.get("ports", [])}
+    meta = {"__meta_kubernetes_namespace": service["metadata"]["namespace"],
+            "__meta_kubernetes_service_name": service["metadata"]["name"],
+            "__meta_kubernetes_pod_name": "api-deployment-blue-7d9f-abcde"}
+    for key, value in (service["metadata"].get("annotations") or {}).items():
+        meta["__meta_kubernetes_service_annotation_" + re.sub(r"[^a-zA-Z0-9_]", "_", key)] = value
+    for key, value in pod["metadata"]["labels"].items():
+        meta["__meta_kubernetes_pod_label_" + re.sub(r"[^a-zA-Z0-9_]", "_", key)] = value
+    return [{**meta, "__address__": f"{pod_ip}:{container_ports.get(port['targetPort'], port['targetPort'])}",
+             "__meta_kubernetes_endpoint_port_name": port["name"]} for port in service["spec"]["ports"]]
+
+
+def scraped_targets(job: dict[str, Any], discovered: list[dict[str, str]]) -> set[tuple[tuple[str, str], ...]]:
+    kept = (relabel(target, job["relabel_configs"]) for target in discovered)
+    return {target_identity(labels) for labels in kept if labels is not None}
+
+
+def test_a_pod_behind_both_api_services_is_scraped_once(prod_run):
+    """At a flip api-service and api-service-canary both select the same pod for a moment: the two
+    discovered targets must relabel to one (a `service` label would keep both and double every sum)."""
+    job = yaml.safe_load(_get(prod_run, "ConfigMap", "prometheus-config")["data"]["prometheus.yml"])[
+        "scrape_configs"][0]
+    blue = _get(prod_run, "Deployment", "api-deployment-blue", "doc-rag-prod")["spec"]["template"]
+    services = [_get(prod_run, "Service", name, "doc-rag-prod") for name in ("api-service", "api-service-canary")]
+    discovered = [target for service in services for target in endpoint_targets(service, blue, "10.0.1.7")]
+    assert len(discovered) == 4  # two Services, two ports each
+    targets = scraped_targets(job, discovered)
+    assert len(targets) == 1, targets
+    labels = dict(next(iter(targets)))
+    assert labels["version"] == "blue" and labels["component"] == "api" and labels["instance"] == "10.0.1.7:9090"
+    assert labels["__url__"] == "http://10.0.1.7:9090/metrics" and "service" not in labels
+    # The check can fail: with a per-Service label the same pod is two targets.
+    with_service = {**job, "relabel_configs": [*job["relabel_configs"], {
+        "source_labels": ["__meta_kubernetes_service_name"], "target_label": "service"}]}
+    assert len(scraped_targets(with_service, discovered)) == 2
+
+
+def test_a_service_without_the_scrape_annotation_is_not_scraped(prod_run):
+    job = observability.api_scrape_job()
+    blue = _get(prod_run, "Deployment", "api-deployment-blue", "doc-rag-prod")["spec"]["template"]
+    mesh = _get(prod_run, "Service", "api-service-mesh", "doc-rag-prod")
+    assert scraped_targets(job, endpoint_targets(mesh, blue, "10.0.1.7")) == set()
 
 
 def test_prometheus_server_is_pinned_persistent_probed_and_hardened(prod_run):
