@@ -192,6 +192,23 @@ def print_summary(console: Console, outcome: PlanOutcome) -> None:
         )
 
 
+def _prepare_out_dir(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out {out}: cannot create the output directory ({error.strerror})") from None
+
+
+def _remove_stale_plan(out: Path) -> bool:
+    """An invalid config writes nothing, and leaves no earlier plan behind for CI to pick up by mistake."""
+    stale = [out / "plan.json", out / "manifests"]
+    if not any(path.exists() for path in stale) or not out.is_dir():
+        return False
+    (out / "plan.json").unlink(missing_ok=True)
+    shutil.rmtree(out / "manifests", ignore_errors=True)
+    return True
+
+
 def make_console() -> Console:
     """Rich console; wide enough in CI logs (not a terminal) that tables do not wrap."""
     console = Console(highlight=False)
@@ -207,15 +224,20 @@ def plan(stack: str, overrides: list[str] | tuple[str, ...] = (), out_dir: Optio
         stack_config = load_stack_config(stack, overrides)
         with console.status(f"running the program for stack {stack} under the SDK monitor …"):
             run = run_program(stack, preview=preview, stack_config=stack_config)
+        model = run.config.model()
+        _prepare_out_dir(out)
     except (UsageError, ConfigError) as error:
         console.print(f"error: {error}", markup=False, highlight=False)
+        removed = _remove_stale_plan(out)
+        if removed:
+            console.print(f"removed the stale plan in {out} so nothing acts on it", highlight=False)
         return PlanOutcome(EXIT_USAGE, out, error=str(error))
 
     objects = manifests(run.resources)
     write_manifests(objects, out / "manifests")
     work_dir = out / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
-    context = PlanContext(stack, run, run.config.model(), objects, out / "manifests", work_dir)
+    context = PlanContext(stack, run, model, objects, out / "manifests", work_dir)
     console.print(f"{len(run.resources)} resources registered, {len(objects)} Kubernetes objects written")
     results = run_checks(context, ALL_CHECKS if checks is None else checks, console)
     outcome = PlanOutcome(EXIT_OK, out, run, objects, results)

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from components.config import DocRagConfig, validate_settings
+from components.config import SECRET_KEYS, DocRagConfig, validate_settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "doc-rag"
@@ -45,7 +45,7 @@ class StackConfig:
         """The validated non-secret config, exactly as the program reads it (raises ConfigError)."""
         prefix = f"{PROJECT}:"
         return validate_settings({key[len(prefix):]: value for key, value in self.engine_config().items()
-                                  if key.startswith(prefix) and key[len(prefix):] not in self.secret_keys})
+                                  if key.startswith(prefix) and key[len(prefix):] not in SECRET_KEYS})
 
     def engine_secret_keys(self) -> list[str]:
         return sorted(f"{PROJECT}:{key}" for key in self.secret_keys)
@@ -57,6 +57,19 @@ def _strip_project(key: str) -> str:
 
 def _is_secure(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _without_ciphertext(value: Any, path: str) -> tuple[Any, list[str]]:
+    """Encrypted values (`{secure: ...}`, at any depth) cannot be read offline: each becomes the placeholder."""
+    if _is_secure(value):
+        return SECRET_PLACEHOLDER, [path]
+    if isinstance(value, dict):
+        pairs = {key: _without_ciphertext(item, f"{path}.{key}") for key, item in value.items()}
+        return {key: item for key, (item, _) in pairs.items()}, [p for _, found in pairs.values() for p in found]
+    if isinstance(value, list):
+        items = [_without_ciphertext(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        return [item for item, _ in items], [p for _, found in items for p in found]
+    return value, []
 
 
 def project_defaults(project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], set[str]]:
@@ -77,8 +90,9 @@ def project_defaults(project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], s
 
 
 def parse_set_value(text: str) -> Any:
-    """`pulumi config set --path` stores integers and booleans typed, everything else as a string."""
-    if re.fullmatch(r"-?[0-9]+", text):
+    """`pulumi config set --path` stores integers and booleans typed, everything else as a string; like the
+    CLI, a number with a leading zero (`007`) stays a string."""
+    if re.fullmatch(r"[+-]?[0-9]+", text) and not (len(text) > 1 and text.startswith("0")):
         return int(text)
     if text in ("true", "false"):
         return text == "true"
@@ -94,11 +108,11 @@ def _path_parts(path: str) -> list[str | int]:
     for match in _PATH_TOKEN.finditer(path):
         between = path[pos : match.start()]
         if between not in ("", "."):
-            raise UsageError(f"--set {path!r}: cannot parse the key path near {between!r}")
+            raise UsageError(f"{path!r}: cannot parse the key path near {between!r}")
         parts.append(int(match.group(2)) if match.group(2) is not None else match.group(1))
         pos = match.end()
     if not parts or pos != len(path) or isinstance(parts[0], int):
-        raise UsageError(f"--set {path!r}: expected a key path such as release.canaryWeight")
+        raise UsageError(f"{path!r}: expected a key path such as release.canaryWeight")
     return parts
 
 
@@ -161,12 +175,12 @@ def load_stack_config(stack: str, overrides: tuple[str, ...] | list[str] = (),
     for assignment in overrides:
         apply_set(values, assignment)
 
-    placeholders = []
+    placeholders: list[str] = []
     for key, value in list(values.items()):
-        if _is_secure(value):
+        values[key], found = _without_ciphertext(value, key)
+        if found:  # the CLI marks a whole key secret when any value inside it is
             secret_keys.add(key)
-            values[key] = SECRET_PLACEHOLDER
-            placeholders.append(key)
+            placeholders += found
     for key in sorted(secret_keys - set(values)):
         values[key] = SECRET_PLACEHOLDER
         placeholders.append(key)

@@ -53,3 +53,28 @@ def test_both_stacks_plan_cleanly_with_every_check(tmp_path, stack, preview):
     assert outcome.exit_code == 0, printed
     assert set(statuses) == {check.name for check in ALL_CHECKS}
     assert all(status == "pass" for status in statuses.values()), statuses
+
+
+def test_an_unusable_out_directory_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = subprocess.run(["make", "--no-print-directory", "plan", "STACK=dev", f"ARGS=--out {blocker}/x"],
+                            cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2
+    assert "cannot create the output directory" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_an_invalid_config_removes_an_earlier_plan(tmp_path):
+    first, _ = run_plan(tmp_path, "dev", checks=[])
+    assert (first.out_dir / "plan.json").exists()
+    second, printed = run_plan(tmp_path, "dev", ("release.canaryWeight=33",), checks=[])
+    assert second.exit_code == 2
+    assert not (second.out_dir / "plan.json").exists() and not (second.out_dir / "manifests").exists()
+    assert "removed the stale plan" in printed
+
+
+def test_structured_values_given_as_json_are_read_as_the_program_reads_them(tmp_path):
+    outcome, _ = run_plan(tmp_path, "dev", ('traffic={"retries": 5}',), checks=[])
+    assert outcome.exit_code == 0
+    assert outcome.run.config.model().traffic.retries == 5

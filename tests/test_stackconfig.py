@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
-from ops.stackconfig import SECRET_PLACEHOLDER, UsageError, apply_set, load_stack_config
+from ops.stackconfig import SECRET_PLACEHOLDER, UsageError, apply_set, load_stack_config, parse_set_value
+from tests.conftest import PROJECT_DIR
 
 
 @pytest.mark.parametrize(("assignment", "expected"), [
@@ -54,3 +56,21 @@ def test_missing_secret_gets_a_placeholder_and_is_reported():
 def test_unknown_stack_names_the_stacks_there_are():
     with pytest.raises(UsageError, match=r"allowed: \['dev', 'prod'\]"):
         load_stack_config("staging")
+
+
+@pytest.mark.parametrize(("text", "expected"), [("25", 25), ("+5", 5), ("-3", -3), ("0", 0), ("007", "007"),
+                                                ("true", True), ("10s", "10s"), ("0.1", "0.1")])
+def test_set_values_are_typed_like_the_cli(text, expected):
+    assert parse_set_value(text) == expected
+
+
+def test_nested_ciphertext_becomes_a_placeholder_and_marks_the_key_secret(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
+    stack = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
+    stack["config"]["doc-rag:cluster"]["kubeconfig"] = {"secure": "v1:abc:def"}
+    (tmp_path / "Pulumi.enc.yaml").write_text(yaml.safe_dump(stack))
+    config = load_stack_config("enc", project_dir=tmp_path)
+    assert config.values["cluster"]["kubeconfig"] == SECRET_PLACEHOLDER
+    assert "cluster.kubeconfig" in config.placeholders
+    assert "doc-rag:cluster" in config.engine_secret_keys()
+    assert config.model().cluster.mode == "existing"  # the rest of the key is still read
