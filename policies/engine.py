@@ -19,7 +19,6 @@ from policies.model import AnyRule, ResourceRule, StackResource, StackRule
 from policies.rules import ALL_RULES
 
 Level = Literal["mandatory", "advisory"]
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 REDACTED = "[secret]"
 
 
@@ -37,7 +36,7 @@ def prepare(value: Any, secrets: Optional[set[str]] = None) -> Any:
     secrets = secrets if secrets is not None else set()
 
     def walk(item: Any, secret: bool) -> Any:
-        if isinstance(item, Mapping) and item.get(rpc._special_sig_key) == _SECRET_SIG:
+        if isinstance(item, Mapping) and item.get(rpc._special_sig_key) == rpc._special_secret_sig:
             return walk(item.get("value"), True)
         if isinstance(item, Unknown) or item == rpc.UNKNOWN:
             return UNKNOWN_STRING_VALUE

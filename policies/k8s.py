@@ -120,6 +120,8 @@ def selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool:
             return False
         if operator == "DoesNotExist" and key in labels:
             return False
+        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False  # the API server refuses an unknown operator; never read it as "matches everything"
     return True
 
 

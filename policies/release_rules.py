@@ -98,7 +98,13 @@ def check_canary_weights(resources: Sequence[StackResource], settings: Settings)
             if len(route) < 2:
                 continue
             for destination in route:
-                weight = to_int(destination.get("weight")) or 0
+                raw_weight = destination.get("weight")
+                weight = to_int(raw_weight) if raw_weight is not None else 0  # absent = 0 in a multi-route split
+                if weight is None:
+                    yield Violation(
+                        f"VirtualService {name_of(virtual_service.props)} has a non-integer route weight "
+                        f"{raw_weight!r}; Istio weights are integers", virtual_service.urn)
+                    continue
                 if weight not in allowed and 100 - weight not in allowed:
                     yield Violation(
                         f"VirtualService {name_of(virtual_service.props)} sends weight {weight} to "

@@ -238,3 +238,21 @@ def test_docs_pack_config_example_is_valid():
         settings = value if isinstance(value, dict) else {"enforcementLevel": value}
         assert settings.get("enforcementLevel", "mandatory") in ("mandatory", "advisory", "disabled")
         assert set(settings) - {"enforcementLevel"} <= set(rule.config), name
+
+
+@pytest.mark.parametrize("weight", ["sixty", 37.5])
+def test_a_non_integer_istio_weight_is_a_violation_not_a_zero(weight):
+    virtual_service = StackResource(
+        "kubernetes:networking.istio.io/v1:VirtualService", "vs", "urn:vs",
+        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "vs"},
+         "spec": {"http": [{"route": [{"destination": {"host": "a", "subset": "blue"}, "weight": weight},
+                                      {"destination": {"host": "a", "subset": "green"}, "weight": 40}]}]}})
+    messages = [d.message for d in analyze_stack([virtual_service]) if d.rule == "canary-weight-steps"]
+    assert any("non-integer route weight" in message for message in messages), messages
+
+
+def test_an_unknown_selector_operator_matches_nothing():
+    from policies.k8s import selector_matches
+
+    assert selector_matches({"matchExpressions": [{"key": "version", "operator": "Exits"}]}, {}) is False
+    assert selector_matches({"matchExpressions": [{"key": "version", "operator": "Exists"}]}, {"version": "x"})
