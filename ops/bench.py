@@ -6,13 +6,13 @@ REPEAT times; the median is reported so one slow run does not decide.
 
 from __future__ import annotations
 
-import importlib
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+from ops import bench_decision
 from ops.stackconfig import PROJECT_DIR
 
 REPEAT = 3
@@ -38,10 +38,6 @@ def main() -> int:
             plan = wall_time([sys.executable, "-m", "ops", "plan", "--stack", stack, "--out", out])
         print(f"plan   (python -m ops plan --stack {stack}, all checks):{' ' * (14 - len(stack))}{plan:6.2f} s"
               f"   ratio {plan / floor:5.1f}x floor")
-    try:
-        bench_decision = importlib.import_module("ops.bench_decision")
-    except ModuleNotFoundError:
-        return 0
     return int(bench_decision.main() or 0)
 
 

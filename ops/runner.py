@@ -39,10 +39,6 @@ class Registered:
     inputs: dict[str, Any]
     depends_on: list[str] = field(default_factory=list)
 
-    @property
-    def parent_name(self) -> str:
-        return self.parent.rsplit("::", 1)[-1] if self.parent else ""
-
 
 @dataclass
 class RunResult:
