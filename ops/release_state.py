@@ -7,7 +7,9 @@ what happened. That makes every path of a release a table test (tests/test_relea
 The stack is the only state that matters: active colour, canary weight and the verdict history are
 stack config, deployed with each `up` and exported as the `releaseHistory` output. Where a release
 stands (its phase) is derived from them, so a promote that was interrupted resumes from the stack
-alone. The in-memory fields (soak start, extensions) only pace the current soak.
+alone. The phase comes from the last real decision: a `reconcile` (re-applying config whose `up` was
+interrupted) records no verdict, and entries an older version wrote for it are skipped. The in-memory
+fields (soak start, extensions) only pace the current soak.
 """
 
 from __future__ import annotations
@@ -79,10 +81,15 @@ class ReleaseState:
     extensions: int = 0
 
     @property
+    def last_decision(self) -> Optional[Verdict]:
+        """The newest verdict that decided something (a reconcile only re-applies the one before it)."""
+        return next((verdict for verdict in reversed(self.history) if verdict.decision != "reconcile"), None)
+
+    @property
     def phase(self) -> Phase:
         if self.weight > 0:
             return "canary"
-        last = self.history[-1] if self.history else None
+        last = self.last_decision
         if last is not None and last.decision == "flip":
             return "stabilizing"
         return "idle"
@@ -113,8 +120,8 @@ class Up:
 
     kind: UpKind
     target: Target
-    verdict: Verdict
-    history: tuple[Verdict, ...]  # the complete history to write (the verdict is its last entry)
+    verdict: Verdict  # why: the history's new last entry (a reconcile's verdict is only printed, never written)
+    history: tuple[Verdict, ...]  # the complete history to write
 
 
 @dataclass(frozen=True)
@@ -192,8 +199,14 @@ def _up(state: ReleaseState, decision: _Decision, now: float) -> Up:
         gates=list(decision.gates),
     )
     # A new release starts a new history; the previous release's verdicts stay in the stack's
-    # update history (each `up` exported them as releaseHistory).
-    history = (verdict,) if decision.kind == "start" else (*state.history, verdict)
+    # update history (each `up` exported them as releaseHistory). A reconcile re-applies the last
+    # decision as written: recording it would hide that decision from the phase.
+    if decision.kind == "reconcile":
+        history = state.history
+    elif decision.kind == "start":
+        history = (verdict,)
+    else:
+        history = (*state.history, verdict)
     return Up(decision.kind, decision.target, verdict, history)
 
 
@@ -224,11 +237,11 @@ def _start(state: ReleaseState, policy: Policy, now: float) -> tuple[ReleaseStat
     if state.phase == "canary":
         resumed = replace(state, soak_started=now, extensions=0)
         return resumed, _observe(resumed, policy, f"resuming the soak at {state.weight}%")
-    if state.phase == "stabilizing":
-        flipped_at = epoch(state.history[-1].time)
+    last = state.last_decision
+    if state.phase == "stabilizing" and last is not None:
+        flipped_at = epoch(last.time)
         return replace(state, soak_started=flipped_at, extensions=0), Smoke()
     candidate = state.image(state.candidate_color)
-    last = state.history[-1] if state.history else None
     if last is not None and candidate and (
         (last.decision == "done" and candidate == last.stableImage)
         or (last.decision == "rollback" and candidate == last.image)
@@ -266,6 +279,15 @@ def _up_done(state: ReleaseState, policy: Policy, event: UpDone) -> tuple[Releas
     if action.kind == "flip":
         return moved, Smoke()
     if action.kind == "reconcile":
+        # The interrupted decision is now deployed: a finished release or a rollback is over; anything
+        # else resumes where it stood (a canary soak, or the stabilization after a flip).
+        last = moved.last_decision
+        if last is not None and last.decision == "done":
+            return moved, Finish(EXIT_OK, f"release complete: the interrupted final record is now deployed; "
+                                          f"{moved.active_color} {moved.image(moved.active_color)} is active")
+        if last is not None and last.decision == "rollback":
+            return moved, Finish(EXIT_ROLLED_BACK, f"the interrupted rollback is now deployed: {moved.active_color} "
+                                                   f"serves all traffic ({last.reason})", tuple(last.gates))
         return _start(moved, policy, event.now)
     return moved, _observe(moved, policy, f"soaking at {moved.weight}%")
 
@@ -323,7 +345,7 @@ def manual_rollback(state: ReleaseState, now: float, reason: str) -> Optional[Up
     """`ops rollback`: during a canary weight 0; after a flip (stabilizing or done) the previous colour.
 
     None when there is nothing to undo (no canary traffic and no completed flip to revert)."""
-    last = state.history[-1] if state.history else None
+    last = state.last_decision
     if state.phase in ("canary", "stabilizing"):
         return _rollback(state, reason, now)
     if last is not None and last.decision == "done":

@@ -265,3 +265,49 @@ def test_manual_rollback_targets_weight_zero_then_the_previous_colour():
     assert undo is not None and undo.target == Target("blue", 0) and undo.verdict.image == "doc-rag/api:v1.1.0"
     after = ReleaseState("blue", 0, STEPS, undo.history, IMAGES)
     assert simulate(after).ups == []  # promote refuses to re-release the image that was rolled back
+
+
+# -- resume after an interrupted flip, done or rollback (the config was written, its `up` never finished) ---
+
+def _history_written_by(run: Run, kind: str) -> tuple:
+    return next(u.history for u in run.ups if u.kind == kind)
+
+
+def _interrupted(kind: str) -> tuple[ReleaseState, tuple]:
+    """The config a promote leaves behind when killed during the `up` of `kind` (outputs still the step before)."""
+    if kind == "flip":
+        history, active = _history_written_by(simulate(fresh()), "flip"), "green"
+    elif kind == "done":
+        history, active = _history_written_by(simulate(fresh()), "done"), "green"
+    elif kind == "rollback":  # a breach at 25 %: all traffic back on blue
+        history, active = _history_written_by(simulate(fresh(), gates=lambda w: report(
+            "fail" if w.state.weight == 25 else "pass")), "rollback"), "blue"
+    else:  # "rollback-after-flip": a breach while stabilizing puts blue back
+        history, active = _history_written_by(simulate(fresh(), gates=lambda w: report(
+            "fail" if w.state.phase == "stabilizing" else "pass")), "rollback"), "blue"
+    return ReleaseState(active, 0, STEPS, history, IMAGES, in_sync=False), history
+
+
+@pytest.mark.parametrize("kind, kinds, exit_code, active", [
+    ("flip", ["reconcile", "done"], EXIT_OK, "green"),  # finishes the stabilization, never re-canaries blue
+    ("done", ["reconcile"], EXIT_OK, "green"),
+    ("rollback", ["reconcile"], EXIT_ROLLED_BACK, "blue"),
+    ("rollback-after-flip", ["reconcile"], EXIT_ROLLED_BACK, "blue"),
+])
+def test_resume_after_an_interrupted_flip_done_or_rollback_never_re_releases(kind, kinds, exit_code, active):
+    state, history = _interrupted(kind)
+    run = simulate(state)
+    assert run.kinds == kinds, run.finish.message
+    assert run.finish.exit_code == exit_code
+    assert run.state is not None and run.state.active_color == active and run.state.weight == 0
+    # the reconcile re-applies the config as it stands: it writes no verdict of its own
+    assert run.ups[0].target == Target(active, 0) and run.ups[0].history == history
+    assert all(u.target.weight == 0 for u in run.ups)  # no canary step of the previous image
+
+
+def test_a_reconcile_entry_left_by_an_older_promote_does_not_hide_the_flip():
+    flip_history = _history_written_by(simulate(fresh()), "flip")
+    legacy = flip_history[-1].model_copy(update={"decision": "reconcile", "reason": "re-applying"})
+    state = ReleaseState("green", 0, STEPS, (*flip_history, legacy), IMAGES)
+    assert state.phase == "stabilizing" and state.candidate_color == "green"
+    assert simulate(state).kinds == ["done"]
