@@ -26,7 +26,10 @@ UpKind = Literal["start", "advance", "flip", "done", "rollback", "reconcile"]
 
 # Exit codes of promote (and of the Finish action): documented in docs/operations.md.
 EXIT_OK = 0
-EXIT_ROLLED_BACK = 1  # a gate or an up failed and the rollback succeeded, or nothing to promote
+EXIT_ROLLED_BACK = 1  # a gate or an up failed and the rollback succeeded
+# Nothing was changed: the config names nothing to release, or it contradicts the release in progress.
+# The same code as usage errors (ops.plan.EXIT_USAGE): the fix is in the config, not in the cluster.
+EXIT_REFUSED = 2
 EXIT_ROLLBACK_FAILED = 3  # the rollback `up` failed too: traffic state needs a human
 
 
@@ -242,13 +245,17 @@ def _start(state: ReleaseState, policy: Policy, now: float) -> tuple[ReleaseStat
         flipped_at = epoch(last.time)
         return replace(state, soak_started=flipped_at, extensions=0), Smoke()
     candidate = state.image(state.candidate_color)
+    if candidate and candidate == state.image(state.active_color):
+        return state, Finish(EXIT_REFUSED, f"nothing to promote: release.{state.candidate_color}.image is {candidate}, "
+                                           f"the image {state.active_color} (active) already runs; set "
+                                           f"release.{state.candidate_color}.image to the new image first")
     if last is not None and candidate and (
         (last.decision == "done" and candidate == last.stableImage)
         or (last.decision == "rollback" and candidate == last.image)
     ):
         what = "was just replaced" if last.decision == "done" else "was rolled back"
-        return state, Finish(EXIT_ROLLED_BACK, f"nothing to promote: release.{state.candidate_color}.image "
-                                               f"{candidate} {what}; set a new image first")
+        return state, Finish(EXIT_REFUSED, f"nothing to promote: release.{state.candidate_color}.image "
+                                           f"{candidate} {what}; set a new image first")
     decision = _Decision("start", Target(state.active_color, state.steps[0]),
                          f"canary {state.candidate_color} {candidate} at {state.steps[0]}%")
     return state, _up(state, decision, now)

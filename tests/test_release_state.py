@@ -10,6 +10,7 @@ import pytest
 from components.config import GateVerdict
 from ops.release_state import (
     EXIT_OK,
+    EXIT_REFUSED,
     EXIT_ROLLBACK_FAILED,
     EXIT_ROLLED_BACK,
     Action,
@@ -238,12 +239,12 @@ def test_nothing_to_promote_after_a_completed_release_or_a_rollback():
     done = simulate(fresh())
     after_done = ReleaseState("green", 0, STEPS, done.ups[-1].history, IMAGES)
     run = simulate(after_done)  # blue still holds v1.0.0, the image the release just replaced
-    assert run.ups == [] and run.finish.exit_code == EXIT_ROLLED_BACK and "just replaced" in run.finish.message
+    assert run.ups == [] and run.finish.exit_code == EXIT_REFUSED and "just replaced" in run.finish.message
 
     rolled = simulate(fresh(), gates=lambda w: report("fail"))
     after_rollback = ReleaseState("blue", 0, STEPS, rolled.ups[-1].history, IMAGES)
     run = simulate(after_rollback)
-    assert run.ups == [] and "rolled back" in run.finish.message
+    assert run.ups == [] and run.finish.exit_code == EXIT_REFUSED and "rolled back" in run.finish.message
 
     new_image = (("blue", "doc-rag/api:v1.0.0"), ("green", "doc-rag/api:v1.2.0"))
     run = simulate(ReleaseState("blue", 0, STEPS, rolled.ups[-1].history, new_image))
@@ -311,3 +312,12 @@ def test_a_reconcile_entry_left_by_an_older_promote_does_not_hide_the_flip():
     state = ReleaseState("green", 0, STEPS, (*flip_history, legacy), IMAGES)
     assert state.phase == "stabilizing" and state.candidate_color == "green"
     assert simulate(state).kinds == ["done"]
+
+
+def test_nothing_to_promote_when_the_canary_colour_runs_the_active_image():
+    same = (("blue", "doc-rag/api:v1.0.0"), ("green", "doc-rag/api:v1.0.0"))
+    run = simulate(ReleaseState("blue", 0, STEPS, (), same))
+    assert run.ups == [], run.kinds  # neither a start up nor a rollback up
+    assert run.finish.exit_code == EXIT_REFUSED == 2
+    assert run.finish.message.startswith("nothing to promote: release.green.image is doc-rag/api:v1.0.0, "
+                                         "the image blue (active) already runs")
