@@ -231,6 +231,14 @@ class GatesConfig(_Strict):
     def _duration(cls, value: str) -> str:
         return check_duration(value)
 
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        # A zero interval made `ops promote` spin through its action budget without ever waiting.
+        if duration_seconds(value) < 1:
+            raise ValueError("allowed: at least 1s")
+        return value
+
 
 class GateVerdict(_Strict):
     gate: Literal["requests", "errorRatio", "errorRatioVsStable", "p95Latency", "smoke"]
@@ -288,6 +296,15 @@ class ReleaseConfig(_Strict):
         if steps[-1] != 100:
             raise ValueError("allowed: a list ending at 100 (the last step sends all traffic before the flip)")
         return steps
+
+    @model_validator(mode="after")
+    def _timings_cover_an_interval(self) -> "ReleaseConfig":
+        # Gates are evaluated every gates.interval: a soak or stabilization shorter than that is never watched.
+        for key in ("soak", "stabilization"):
+            value = getattr(self, key)
+            if duration_seconds(value) < duration_seconds(self.gates.interval):
+                raise _FieldError(key, value, f"allowed: at least release.gates.interval ({self.gates.interval})")
+        return self
 
     @model_validator(mode="after")
     def _weight_is_a_step(self) -> "ReleaseConfig":

@@ -23,6 +23,8 @@ from rich.table import Table
 from components.config import ConfigError, GatesConfig, GateVerdict, ReleaseConfig, duration_seconds
 from ops.driver import AutomationDriver, Driver, OfflineDriver, StackView
 from ops.release_state import (
+    EXIT_ROLLBACK_FAILED,
+    EXIT_ROLLED_BACK,
     Action,
     Finish,
     GateReport,
@@ -35,6 +37,8 @@ from ops.release_state import (
     Started,
     Up,
     UpDone,
+    action_budget,
+    give_up,
     step,
 )
 from ops.stackconfig import UsageError
@@ -95,18 +99,21 @@ class PromoteResult:
 
 
 def run_release(driver: Driver, gates: GateSource, smoke: SmokeCheck, clock: Clock,
-                console: Optional[Console] = None, max_actions: int = 100_000) -> PromoteResult:
-    """Drive the state machine until it finishes. Returns the exit code and everything that was done."""
+                console: Optional[Console] = None, max_actions: Optional[int] = None) -> PromoteResult:
+    """Drive the state machine until it finishes. Returns the exit code and everything that was done.
+
+    `max_actions` (default: action_budget of the release's timings) only guards against a stuck loop."""
     console = console or Console(highlight=False)
     view = driver.read()
     if view.deployed is None:
         return PromoteResult(EXIT_USAGE, "the stack has no outputs: deploy it once with `pulumi up` before promoting")
     policy, thresholds = policy_of(view.release), view.release.gates
     state, action = step(view.state(), policy, Started(clock.now()))
+    budget = max_actions if max_actions is not None else action_budget(policy, len(state.steps))
     result = PromoteResult(1, "", state)
     console.print(f"release: {state.active_color} active, weight {state.weight}%, phase {state.phase}, "
                   f"steps {list(state.steps)}" + ("" if state.in_sync else " (config not yet deployed)"))
-    for _ in range(max_actions):
+    for _ in range(budget):
         result.actions.append(action)
         if isinstance(action, Finish):
             result.exit_code, result.message, result.state, result.gates = (
@@ -131,7 +138,26 @@ def run_release(driver: Driver, gates: GateSource, smoke: SmokeCheck, clock: Clo
             ok, checks = smoke()
             console.print("  smoke: " + ", ".join(f"{check.query} {check.status}" for check in checks), markup=False)
             state, action = step(state, policy, SmokeDone(ok, checks, clock.now()))
-    return PromoteResult(1, f"gave up after {max_actions} actions", state, result.actions)
+    return _give_up(driver, state, clock, console, result, f"gave up after {budget} actions without a verdict")
+
+
+def _give_up(driver: Driver, state: ReleaseState, clock: Clock, console: Console, result: PromoteResult,
+             message: str) -> PromoteResult:
+    """Out of actions: a stuck loop must not leave traffic on the candidate. One rollback `up`, exit non-zero."""
+    result.state, result.exit_code, result.message = state, EXIT_ROLLED_BACK, message
+    rollback = give_up(state, clock.now(), f"{message} (a bug in ops promote: please report it)")
+    if rollback is None:
+        return result
+    result.actions.append(rollback)
+    console.print(f"[bold]rollback[/]: up with activeColor={rollback.target.active_color}, canaryWeight=0 ({message})")
+    outcome = driver.up(rollback)
+    if outcome.ok:
+        result.message = f"{message}: rolled back to {rollback.target.active_color} at weight 0"
+    else:
+        result.exit_code = EXIT_ROLLBACK_FAILED
+        result.message = (f"{message}; ROLLBACK FAILED ({outcome.error}): run `python -m ops rollback` or `pulumi up` "
+                          f"with release.activeColor={rollback.target.active_color}, release.canaryWeight=0")
+    return result
 
 
 def _stamp(clock: Clock) -> str:

@@ -15,6 +15,7 @@ fields (soak start, extensions) only pace the current soak.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field, replace
 from typing import Literal, Optional, Union
 
@@ -346,6 +347,20 @@ def step(state: ReleaseState, policy: Policy, event: Event) -> tuple[ReleaseStat
     if isinstance(event, GatesObserved):
         return _gates_observed(state, policy, event)
     return _smoke_done(state, policy, event)
+
+
+def give_up(state: ReleaseState, now: float, reason: str) -> Optional[Up]:
+    """The loop ran out of actions (a bug, never a verdict): take traffic off the candidate as a failed gate
+    would. None when no traffic is on it."""
+    return _rollback(state, reason, now) if state.phase in ("canary", "stabilizing") else None
+
+
+def action_budget(policy: Policy, steps: int) -> int:
+    """Twice the actions of the slowest healthy release with these timings (every soak and the stabilization
+    extended to the limit, one evaluation per interval), plus slack: reaching it means the loop is stuck."""
+    per_step = math.ceil(policy.soak * (1 + policy.max_extensions) / policy.interval) + 2
+    stabilization = math.ceil((policy.stabilization + policy.max_extensions * policy.soak) / policy.interval) + 4
+    return 2 * (steps * per_step + stabilization) + 100
 
 
 def manual_rollback(state: ReleaseState, now: float, reason: str) -> Optional[Up]:

@@ -47,6 +47,11 @@ def prod_values() -> dict:
     return load_stack_config("prod").values
 
 
+def with_release(release: dict) -> dict:
+    """prod's plain config with `release` replaced: only the release keys under test can be wrong."""
+    return {**{k: v for k, v in prod_values().items() if k != "postgresPassword"}, "release": release}
+
+
 def test_config_writes_append_only_the_new_verdict_and_round_trip_through_the_model():
     first = (verdict("start", 0),)
     second = (*first, verdict("advance", 5, value=1e-05))
@@ -81,12 +86,30 @@ def test_set_path_appends_like_the_cli_and_refuses_gaps():
 def test_broken_history_fixture_is_rejected_with_key_path_value_and_allowed():
     broken = yaml.safe_load((FIXTURES / "bad-history.yaml").read_text())
     with pytest.raises(ConfigError) as error:
-        parse_config(broken)
+        parse_config(with_release(broken["release"]))
     message = str(error.value)
     assert "release.history.0.time = 'yesterday': allowed: an ISO 8601 UTC time" in message
     assert "release.history.1.decision = 'maybe'" in message
     assert "release.gates.minRequests = 0" in message
     assert "release.soak = '5 minutes': allowed: a duration" in message
+
+
+BAD_DURATIONS = yaml.safe_load((FIXTURES / "bad-durations.yaml").read_text())
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DURATIONS))
+def test_release_timings_that_would_spin_are_rejected(case):
+    fixture = BAD_DURATIONS[case]
+    with pytest.raises(ConfigError) as error:
+        parse_config(with_release(fixture["release"]))
+    assert fixture["expect"] in str(error.value)
+
+
+def test_release_timings_at_the_limits_are_accepted():
+    images = {"blue": {"image": "doc-rag/api:v1.0.0"}, "green": {"image": "doc-rag/api:v1.1.0"}}
+    release = parse_config(with_release({**images, "soak": "1s", "stabilization": "1s",
+                                         "gates": {"interval": "1s"}})).release
+    assert release.soak == release.stabilization == release.gates.interval == "1s"
 
 
 def test_view_in_sync_compares_config_with_the_outputs_of_the_last_up():

@@ -178,3 +178,45 @@ def test_endpoint_precedence_flag_then_environment_then_stack_output(monkeypatch
     assert endpoint(None, view, "prometheusUrl", "PROMETHEUS_URL") == "http://127.0.0.1:9090"
     assert endpoint("http://flag:9090", view, "prometheusUrl", "PROMETHEUS_URL") == "http://flag:9090"
     assert endpoint(None, StackView(view.config, {}), "apiUrl", "UNSET_VAR_X", "https://d") == "https://d"
+
+
+# -- the action budget: a loop that cannot finish rolls back rather than leaving traffic on the canary --------
+
+def _memory_driver(**release_updates: Any):
+    from ops.bench_decision import MemoryDriver, deployed_view
+    from ops.driver import StackView
+
+    view = deployed_view("prod")
+    gates = view.release.gates.model_copy(update=release_updates.pop("gates", {}))
+    release = view.release.model_copy(update={**release_updates, "gates": gates})
+    return MemoryDriver(StackView(view.config.model_copy(update={"release": release}), view.outputs))
+
+
+def test_running_out_of_actions_rolls_back_with_one_up_and_exits_non_zero():
+    driver = _memory_driver()
+    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()), max_actions=5)
+    assert [up.kind for up, _, _ in driver.calls] == ["start", "rollback"]
+    assert result.exit_code == 1 and "gave up after 5 actions" in result.message
+    assert driver.view.release.canaryWeight == 0 and driver.view.release.activeColor == "blue"
+
+
+def test_the_default_action_budget_covers_the_slowest_healthy_release():
+    from ops.promote import policy_of
+    from ops.release_state import action_budget
+
+    driver = _memory_driver(soak="60s", stabilization="60s", gates={"interval": "1s", "maxExtensions": 3})
+    seen = {"late": True}
+
+    def data_at_the_last_extension(observe: Observe, thresholds: GatesConfig) -> GateReport:
+        if observe.reason.startswith(("soaking", "stabilizing")):
+            seen["late"] = True
+        elif observe.reason.endswith("extension 3/3"):
+            seen["late"] = False
+        gate = GateVerdict(gate="requests", status="nodata" if seen["late"] else "pass", value=3.0)
+        return GateReport((gate,), "insufficient" if seen["late"] else "pass")
+
+    result = run_release(driver, data_at_the_last_extension, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    assert result.exit_code == 0, result.message
+    assert [up.kind for up, _, _ in driver.calls] == ["start", "advance", "advance", "advance", "flip", "done"]
+    budget = action_budget(policy_of(driver.view.release), len(driver.view.release.steps))
+    assert 1000 < len(result.actions) <= budget < 3 * len(result.actions)
