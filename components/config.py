@@ -247,6 +247,7 @@ class GateVerdict(_Strict):
     value: Optional[float] = None
     threshold: Optional[float] = None
     samples: Optional[float] = None
+    reason: str = ""  # why a gate was skipped (e.g. no stable traffic to compare with at weight 100)
 
 
 class Verdict(_Strict):

@@ -4,7 +4,9 @@ Four gates for the colour under test:
   requests            increase(http_requests_total[5m]) >= minRequests, else the ratios mean nothing
   errorRatio          5xx / all <= maxErrorRatio
   errorRatioVsStable  canary 5xx share - stable 5xx share <= maxErrorRatioVsStable (a difference, so a
-                      stable colour at 0 % errors does not make every canary error fatal)
+                      stable colour at 0 % errors does not make every canary error fatal); `skip`, with
+                      the reason, when the stable colour served fewer than minRequests in the window (at
+                      weight 100 it serves nothing: its 0/0 is no evidence against the canary)
   p95Latency          histogram_quantile(0.95, ...) <= maxP95Latency
 Missing data (empty vector, NaN, too few requests, Prometheus unreachable) is `nodata`, never `pass`:
 the state machine extends the soak on it, then fails closed. Too few requests make the whole report
@@ -29,8 +31,9 @@ class QueryBackend(Protocol):
 def _ask(backend: QueryBackend, promql: str, at: Optional[float]) -> QueryResult:
     try:
         return backend.query(promql, at)
-    except PrometheusError:
-        return QueryResult(promql, math.nan, 0)  # unreachable counts as no data: extend, then fail closed
+    except PrometheusError as error:
+        # unreachable counts as no data: extend, then fail closed
+        return QueryResult(promql, math.nan, 0, error=str(error))
 
 
 def _value(result: QueryResult) -> Optional[float]:
@@ -59,21 +62,37 @@ def evaluate(backend: QueryBackend, gates: GatesConfig, color: Color, baseline: 
                                 query=ratio.query, value=canary_ratio, threshold=gates.maxErrorRatio,
                                 samples=samples))
 
-    if baseline is not None:
-        stable = _ask(backend, gate_queries(baseline).error_ratio, at)
-        stable_ratio = _value(stable)
-        excess = None if canary_ratio is None or stable_ratio is None else canary_ratio - stable_ratio
-        verdicts.append(GateVerdict(gate="errorRatioVsStable", status=_judge(excess, gates.maxErrorRatioVsStable),
-                                    query=f"({ratio.query})\n-\n({stable.query})", value=excess,
-                                    threshold=gates.maxErrorRatioVsStable, samples=samples))
-    else:
-        verdicts.append(GateVerdict(gate="errorRatioVsStable", status="skip", threshold=gates.maxErrorRatioVsStable))
+    verdicts.append(_relative(backend, gates, ratio, samples, baseline, at))
 
     latency = _ask(backend, canary.p95_latency_seconds, at)
     max_latency = duration_seconds(gates.maxP95Latency)
     verdicts.append(GateVerdict(gate="p95Latency", status=_judge(_value(latency), max_latency), query=latency.query,
                                 value=_value(latency), threshold=max_latency, samples=samples))
     return GateReport(tuple(verdicts), _overall(verdicts, enough))
+
+
+def _relative(backend: QueryBackend, gates: GatesConfig, ratio: QueryResult, samples: Optional[float],
+              baseline: Optional[Color], at: Optional[float]) -> GateVerdict:
+    """errorRatioVsStable: the canary's 5xx share minus the stable colour's, or `skip` without a baseline."""
+    threshold = gates.maxErrorRatioVsStable
+    if baseline is None:
+        return GateVerdict(gate="errorRatioVsStable", status="skip", threshold=threshold,
+                           reason="after the flip: no stable colour to compare with")
+    stable_requests = _ask(backend, gate_queries(baseline).request_count, at)
+    served = _value(stable_requests)
+    # An answered query with (almost) no stable traffic is the last step's normal state, not missing data;
+    # an unanswered one stays `nodata`.
+    if not stable_requests.error and (served is None or served < gates.minRequests):
+        what = "has no request series" if served is None else f"served {served:g} requests"
+        return GateVerdict(gate="errorRatioVsStable", status="skip", query=stable_requests.query, threshold=threshold,
+                           samples=samples, reason=f"stable {baseline} {what} in the window (fewer than "
+                                                   f"minRequests {gates.minRequests}): no baseline")
+    stable = _ask(backend, gate_queries(baseline).error_ratio, at)
+    canary_ratio, stable_ratio = _value(ratio), _value(stable)
+    excess = None if canary_ratio is None or stable_ratio is None else canary_ratio - stable_ratio
+    return GateVerdict(gate="errorRatioVsStable", status=_judge(excess, threshold),
+                       query=f"({ratio.query})\n-\n({stable.query})", value=excess, threshold=threshold,
+                       samples=samples)
 
 
 def _overall(verdicts: list[GateVerdict], enough: bool) -> ReportVerdict:

@@ -23,6 +23,7 @@ class QueryResult:
     query: str
     value: float  # NaN when there is no data
     series: int  # number of series in the answer (0 = no data)
+    error: str = ""  # set when the query was not answered (ops.gates turns PrometheusError into no data)
 
     @property
     def has_data(self) -> bool:

@@ -171,12 +171,12 @@ def _values(gates: tuple[GateVerdict, ...]) -> str:
 
 def gate_table(gates: tuple[GateVerdict, ...], title: str = "gates") -> Table:
     table = Table(title=title, show_lines=False)
-    for column in ("gate", "status", "value", "threshold", "samples", "query"):
+    for column in ("gate", "status", "value", "threshold", "samples", "query", "note"):
         table.add_column(column, overflow="fold")
     for gate in gates:
         table.add_row(gate.gate, gate.status, "no data" if gate.value is None else f"{gate.value:.6g}",
                       "" if gate.threshold is None else f"{gate.threshold:g}",
-                      "" if gate.samples is None else f"{gate.samples:g}", gate.query)
+                      "" if gate.samples is None else f"{gate.samples:g}", gate.query, gate.reason)
     return table
 
 

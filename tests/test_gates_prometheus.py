@@ -47,6 +47,8 @@ SCENARIOS: dict[str, dict[str, Traffic]] = {
     "slow": {"blue": Traffic(100), "green": Traffic(10, latency=2.0)},
     "no_traffic": {"blue": Traffic(100)},
     "low_traffic": {"blue": Traffic(100), "green": Traffic(0.1)},
+    # the last canary step (weight 100): blue's series exist but stay flat, green takes every request
+    "all_on_canary": {"blue": Traffic(0), "green": Traffic(100)},
 }
 
 
@@ -195,6 +197,17 @@ def test_too_few_requests_is_insufficient_even_with_good_ratios(prometheus: Serv
     assert verdict == "insufficient"
     assert statuses["requests"] == "nodata" and gates["requests"].value == pytest.approx(30, rel=0.2)
     assert statuses["errorRatio"] == "pass"
+
+
+def test_all_traffic_on_the_canary_skips_the_relative_gate_and_passes(prometheus: Server):
+    """At weight 100 the stable colour serves nothing: its ratio is 0/0, which is no reason to fail closed."""
+    verdict, statuses, gates = _statuses(prometheus, "all_on_canary")
+    assert verdict == "pass", gates
+    assert statuses == {"requests": "pass", "errorRatio": "pass", "errorRatioVsStable": "skip", "p95Latency": "pass"}
+    skipped = gates["errorRatioVsStable"]
+    assert skipped.value is None and skipped.threshold == 0.005
+    assert skipped.reason == "stable blue served 0 requests in the window (fewer than minRequests 100): no baseline"
+    assert gate_queries("blue").request_count in skipped.query  # what was asked, for the report
 
 
 def test_after_the_flip_there_is_no_baseline(prometheus: Server):
