@@ -149,19 +149,24 @@ def prod_policies(edge: EdgePeers) -> list[PolicySpec]:
     ]
 
 
-def kubernetes_api(config: DocRagConfig) -> tuple[str, tuple[int, ...]]:
+def kubernetes_api(config: DocRagConfig) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """Where the API server answers, as a pod sees it after the `kubernetes` Service is resolved.
 
-    EKS (private endpoint access on) serves the API on 443 from ENIs inside the VPC, so the VPC CIDR
-    covers it. An existing cluster's API address is unknown to the program: any address, on the usual API
-    ports only (443, and 6443 of kubeadm-style clusters)."""
+    EKS (private endpoint access on) serves the API on 443 from ENIs it places in the cluster's subnets:
+    the private subnets (components/eks.py), not the whole VPC. Pods get addresses from those same subnets
+    (VPC CNI), so the rule cannot exclude them: docs/security.md names what that leaves open. An existing
+    cluster's API address is unknown to the program: any address, on the usual API ports only (443, and
+    6443 of kubeadm-style clusters)."""
     if config.cluster.mode == "eks":
-        return config.cluster.vpcCidr, (443,)
-    return "0.0.0.0/0", (443, 6443)
+        from components.network import subnet_cidrs  # here, so `existing` mode never loads pulumi_aws
+
+        _, private = subnet_cidrs(config.cluster.vpcCidr, config.cluster.availabilityZones)
+        return tuple(private), (443,)
+    return ("0.0.0.0/0",), (443, 6443)
 
 
 def monitoring_policies(config: DocRagConfig) -> list[PolicySpec]:
-    api_cidr, api_ports = kubernetes_api(config)
+    api_cidrs, api_ports = kubernetes_api(config)
     return [
         default_deny(NS_MONITORING),
         PolicySpec(
@@ -171,7 +176,7 @@ def monitoring_policies(config: DocRagConfig) -> list[PolicySpec]:
                 dns_egress(),
                 _egress([_peer(NS_PROD, API_POD_LABELS)], _ports(api.METRICS_PORT)),
                 # kubernetes_sd_configs: list/watch endpoints, pods, services through the API server.
-                _egress([_peer(cidr=api_cidr)], _ports(*api_ports)),
+                _egress([_peer(cidr=cidr) for cidr in api_cidrs], _ports(*api_ports)),
             ),
         ),
         PolicySpec(
