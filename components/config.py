@@ -259,6 +259,10 @@ class Verdict(_Strict):
     decision: Literal["start", "advance", "flip", "done", "rollback", "reconcile"]
     image: str = ""  # the candidate image being released
     stableImage: str = ""  # the image it replaces
+    # Where the decision sends traffic (activeColor/weight above are where it stood): an interrupted
+    # promote is recognised by config = outputs + one verdict whose target is the config.
+    targetColor: Optional[Color] = None
+    targetWeight: Optional[int] = Field(default=None, ge=0, le=100)
     reason: str = ""
     extensions: int = Field(default=0, ge=0, le=100)
     gates: list[GateVerdict] = Field(default_factory=list)

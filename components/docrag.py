@@ -69,6 +69,7 @@ class DocRag(pulumi.ComponentResource):
             "canaryWeight": config.release.canaryWeight,
             # The verdicts of `ops promote`, as deployed: resume point and audit trail (docs/operations.md).
             "releaseHistory": [verdict.model_dump(exclude_none=True) for verdict in config.release.history],
+            "images": {color: config.release.color(color).image for color in ("blue", "green")},  # resume/rollback
             "namespaces": list(self.namespaces.by_name),
             **self.cluster.outputs,  # eks: cluster, endpoint, kubeconfig (secret), VPC, subnets, certificate, node role
             **self.observability.outputs,  # in-cluster health URLs (Prometheus, Grafana, Jaeger when on)

@@ -21,7 +21,7 @@ from typing import Any, Optional
 from rich.console import Console
 
 from components.config import GatesConfig, GateVerdict, duration_seconds
-from ops.driver import StackView, UpOutcome
+from ops.driver import StackView, UpOutcome, release_outputs
 from ops.promote import FakeClock, run_release
 from ops.release_state import GateReport, Observe, Up
 from ops.stackconfig import load_stack_config
@@ -44,16 +44,13 @@ class MemoryDriver:
             "activeColor": action.target.active_color, "canaryWeight": action.target.weight,
             "history": list(action.history)})
         config = self.view.config.model_copy(update={"release": release})
-        outputs = {"activeColor": release.activeColor, "canaryWeight": release.canaryWeight,
-                   "releaseHistory": [v.model_dump(exclude_none=True) for v in release.history]}
-        self.view = StackView(config, outputs)
+        self.view = StackView(config, {**self.view.outputs, **release_outputs(config)}, self.view.stack)
         return UpOutcome(True)
 
 
 def deployed_view(stack: str = "prod") -> StackView:
     config = load_stack_config(stack).model()
-    return StackView(config, {"activeColor": config.release.activeColor, "canaryWeight": config.release.canaryWeight,
-                              "releaseHistory": []})
+    return StackView(config, release_outputs(config), stack)
 
 
 @dataclass

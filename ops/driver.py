@@ -13,11 +13,11 @@ import copy
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Literal, Optional, Protocol
 
 import yaml
 
-from components.config import ConfigError, DocRagConfig, ReleaseConfig, Verdict, parse_config
+from components.config import COLORS, ConfigError, DocRagConfig, ReleaseConfig, Verdict, parse_config
 from ops.manifests import manifest_id, manifests
 from ops.release_state import ReleaseState, Up
 from ops.runner import run_program
@@ -31,12 +31,53 @@ class Deployed:
     active_color: str
     weight: int
     history: tuple[Verdict, ...]
+    images: dict[str, str] = field(default_factory=dict)  # colour -> image; {} when the outputs predate `images`
+
+
+DriftKind = Literal["in_sync", "interrupted", "diverged", "undeployed"]
+
+
+@dataclass(frozen=True)
+class Drift:
+    """The stack config (the checkout's Pulumi.<stack>.yaml) against the outputs of the last `up`.
+
+    in_sync      activeColor, canaryWeight and history are what was deployed
+    interrupted  config = deployed + exactly one new verdict, decided from the deployed state, whose target
+                 is the config: a promote/rollback wrote it and was killed before its `up` finished
+    diverged     anything else, e.g. a stale clone: re-applying it would move production backwards
+    undeployed   the stack has no outputs
+    """
+
+    kind: DriftKind
+    detail: str = ""
+    stack: str = ""
+
+    @property
+    def message(self) -> str:
+        if self.kind != "diverged":
+            return self.detail
+        stack = self.stack or "<stack>"
+        return (f"local stack config differs from the deployed stack ({self.detail}): pull/commit "
+                f"Pulumi.{stack}.yaml, or run `pulumi config refresh -s {stack}` to take the config of the last update")
+
+
+def _one_new_decision(config: tuple[Verdict, ...], deployed: tuple[Verdict, ...]) -> Optional[Verdict]:
+    if config[:-1] == deployed and len(config) == len(deployed) + 1:
+        return config[-1]
+    if len(config) == 1 and config[0].decision == "start":  # a start replaces the previous release's history
+        return config[0]
+    return None
+
+
+def _last(history: tuple[Verdict, ...]) -> str:
+    return f"last {history[-1].decision} at {history[-1].time}" if history else "empty"
 
 
 @dataclass
 class StackView:
     config: DocRagConfig  # desired: the stack config as it stands
-    outputs: dict[str, Any]  # plain values of the stack outputs ({} when never deployed)
+    outputs: dict[str, Any]  # plain values of the stack outputs ({} when never deployed or unknown)
+    stack: str = ""
 
     @property
     def release(self) -> ReleaseConfig:
@@ -47,21 +88,59 @@ class StackView:
         if "activeColor" not in self.outputs:
             return None
         history = tuple(Verdict.model_validate(item) for item in self.outputs.get("releaseHistory") or [])
-        return Deployed(str(self.outputs["activeColor"]), int(self.outputs.get("canaryWeight") or 0), history)
+        images = self.outputs.get("images")
+        return Deployed(str(self.outputs["activeColor"]), int(self.outputs.get("canaryWeight") or 0), history,
+                        {str(k): str(v) for k, v in images.items()} if isinstance(images, dict) else {})
+
+    @property
+    def drift(self) -> Drift:
+        deployed, release = self.deployed, self.release
+        if deployed is None:
+            return Drift("undeployed", "the stack has no outputs", self.stack)
+        config = (release.activeColor, release.canaryWeight, tuple(release.history))
+        if config == (deployed.active_color, deployed.weight, deployed.history):
+            return Drift("in_sync", "", self.stack)
+        new = _one_new_decision(config[2], deployed.history)
+        if (new is not None and (new.activeColor, new.weight) == (deployed.active_color, deployed.weight)
+                and (new.targetColor, new.targetWeight) == (release.activeColor, release.canaryWeight)):
+            return Drift("interrupted", f"{new.decision} to {release.activeColor} at {release.canaryWeight}% is in "
+                                        f"config but its up did not finish", self.stack)
+        parts = [f"{key}: config {mine}, deployed {theirs}" for key, mine, theirs in (
+            ("activeColor", release.activeColor, deployed.active_color),
+            ("canaryWeight", release.canaryWeight, deployed.weight)) if mine != theirs]
+        if config[2] != deployed.history:
+            parts.append(f"history: config {len(config[2])} verdicts ({_last(config[2])}), deployed "
+                         f"{len(deployed.history)} ({_last(deployed.history)})")
+        return Drift("diverged", "; ".join(parts), self.stack)
+
+    @property
+    def image_drift(self) -> list[str]:
+        deployed = self.deployed
+        known = deployed.images if deployed is not None else {}
+        return [f"release.{color}.image: config {self.release.color(color).image}, deployed {known[color]}"
+                for color in COLORS if color in known and known[color] != self.release.color(color).image]
 
     @property
     def in_sync(self) -> bool:
-        deployed = self.deployed
-        return deployed is not None and (deployed.active_color, deployed.weight, deployed.history) == (
-            self.release.activeColor, self.release.canaryWeight, tuple(self.release.history))
+        """Everything a promote writes or checks is deployed: colour, weight, history and both images."""
+        return self.drift.kind == "in_sync" and not self.image_drift
 
     def state(self) -> ReleaseState:
-        release = self.release
+        release, deployed = self.release, self.deployed
         return ReleaseState(
             active_color=release.activeColor, weight=release.canaryWeight, steps=tuple(release.steps),
             history=tuple(release.history), images=(("blue", release.blue.image), ("green", release.green.image)),
-            in_sync=self.in_sync,
+            in_sync=self.drift.kind == "in_sync",
+            deployed_images=tuple(sorted(deployed.images.items())) if deployed is not None else (),
         )
+
+
+def release_outputs(config: DocRagConfig) -> dict[str, Any]:
+    """The release outputs the program exports (components/docrag.py), for stand-ins that skip the program."""
+    release = config.release
+    return {"activeColor": release.activeColor, "canaryWeight": release.canaryWeight,
+            "releaseHistory": [verdict.model_dump(exclude_none=True) for verdict in release.history],
+            "images": {color: release.color(color).image for color in COLORS}}
 
 
 @dataclass(frozen=True)
@@ -139,7 +218,7 @@ class AutomationDriver:
             except ValueError:
                 values[key.split(":", 1)[1]] = text
         outputs = {name: output.value for name, output in self.stack.outputs().items() if not output.secret}
-        return StackView(parse_config(values), outputs)
+        return StackView(parse_config(values), outputs, self.stack.name)
 
     def up(self, action: Up) -> UpOutcome:
         write = config_write(tuple(self.read().release.history), action)
@@ -197,7 +276,7 @@ class OfflineDriver:
 
     def read(self) -> StackView:
         config = self._load()
-        return StackView(config.model(), dict(self._outputs))
+        return StackView(config.model(), dict(self._outputs), self.stack)
 
     def up(self, action: Up) -> UpOutcome:
         current = self._load()

@@ -105,8 +105,11 @@ def run_release(driver: Driver, gates: GateSource, smoke: SmokeCheck, clock: Clo
     `max_actions` (default: action_budget of the release's timings) only guards against a stuck loop."""
     console = console or Console(highlight=False)
     view = driver.read()
-    if view.deployed is None:
+    drift = view.drift
+    if drift.kind == "undeployed":
         return PromoteResult(EXIT_USAGE, "the stack has no outputs: deploy it once with `pulumi up` before promoting")
+    if drift.kind == "diverged":
+        return PromoteResult(EXIT_USAGE, drift.message)
     policy, thresholds = policy_of(view.release), view.release.gates
     state, action = step(view.state(), policy, Started(clock.now()))
     budget = max_actions if max_actions is not None else action_budget(policy, len(state.steps))

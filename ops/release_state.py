@@ -78,8 +78,9 @@ class ReleaseState:
     weight: int
     steps: tuple[int, ...]
     history: tuple[Verdict, ...] = ()
-    images: tuple[tuple[str, str], ...] = ()  # (colour, image) pairs, for the verdicts
-    in_sync: bool = True  # config equals what the last successful `up` deployed
+    images: tuple[tuple[str, str], ...] = ()  # (colour, image) pairs from config
+    in_sync: bool = True  # activeColor, canaryWeight and history equal what the last successful `up` deployed
+    deployed_images: tuple[tuple[str, str], ...] = ()  # (colour, image) at the last `up`; () when unknown
     # Pacing of the current soak (not persisted: a resumed soak starts afresh).
     soak_started: Optional[float] = None
     extensions: int = 0
@@ -190,14 +191,25 @@ class _Decision:
     gates: tuple[GateVerdict, ...] = field(default_factory=tuple)
 
 
+def _release_images(state: ReleaseState) -> tuple[str, str]:
+    """(candidate, stable) image of the release: as recorded once it started, else as config has them."""
+    last = state.last_decision
+    if state.phase != "idle" and last is not None and last.image:
+        return last.image, last.stableImage
+    return state.image(state.candidate_color), state.image(state.stable_color)
+
+
 def _up(state: ReleaseState, decision: _Decision, now: float) -> Up:
+    image, stable_image = _release_images(state)
     verdict = Verdict(
         time=iso(now),
         activeColor=state.active_color,
         weight=state.weight,
         decision=decision.kind,
-        image=state.image(state.candidate_color),
-        stableImage=state.image(state.stable_color),
+        image=image,
+        stableImage=stable_image,
+        targetColor=decision.target.active_color,
+        targetWeight=decision.target.weight,
         reason=decision.reason,
         extensions=state.extensions,
         gates=list(decision.gates),
@@ -232,12 +244,47 @@ def _describe(gates: list[GateVerdict]) -> str:
     return ", ".join(parts)
 
 
+def _image_conflict(state: ReleaseState) -> Optional[str]:
+    """A release in progress goes on only with the images it started with: a changed candidate image would
+    resume at a later step untested, a changed stable image would reach all traffic on the next `up`."""
+    last = state.last_decision
+    if state.phase == "idle" or last is None:
+        return None
+    start = next((v for v in state.history if v.decision == "start"), last)
+    for color, known, role in ((state.candidate_color, last.image, "releasing"),
+                               (state.stable_color, last.stableImage, "keeping as stable")):
+        if known and state.image(color) != known:
+            return (f"release.{color}.image is {state.image(color)}, but the release in progress (started "
+                    f"{start.time}) is {role} {known}: set release.{color}.image back to {known} to resume, or "
+                    f"end the release with `python -m ops rollback` and promote the new image after it")
+    return None
+
+
+def _active_image_changed(state: ReleaseState) -> Optional[str]:
+    """The colour serving traffic changes image only through a release (a start `up` would roll it in place)."""
+    deployed = dict(state.deployed_images).get(state.active_color)
+    configured = state.image(state.active_color)
+    if not deployed or configured == deployed:
+        return None
+    return (f"release.{state.active_color}.image is {configured} but the active colour {state.active_color} runs "
+            f"{deployed}: the active colour changes image only through a release; set "
+            f"release.{state.active_color}.image back to {deployed}, or put the new image on "
+            f"release.{other(state.active_color)}.image and promote it")
+
+
+def reconcile(state: ReleaseState, now: float) -> Up:
+    """Re-apply the config as it stands: its last decision was written but its `up` never finished."""
+    return _up(state, _Decision("reconcile", Target(state.active_color, state.weight),
+                                "config differs from the deployed stack: re-applying it before resuming"), now)
+
+
 def _start(state: ReleaseState, policy: Policy, now: float) -> tuple[ReleaseState, Action]:
+    conflict = _image_conflict(state) or _active_image_changed(state)
+    if conflict:
+        return state, Finish(EXIT_REFUSED, conflict)
     if not state.in_sync:
         # Interrupted between writing config and finishing its `up`: apply the config as it stands first.
-        decision = _Decision("reconcile", Target(state.active_color, state.weight),
-                             "config differs from the deployed stack: re-applying it before resuming")
-        return state, _up(state, decision, now)
+        return state, reconcile(state, now)
     if state.phase == "canary":
         resumed = replace(state, soak_started=now, extensions=0)
         return resumed, _observe(resumed, policy, f"resuming the soak at {state.weight}%")
@@ -363,18 +410,28 @@ def action_budget(policy: Policy, steps: int) -> int:
     return 2 * (steps * per_step + stabilization) + 100
 
 
-def manual_rollback(state: ReleaseState, now: float, reason: str) -> Optional[Up]:
+def manual_rollback(state: ReleaseState, now: float, reason: str) -> Union[Up, Finish, None]:
     """`ops rollback`: during a canary weight 0; after a flip (stabilizing or done) the previous colour.
 
-    None when there is nothing to undo (no canary traffic and no completed flip to revert)."""
+    None when there is nothing to undo (no canary traffic and no completed flip to revert); a Finish
+    (exit 2, nothing changed) when the colour that would take all traffic no longer holds the image it
+    ran before the release: the `up` would put an untested image in front of every user."""
     last = state.last_decision
     if state.phase in ("canary", "stabilizing"):
+        target, known, what = state.stable_color, last.stableImage if last else "", "the release in progress replaces"
+    elif last is not None and last.decision == "done":
+        target, known, what = other(state.active_color), last.stableImage, "the release being undone replaced"
+    else:
+        return None
+    if known and state.image(target) != known:
+        return Finish(EXIT_REFUSED, f"release.{target}.image is {state.image(target)}, but {what} {known}: "
+                                    f"{target} would not get its known-good image back. Set it with `pulumi config "
+                                    f"set --path release.{target}.image {known}`, then roll back")
+    if state.phase != "idle" or last is None:
         return _rollback(state, reason, now)
-    if last is not None and last.decision == "done":
-        # A finished release is undone by flipping back: the previous colour still holds its image. The
-        # verdict names the released image as the one rolled back, so promote will not re-release it.
-        up = _up(state, _Decision("rollback", Target(other(state.active_color), 0), reason), now)
-        verdict = up.verdict.model_copy(update={"image": state.image(state.active_color),
-                                                "stableImage": state.image(other(state.active_color))})
-        return replace(up, verdict=verdict, history=(*up.history[:-1], verdict))
-    return None
+    # A finished release is undone by flipping back: the previous colour still holds its image. The
+    # verdict names the released image as the one rolled back, so promote will not re-release it.
+    up = _up(state, _Decision("rollback", Target(target, 0), reason), now)
+    verdict = up.verdict.model_copy(update={"image": last.image or state.image(state.active_color),
+                                            "stableImage": known or state.image(target)})
+    return replace(up, verdict=verdict, history=(*up.history[:-1], verdict))

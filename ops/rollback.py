@@ -15,15 +15,25 @@ from rich.console import Console
 from components.config import ConfigError
 from ops.driver import Driver
 from ops.promote import EXIT_USAGE, Clock, SystemClock, make_driver
-from ops.release_state import EXIT_OK, EXIT_ROLLBACK_FAILED, manual_rollback
+from ops.release_state import EXIT_OK, EXIT_ROLLBACK_FAILED, Finish, manual_rollback, reconcile
 from ops.stackconfig import UsageError
 
 
 def rollback(driver: Driver, clock: Clock, console: Console, reason: str) -> int:
     view = driver.read()
+    drift = view.drift
+    if drift.kind in ("diverged", "undeployed"):  # a stale config would move production, not back
+        console.print(f"error: {drift.message}", markup=False)
+        return EXIT_USAGE
     state = view.state()
     action = manual_rollback(state, clock.now(), reason)
-    if action is None:
+    if isinstance(action, Finish):
+        console.print(f"error: {action.message}", markup=False)
+        return action.exit_code
+    if action is None and drift.kind == "interrupted":
+        action = reconcile(state, clock.now())  # e.g. a rollback whose `up` was killed: finish it
+        console.print(f"rollback: re-applying the config ({drift.detail})", markup=False)
+    elif action is None:
         console.print(f"nothing to roll back: {state.active_color} is active with canary weight 0")
         return EXIT_OK
     console.print(f"rollback: up with activeColor={action.target.active_color}, canaryWeight=0 "

@@ -15,7 +15,7 @@ from rich.console import Console
 from components.config import GatesConfig, GateVerdict
 from components.prometheus_rules import RECORD_CANARY_WEIGHT, RULES_FILE
 from ops.__main__ import main
-from ops.driver import OfflineDriver
+from ops.driver import OfflineDriver, StackView
 from ops.promote import FakeClock, PromoteResult, assumed_gates, assumed_smoke, run_release
 from ops.release_state import GateReport, Observe, Up
 
@@ -90,7 +90,10 @@ def test_the_stack_keeps_the_verdicts_and_exports_them(full_walk):
     # written with `pulumi config set --path` semantics (floats as text) and read back by the typed model
     assert view.release.history[1].gates[1].threshold == 0.01
     assert [item["decision"] for item in view.outputs["releaseHistory"]] == decisions
-    assert view.in_sync
+    # the images each colour runs are exported too: resume and rollback compare them (docs/operations.md)
+    assert view.outputs["images"] == {"blue": "doc-rag/api:v1.0.0", "green": "doc-rag/api:v1.1.0"}
+    assert view.in_sync and view.state().deployed_images == (("blue", "doc-rag/api:v1.0.0"),
+                                                             ("green", "doc-rag/api:v1.1.0"))
 
 
 def test_the_soak_and_stabilization_come_from_config(full_walk):
@@ -220,3 +223,43 @@ def test_the_default_action_budget_covers_the_slowest_healthy_release():
     assert [up.kind for up, _, _ in driver.calls] == ["start", "advance", "advance", "advance", "flip", "done"]
     budget = action_budget(policy_of(driver.view.release), len(driver.view.release.steps))
     assert 1000 < len(result.actions) <= budget < 3 * len(result.actions)
+
+
+def test_promote_and_rollback_refuse_a_stack_config_that_is_not_the_deployed_one_plus_one_decision():
+    """A stale clone (config behind the deployed stack) must not be re-applied: it would flip production back."""
+    from ops.rollback import rollback
+    from tests.test_driver import H, view_of
+
+    for stale in (view_of("blue", 25, H["advance25"], ("green", 0, H["done"])),
+                  view_of("blue", 0, (), ("green", 0, H["done"]))):
+        driver = _memory_driver()
+        driver.view = stale
+        out = io.StringIO()
+        result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=out, width=300))
+        assert result.exit_code == 2 and driver.calls == [], result.message
+        assert "local stack config differs from the deployed stack" in result.message
+        assert "pull/commit Pulumi.prod.yaml, or run `pulumi config refresh -s prod`" in result.message
+        assert rollback(driver, FakeClock(), Console(file=out, width=300), "x") == 2 and driver.calls == []
+
+
+def test_rollback_re_applies_an_interrupted_rollback_and_refuses_an_unknown_image():
+    from ops.rollback import rollback
+    from tests.test_driver import view_of
+    from tests.test_release_state import fresh, report, simulate
+
+    rolled = simulate(fresh(), gates=lambda w: report("fail" if w.state.weight == 25 else "pass")).ups
+    driver = _memory_driver()
+    driver.view = view_of("blue", 0, rolled[-1].history, ("blue", 25, rolled[-2].history))  # rollback up killed
+    out = io.StringIO()
+    assert rollback(driver, FakeClock(), Console(file=out, width=300), "x") == 0, out.getvalue()
+    assert [up.kind for up, _, _ in driver.calls] == ["reconcile"] and driver.view.in_sync
+
+    done = simulate(fresh()).ups[-1].history
+    driver = _memory_driver()
+    driver.view = view_of("green", 0, done, ("green", 0, done))
+    release = driver.view.release.model_copy(update={"blue": driver.view.release.blue.model_copy(
+        update={"image": "doc-rag/api:v1.2.0"})})
+    driver.view = StackView(driver.view.config.model_copy(update={"release": release}), driver.view.outputs)
+    out = io.StringIO()
+    assert rollback(driver, FakeClock(), Console(file=out, width=300), "x") == 2 and driver.calls == []
+    assert "pulumi config set --path release.blue.image doc-rag/api:v1.0.0" in out.getvalue()

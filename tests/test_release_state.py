@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 import pytest
@@ -321,3 +321,63 @@ def test_nothing_to_promote_when_the_canary_colour_runs_the_active_image():
     assert run.finish.exit_code == EXIT_REFUSED == 2
     assert run.finish.message.startswith("nothing to promote: release.green.image is doc-rag/api:v1.0.0, "
                                          "the image blue (active) already runs")
+
+
+# -- images: a release resumes and rolls back only with the images it started with -------------------------
+
+V120 = "doc-rag/api:v1.2.0"
+
+
+def _with_image(color: str, image: str) -> tuple:
+    return tuple((c, image if c == color else i) for c, i in IMAGES)
+
+
+@pytest.mark.parametrize("weight", [5, 50, 100])
+@pytest.mark.parametrize("color, role", [("green", "candidate"), ("blue", "stable")])
+def test_resume_refuses_when_an_image_changed_mid_canary(weight, color, role):
+    state = ReleaseState("blue", weight, STEPS, _history_until(weight), _with_image(color, V120))
+    for in_sync in (True, False):  # before a reconcile too: it would deploy the new image
+        run = simulate(replace(state, in_sync=in_sync))
+        assert run.ups == [] and run.finish.exit_code == EXIT_REFUSED
+        known = dict(IMAGES)[color]
+        assert f"release.{color}.image is {V120}, but the release in progress" in run.finish.message
+        assert f"set release.{color}.image back to {known} to resume" in run.finish.message
+
+
+def test_resume_refuses_when_the_candidate_image_changed_after_the_flip():
+    flip = _history_written_by(simulate(fresh()), "flip")
+    run = simulate(ReleaseState("green", 0, STEPS, flip, _with_image("green", V120)))
+    assert run.ups == [] and run.finish.exit_code == EXIT_REFUSED and "release.green.image" in run.finish.message
+
+
+def test_a_new_release_refuses_to_change_the_active_colour_image():
+    deployed = IMAGES  # what the last up deployed
+    state = ReleaseState("blue", 0, STEPS, (), _with_image("blue", V120), deployed_images=deployed)
+    run = simulate(state)
+    assert run.ups == [] and run.finish.exit_code == EXIT_REFUSED
+    assert "release.blue.image is doc-rag/api:v1.2.0 but the active colour blue runs doc-rag/api:v1.0.0" \
+        in run.finish.message
+    # the candidate colour's new image is the release itself
+    new = ReleaseState("blue", 0, STEPS, (), _with_image("green", V120), deployed_images=deployed)
+    assert simulate(new).kinds[0] == "start"
+
+
+def test_manual_rollback_after_done_refuses_an_image_that_is_not_the_known_good_one():
+    from ops.release_state import manual_rollback
+
+    done = simulate(fresh()).ups[-1].history  # green v1.1.0 replaced blue v1.0.0
+    ok = manual_rollback(ReleaseState("green", 0, STEPS, done, IMAGES), T0, "x")
+    assert isinstance(ok, Up) and ok.target == Target("blue", 0)
+    changed = manual_rollback(ReleaseState("green", 0, STEPS, done, _with_image("blue", V120)), T0, "x")
+    assert isinstance(changed, Finish) and changed.exit_code == EXIT_REFUSED
+    assert ("release.blue.image is doc-rag/api:v1.2.0, but the release being undone replaced doc-rag/api:v1.0.0"
+            in changed.message)
+    assert "pulumi config set --path release.blue.image doc-rag/api:v1.0.0" in changed.message
+    canary = manual_rollback(ReleaseState("blue", 25, STEPS, _history_until(25), _with_image("blue", V120)), T0, "x")
+    assert isinstance(canary, Finish) and canary.exit_code == EXIT_REFUSED
+
+
+def test_every_verdict_records_its_target():
+    run = simulate(fresh())
+    assert [(v.targetColor, v.targetWeight) for v in run.ups[-1].history] == [
+        ("blue", 5), ("blue", 25), ("blue", 50), ("blue", 100), ("green", 0), ("green", 0)]
