@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional, Protocol
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from components.config import ConfigError, GatesConfig, GateVerdict, ReleaseConfig, duration_seconds
@@ -44,6 +45,8 @@ from ops.release_state import (
 from ops.stackconfig import UsageError
 
 EXIT_USAGE = 2
+HOW_TO_SET_PROMETHEUS = ("pass --prometheus-url or set PROMETHEUS_URL (from a laptop: `kubectl -n doc-rag-monitoring "
+                         "port-forward svc/prometheus 9090`, then PROMETHEUS_URL=http://127.0.0.1:9090)")
 
 
 class Clock(Protocol):
@@ -99,9 +102,12 @@ class PromoteResult:
 
 
 def run_release(driver: Driver, gates: GateSource, smoke: SmokeCheck, clock: Clock,
-                console: Optional[Console] = None, max_actions: Optional[int] = None) -> PromoteResult:
+                console: Optional[Console] = None, max_actions: Optional[int] = None,
+                preflight: Optional[Callable[[], Optional[str]]] = None) -> PromoteResult:
     """Drive the state machine until it finishes. Returns the exit code and everything that was done.
 
+    `preflight` runs before the first decision (a problem text -> exit 2, nothing changed): the gates'
+    Prometheus must answer before an `up` puts traffic on a canary it could not judge.
     `max_actions` (default: action_budget of the release's timings) only guards against a stuck loop."""
     console = console or Console(highlight=False)
     view = driver.read()
@@ -110,6 +116,9 @@ def run_release(driver: Driver, gates: GateSource, smoke: SmokeCheck, clock: Clo
         return PromoteResult(EXIT_USAGE, "the stack has no outputs: deploy it once with `pulumi up` before promoting")
     if drift.kind == "diverged":
         return PromoteResult(EXIT_USAGE, drift.message)
+    problem = preflight() if preflight is not None else None
+    if problem:
+        return PromoteResult(EXIT_USAGE, problem)
     policy, thresholds = policy_of(view.release), view.release.gates
     state, action = step(view.state(), policy, Started(clock.now()))
     budget = max_actions if max_actions is not None else action_budget(policy, len(state.steps))
@@ -185,6 +194,21 @@ def gate_table(gates: tuple[GateVerdict, ...], title: str = "gates") -> Table:
 
 # -- real I/O -------------------------------------------------------------------------------------
 
+def prometheus_problem(base_url: str, timeout: float = 10.0) -> Optional[str]:
+    """None when Prometheus is ready and answers an instant query; else what failed."""
+    from ops.prometheus import PrometheusClient, PrometheusError
+
+    with PrometheusClient(base_url, timeout=timeout) as client:
+        ready, detail = client.ready()
+        if not ready:
+            return f"not ready ({detail})"
+        try:
+            client.query("vector(1)")
+        except PrometheusError as error:
+            return f"an instant query failed ({error})"
+    return None
+
+
 def prometheus_gates(base_url: str) -> GateSource:
     from ops.gates import evaluate
     from ops.prometheus import PrometheusClient
@@ -225,12 +249,21 @@ def assumed_smoke() -> tuple[bool, tuple[GateVerdict, ...]]:
     return True, (GateVerdict(gate="smoke", status="skip", query="/health, /ready (dry-run: not called)"),)
 
 
+def endpoint_source(explicit: Optional[str], view: StackView, output: str, env: str, default: Optional[str] = None,
+                    flag: str = "flag") -> tuple[Optional[str], str]:
+    """A URL from the flag, else the environment, else the stack output, else the default; and where it came
+    from. The outputs are in-cluster addresses: right for a runner inside the cluster; from a laptop,
+    port-forward and set the env."""
+    for value, source in ((explicit, flag), (os.environ.get(env), f"${env}"),
+                          (view.outputs.get(output), f"stack output {output}"), (default, "default")):
+        if value:
+            return str(value), source
+    return None, ""
+
+
 def endpoint(explicit: Optional[str], view: StackView, output: str, env: str, default: Optional[str] = None
              ) -> Optional[str]:
-    """A URL from the flag, else the environment, else the stack output, else the default. The outputs are
-    in-cluster addresses: right for a runner inside the cluster; from a laptop, port-forward and set the env."""
-    value: Any = explicit or os.environ.get(env) or view.outputs.get(output) or default
-    return str(value) if value else None
+    return endpoint_source(explicit, view, output, env, default)[0]
 
 
 def pulumi_cli() -> Optional[str]:
@@ -256,25 +289,31 @@ def promote_command(args: argparse.Namespace) -> int:
     gates: GateSource
     smoke: SmokeCheck
     clock: Clock
+    preflight: Optional[Callable[[], Optional[str]]] = None
     if args.dry_run:
         console.print("dry-run: nothing is changed; each up is the program under the SDK monitor, gates assumed")
         gates, smoke, clock = assumed_gates, assumed_smoke, FakeClock(time.time())
     else:
-        prometheus = endpoint(args.prometheus_url, view, "prometheusUrl", "PROMETHEUS_URL")
+        prometheus, source = endpoint_source(args.prometheus_url, view, "prometheusUrl", "PROMETHEUS_URL",
+                                             flag="--prometheus-url")
         if prometheus is None:
-            console.print("error: no Prometheus URL: pass --prometheus-url (e.g. after `kubectl -n doc-rag-monitoring "
-                          "port-forward svc/prometheus 9090`) or set PROMETHEUS_URL", markup=False)
+            console.print(f"error: no Prometheus URL: {HOW_TO_SET_PROMETHEUS}", markup=False)
             return EXIT_USAGE
         api = endpoint(args.api_url, view, "apiUrl", "DOC_RAG_API_URL", f"https://{view.config.domain}")
         gates, smoke, clock = prometheus_gates(prometheus), http_smoke(str(api)), SystemClock()
-    result = run_release(driver, gates, smoke, clock, console)
+
+        def preflight() -> Optional[str]:
+            problem = prometheus_problem(prometheus)
+            return problem and f"Prometheus at {prometheus} (from {source}) is not usable: {problem}; " \
+                               f"{HOW_TO_SET_PROMETHEUS}"
+    result = run_release(driver, gates, smoke, clock, console, preflight=preflight)
     report(console, result)
     return result.exit_code
 
 
 def report(console: Console, result: PromoteResult) -> None:
     style = "green" if result.exit_code == 0 else "red"
-    console.print(f"[{style}]promote: {result.message}[/] (exit {result.exit_code})")
+    console.print(f"[{style}]promote: {escape(result.message)}[/] (exit {result.exit_code})")
     if result.gates:
         console.print(gate_table(result.gates, "gates of the last decision"))
 

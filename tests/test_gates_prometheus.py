@@ -233,3 +233,12 @@ def test_unreachable_prometheus_counts_as_no_data():
             client.query("vector(1)")
         report = evaluate(client, GatesConfig(), "green", "blue")
     assert report.verdict == "insufficient" and {g.status for g in report.gates} == {"nodata"}
+
+
+def test_readiness_probe_asks_ready_and_one_query(prometheus: Server):
+    from ops.promote import prometheus_problem
+
+    assert prometheus_problem(prometheus.url) is None
+    down = f"http://127.0.0.1:{_free_port()}"
+    problem = prometheus_problem(down, timeout=1)
+    assert problem is not None and f"{down}/-/ready" in problem

@@ -263,3 +263,34 @@ def test_rollback_re_applies_an_interrupted_rollback_and_refuses_an_unknown_imag
     out = io.StringIO()
     assert rollback(driver, FakeClock(), Console(file=out, width=300), "x") == 2 and driver.calls == []
     assert "pulumi config set --path release.blue.image doc-rag/api:v1.0.0" in out.getvalue()
+
+
+# -- promote checks Prometheus before the first up ---------------------------------------------------------
+
+def test_promote_exits_2_before_any_up_when_prometheus_is_not_usable(monkeypatch, capsys):
+    import socket
+
+    import ops.promote
+
+    class NoUp(type(_memory_driver())):  # type: ignore[misc]
+        def up(self, action: Up):
+            raise AssertionError(f"{action.kind} up ran before Prometheus was checked")
+
+    driver = NoUp(_memory_driver().view)
+    monkeypatch.setattr(ops.promote, "make_driver", lambda *args: driver)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("PROMETHEUS_URL", f"http://127.0.0.1:{port}")
+    assert main(["promote", "-s", "prod"]) == 2
+    printed = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert f"Prometheus at http://127.0.0.1:{port} (from $PROMETHEUS_URL) is not usable" in printed
+    assert "--prometheus-url" in printed and "PROMETHEUS_URL" in printed
+    assert driver.calls == []
+
+
+def test_run_release_stops_on_a_failed_preflight():
+    driver = _memory_driver()
+    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()),
+                         preflight=lambda: "Prometheus at http://x is not usable")
+    assert result.exit_code == 2 and result.message == "Prometheus at http://x is not usable" and driver.calls == []
