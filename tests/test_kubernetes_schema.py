@@ -60,3 +60,12 @@ def test_every_rendered_object_passes_strict(tmp_path, stack):
         if status == "error"
     ]
     assert failures == []
+
+
+@pytest.mark.parametrize(("api_version", "core"), [
+    ("v1", True), ("apps/v1", True), ("networking.k8s.io/v1", True), ("rbac.authorization.k8s.io/v1", True),
+    ("policy/v1beta1", True), ("gateway.networking.k8s.io/v1", False), ("networking.istio.io/v1", False),
+    ("cert-manager.io/v1", False),
+])
+def test_core_groups_are_the_built_in_ones(api_version, core):
+    assert kubernetes_schema.is_core_group(api_version) is core

@@ -18,13 +18,21 @@ from ops.checks.base import CheckResult, Finding, PlanContext
 from ops.manifests import manifest_id
 
 # Groups served by the Kubernetes API server itself; everything else is a CRD group.
-_CORE_GROUP_SUFFIXES = (".k8s.io",)
-_CORE_GROUPS = {"", "apps", "batch", "autoscaling", "policy", "extensions"}
+# Groups the API server itself serves (built in, never CRDs). Listed rather than matched by `.k8s.io`:
+# gateway.networking.k8s.io and other SIG projects use that suffix for CRDs.
+_CORE_GROUPS = {
+    "", "apps", "batch", "autoscaling", "policy", "extensions",
+    "admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io", "authentication.k8s.io",
+    "authorization.k8s.io", "certificates.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io",
+    "flowcontrol.apiserver.k8s.io", "internal.apiserver.k8s.io", "networking.k8s.io", "node.k8s.io",
+    "rbac.authorization.k8s.io", "resource.k8s.io", "scheduling.k8s.io", "storage.k8s.io",
+    "storagemigration.k8s.io",
+}
 
 
 def is_core_group(api_version: str) -> bool:
     group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
-    return group in _CORE_GROUPS or group.endswith(_CORE_GROUP_SUFFIXES)
+    return group in _CORE_GROUPS
 
 
 def validate_manifest(manifest: dict[str, Any], kubernetes_version: str) -> tuple[str, str]:
