@@ -1,8 +1,10 @@
 """Drivers: how `ops promote` reads the stack and carries out one `up`.
 
 AutomationDriver is the real one: Pulumi's Automation API on the local workspace of this project
-directory (the same stack files the CLI uses), config written with `path=True` exactly like
-`pulumi config set --path`, then `up`. OfflineDriver is `--dry-run`: the same config writes applied
+directory (the same stack files the CLI uses; selecting the stack selects it in this checkout, as
+`pulumi stack select` would), config written with `path=True` exactly like `pulumi config set --path`,
+then `up`. It reads only the plain keys it needs and the outputs without `--show-secrets`: nothing
+secret is decrypted to decide a release. OfflineDriver is `--dry-run`: the same config writes applied
 to an in-memory copy of the stack config, the program run under the SDK monitor (ops.runner), and the
 difference in rendered manifests printed for each step. Neither decides anything: ops/release_state.py does.
 """
@@ -11,17 +13,36 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Optional, Protocol
 
 import yaml
 
-from components.config import COLORS, ConfigError, DocRagConfig, ReleaseConfig, Verdict, parse_config
+from components.config import (
+    COLORS,
+    OBJECT_KEYS,
+    STRING_KEYS,
+    ConfigError,
+    DocRagConfig,
+    ReleaseConfig,
+    Verdict,
+    parse_config,
+)
 from ops.manifests import manifest_id, manifests
 from ops.release_state import ReleaseState, Up
 from ops.runner import run_program
-from ops.stackconfig import PROJECT, PROJECT_DIR, StackConfig, load_stack_config, set_path
+from ops.stackconfig import (
+    PROJECT,
+    PROJECT_DIR,
+    StackConfig,
+    UsageError,
+    load_stack_config,
+    project_defaults,
+    set_path,
+)
 
 
 @dataclass(frozen=True)
@@ -194,6 +215,21 @@ def config_write(current: tuple[Verdict, ...], action: Up) -> ConfigWrite:
 
 # -- the real driver -------------------------------------------------------------------------------
 
+class StackAccessError(UsageError):
+    """The `pulumi` CLI could not select or read the stack: not logged in, no passphrase, no such stack."""
+
+
+def cli_error_tail(error: BaseException, lines: int = 3) -> str:
+    """The last lines the CLI wrote on stderr (a CommandError's text is `code: .. stdout: .. stderr: ..`)."""
+    text = str(error)
+    text = text.split(" stderr: ", 1)[1] if " stderr: " in text else text
+    tail = [line.strip() for line in text.strip().splitlines() if line.strip()][-lines:]
+    return " / ".join(tail) or type(error).__name__
+
+
+PLAIN_KEYS = STRING_KEYS + OBJECT_KEYS  # everything a release decision reads; the secret keys never are
+
+
 class AutomationDriver:
     """Pulumi Automation API on the project's local workspace (needs the `pulumi` CLI on PATH)."""
 
@@ -202,34 +238,75 @@ class AutomationDriver:
 
         self._auto = auto
         self._echo = echo
-        self.stack = auto.select_stack(stack_name=stack, work_dir=str(work_dir))
+        self.work_dir = Path(work_dir)
+        try:
+            # Like `pulumi stack select`: the checkout's selected stack becomes this one.
+            self.stack = auto.select_stack(stack_name=stack, work_dir=str(work_dir))
+        except (auto.CommandError, auto.InvalidVersionError, subprocess.CalledProcessError, OSError) as error:
+            raise StackAccessError(f"pulumi could not select stack {stack!r}: {cli_error_tail(error)}") from None
 
     def read(self) -> StackView:
-        import json
+        try:
+            values = self._plain_config()
+            outputs = self._outputs()
+        except self._auto.CommandError as error:
+            raise StackAccessError(f"pulumi could not read stack {self.stack.name!r}: {cli_error_tail(error)}") \
+                from None
+        return StackView(parse_config(values), outputs, self.stack.name)
 
-        config = self.stack.get_all_config()
-        values: dict[str, Any] = {}
-        for key, item in config.items():
-            if not key.startswith(f"{PROJECT}:") or item.secret:
+    def _plain_config(self) -> dict[str, Any]:
+        """Each plain doc-rag key with `pulumi config get` (`get_all_config` would run `config --show-secrets`),
+        over the Pulumi.yaml defaults as the engine applies them."""
+        defaults, secret = project_defaults(self.work_dir)
+        values = {key: value for key, value in defaults.items() if key in PLAIN_KEYS and key not in secret}
+        for key in PLAIN_KEYS:
+            try:
+                item = self.stack.get_config(f"{PROJECT}:{key}")
+            except self._auto.CommandError as error:
+                if "not found" in str(error):
+                    continue
+                raise
+            if item.secret:
                 continue
             text = item.value
             try:
-                values[key.split(":", 1)[1]] = json.loads(text) if text[:1] in "{[" else text
+                values[key] = json.loads(text) if text[:1] in "{[" else text
             except ValueError:
-                values[key.split(":", 1)[1]] = text
-        outputs = {name: output.value for name, output in self.stack.outputs().items() if not output.secret}
-        return StackView(parse_config(values), outputs, self.stack.name)
+                values[key] = text
+        return values
+
+    def _cli(self, *args: str) -> str:
+        workspace = self.stack.workspace
+        env = {**({"PULUMI_HOME": workspace.pulumi_home} if workspace.pulumi_home else {}),
+               **(workspace.env_vars or {})}
+        command = workspace.pulumi_command  # LocalWorkspace's CLI runner (public attribute)
+        return str(command.run([*args, "--stack", self.stack.name], str(workspace.work_dir), env).stdout)
+
+    def _outputs(self) -> dict[str, Any]:
+        """The outputs as `pulumi stack output --json` shows them: secret ones masked, so left out here
+        (Stack.outputs() would decrypt them all with --show-secrets)."""
+        shown = json.loads(self._cli("stack", "output", "--json") or "{}")
+        return {name: value for name, value in shown.items() if value != "[secret]"}
+
+    def secret_output(self, name: str) -> Any:
+        """One output decrypted, for the one caller that needs it (`ops check`: the kubeconfig); None if absent."""
+        try:
+            return json.loads(self._cli("stack", "output", name, "--json", "--show-secrets"))
+        except self._auto.CommandError:
+            return None
 
     def up(self, action: Up) -> UpOutcome:
-        write = config_write(tuple(self.read().release.history), action)
         try:
+            write = config_write(tuple(self.read().release.history), action)
             if write.remove_history:
                 self.stack.remove_config(f"{PROJECT}:release.history", path=True)
             self.stack.set_all_config({f"{PROJECT}:{path}": self._auto.ConfigValue(value)
                                        for path, value in write.assignments}, path=True)
-            result = self.stack.up(on_output=self._echo)
+            result = self.stack.up(on_output=self._echo, show_secrets=False)
         except self._auto.CommandError as error:
             return UpOutcome(False, _tail(str(error)))
+        except StackAccessError as error:
+            return UpOutcome(False, str(error))
         return UpOutcome(True, summary=str(result.summary.resource_changes or {}))
 
     def preview(self) -> UpOutcome:

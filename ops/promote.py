@@ -271,6 +271,10 @@ def pulumi_cli() -> Optional[str]:
 
 
 def make_driver(stack: str, dry_run: bool, sets: list[str], console: Console) -> Driver:
+    if sets and not dry_run:
+        raise UsageError("--set applies only with --dry-run (it starts the offline walk from other config); to "
+                         f"change the stack itself run `pulumi config set --path KEY VALUE -s {stack}` and commit "
+                         f"Pulumi.{stack}.yaml")
     if dry_run:
         return OfflineDriver(stack, tuple(sets), echo=lambda line: console.print(line, markup=False))
     if pulumi_cli() is None:
@@ -306,7 +310,11 @@ def promote_command(args: argparse.Namespace) -> int:
             problem = prometheus_problem(prometheus)
             return problem and f"Prometheus at {prometheus} (from {source}) is not usable: {problem}; " \
                                f"{HOW_TO_SET_PROMETHEUS}"
-    result = run_release(driver, gates, smoke, clock, console, preflight=preflight)
+    try:
+        result = run_release(driver, gates, smoke, clock, console, preflight=preflight)
+    except (UsageError, ConfigError) as error:  # e.g. the stack cannot be read any more (StackAccessError)
+        console.print(f"error: {error}", markup=False)
+        return EXIT_USAGE
     report(console, result)
     return result.exit_code
 

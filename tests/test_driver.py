@@ -4,16 +4,18 @@ Automation API driver (exercised only where the `pulumi` CLI is on PATH)."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from components.config import ConfigError, GateVerdict, Verdict, parse_config
-from ops.driver import AutomationDriver, StackView, config_write
+from ops.driver import AutomationDriver, StackView, config_write, release_outputs
 from ops.release_state import ReleaseState, Target, Up
 from ops.stackconfig import UsageError, load_stack_config, set_path
 
@@ -246,3 +248,89 @@ def test_check_reports_not_ready_nodes_and_unreachable_health_endpoints(tmp_path
     assert "FAILED: node readiness, prometheus health" in out.getvalue()
     assert check("prod", [], tmp_path / "plan", [], console, plan_checks=[]) == 0
     assert check("prod", ["release.canaryWeight=7"], tmp_path / "plan", [], console, plan_checks=[]) == 2
+
+
+# -- the Automation API driver against a fake `pulumi` (the real CLI is not installed here) ---------------------
+
+@dataclass
+class FakePulumi:
+    log: Path
+    state_file: Path
+
+    def set(self, **state: object) -> None:
+        self.state_file.write_text(json.dumps(state))
+
+    def calls(self) -> list[list[str]]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+
+
+@pytest.fixture
+def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePulumi:
+    """tests/fixtures/ops/fake-pulumi first on PATH, answering from a state file, logging every call."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").symlink_to(FIXTURES / "fake-pulumi")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    fake = FakePulumi(tmp_path / "pulumi-calls.log", tmp_path / "pulumi-state.json")
+    monkeypatch.setenv("FAKE_PULUMI_LOG", str(fake.log))
+    monkeypatch.setenv("FAKE_PULUMI_STATE", str(fake.state_file))
+    monkeypatch.delenv("FAKE_PULUMI_FAIL", raising=False)
+    fake.set()
+    return fake
+
+
+@pytest.mark.parametrize("command", ["promote", "rollback", "status"])
+def test_cli_exits_2_with_the_cli_error_when_the_stack_cannot_be_selected(fake_pulumi, monkeypatch, capsys, command):
+    from ops.__main__ import main
+
+    monkeypatch.setenv("FAKE_PULUMI_FAIL", "error: passphrase must be set with PULUMI_CONFIG_PASSPHRASE or "
+                                           "PULUMI_CONFIG_PASSPHRASE_FILE environment variables")
+    assert main([command, "-s", "prod"]) == 2
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "error: pulumi could not select stack 'prod'" in printed, printed
+    assert "passphrase must be set with PULUMI_CONFIG_PASSPHRASE" in printed
+    assert "Traceback" not in printed
+
+
+@pytest.mark.parametrize("command", ["promote", "rollback"])
+def test_set_without_dry_run_is_refused(capsys, command):
+    from ops.__main__ import main
+
+    assert main([command, "-s", "prod", "--set", "release.canaryWeight=25"]) == 2
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "--set applies only with --dry-run" in printed and "pulumi config set --path" in printed
+
+
+def _fake_stack(fake: FakePulumi) -> None:
+    stack = load_stack_config("prod")
+    config = {f"doc-rag:{key}": value for key, value in stack.values.items() if key not in stack.secret_keys}
+    config.update({"doc-rag:postgresPassword": "not-for-reading", "aws:region": "eu-west-1"})
+    outputs = {**release_outputs(stack.model()), "kubeconfig": {"apiVersion": "v1"}}
+    fake.set(config=config, secret_config=["doc-rag:postgresPassword"], outputs=outputs, secret_outputs=["kubeconfig"])
+
+
+def test_automation_driver_reads_plain_keys_one_by_one_and_decrypts_nothing(fake_pulumi, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(PROJECT_DIR / "Pulumi.yaml", project / "Pulumi.yaml")
+    _fake_stack(fake_pulumi)
+    driver = AutomationDriver("prod", work_dir=project, echo=lambda line: None)
+    view = driver.read()
+    assert view.release == load_stack_config("prod").model().release and view.stack == "prod"
+    assert view.drift.kind == "in_sync" and "kubeconfig" not in view.outputs  # secret outputs are not read
+    calls = fake_pulumi.calls()
+    assert ["stack", "select", "--stack", "prod"] in calls
+    assert ["config", "get", "doc-rag:release", "--json", "--stack", "prod"] in calls
+    assert not [call for call in calls if "--show-secrets" in call], calls
+    assert not [call for call in calls if "doc-rag:postgresPassword" in call]
+
+    fake_pulumi.log.write_text("")
+    first = (verdict("start", 0),)
+    assert driver.up(up("start", 5, first)).ok
+    calls = fake_pulumi.calls()
+    (set_all,) = [call for call in calls if call[:2] == ["config", "set-all"]]
+    assert "--path" in set_all and "doc-rag:release.canaryWeight=5" in set_all
+    assert [call for call in calls if call[:1] == ["up"]]
+    # the update summary is read without decrypting config (the SDK's own output read still decrypts outputs)
+    assert [call for call in calls if call[:2] == ["stack", "history"] and "--show-secrets" not in call]
+    assert not [call for call in calls if call[:1] == ["config"] and "--show-secrets" in call]
