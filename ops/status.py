@@ -2,26 +2,30 @@
 
 Colours with their images and replicas, the canary weight and phase, whether config is deployed, the
 last verdicts from the stack's own history and, when Prometheus is reachable, the live gate values.
-Without the `pulumi` CLI it reads the stack files offline (the deployed state is then unknown).
+Without the `pulumi` CLI it shows Pulumi.<stack>.yaml alone: the deployed state is then unknown, and
+Prometheus is asked only at a URL given by flag or environment. `--watch` re-reads everything each time.
 Exit codes: 0 shown, 2 usage/config.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from rich.console import Console
 from rich.table import Table
 
 from components.config import ConfigError
-from ops.driver import Driver, StackView
+from ops.driver import StackView
 from ops.promote import EXIT_USAGE, GateSource, endpoint, gate_table, make_driver, prometheus_gates, pulumi_cli
 from ops.release_state import Observe
-from ops.stackconfig import UsageError
+from ops.stackconfig import UsageError, load_stack_config
 
 LAST_VERDICTS = 8
+sleep = time.sleep  # the --watch pause (tests replace it)
+Reader = Callable[[], StackView]
 
 
 def release_table(view: StackView) -> Table:
@@ -47,13 +51,23 @@ def verdict_table(view: StackView, limit: int = LAST_VERDICTS) -> Table:
     return table
 
 
-def show_status(view: StackView, console: Console, gates: Optional[GateSource] = None) -> None:
+def sync_text(view: StackView, offline: bool = False) -> str:
+    if offline:
+        return f"deployed state unknown: no pulumi CLI, showing Pulumi.{view.stack}.yaml only"
+    drift = view.drift
+    if drift.kind == "undeployed":
+        return "not deployed: the stack has no outputs"
+    if view.in_sync:
+        return "deployed"
+    what = {"in_sync": "", "interrupted": f"{drift.detail} (promote or rollback re-applies it)",
+            "diverged": drift.message}[drift.kind]
+    return "NOT deployed: " + "; ".join(part for part in (what, *view.image_drift) if part)
+
+
+def show_status(view: StackView, console: Console, gates: Optional[GateSource] = None, offline: bool = False) -> None:
     state = view.state()
-    deployed = view.deployed
-    sync = ("deployed" if view.in_sync else "NOT deployed: config differs from the last up (promote reconciles it)"
-            ) if deployed is not None else "deployed state unknown (no stack outputs)"
     console.print(f"stack config: {state.active_color} active, canary weight {state.weight}%, steps "
-                  f"{list(state.steps)}; {sync}")
+                  f"{list(state.steps)}; {sync_text(view, offline)}", markup=False)
     console.print(release_table(view))
     if view.release.history:
         console.print(verdict_table(view))
@@ -63,33 +77,55 @@ def show_status(view: StackView, console: Console, gates: Optional[GateSource] =
         console.print(gate_table(report.gates, f"live gates for {state.candidate_color}: {report.verdict}"))
 
 
+def stack_reader(stack: str, console: Console) -> tuple[Reader, bool]:
+    """How status reads the stack, and whether the deployed state is known: through the CLI (config and
+    outputs), else the stack files alone. Never a local program run: its outputs are not what is deployed."""
+    if pulumi_cli() is None:
+        return (lambda: StackView(load_stack_config(stack).model(), {}, stack)), False
+    return make_driver(stack, False, [], console).read, True
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: a positive number of seconds")
+    return value
+
+
 def status_command(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
-    offline = pulumi_cli() is None
     try:
-        driver: Driver = make_driver(args.stack, offline, [], console)
-        view = driver.read()
+        read, online = stack_reader(args.stack, console)
+        view = read()
     except (UsageError, ConfigError) as error:
         console.print(f"error: {error}", markup=False)
         return EXIT_USAGE
-    if offline:
-        console.print("pulumi CLI not on PATH: showing the stack files (offline); the deployed state is unknown")
+    # Offline there are no outputs, so only a URL from the flag or the environment is asked.
     url = endpoint(args.prometheus_url, view, "prometheusUrl", "PROMETHEUS_URL")
     gates = prometheus_gates(url) if url else None
     if gates is None:
         console.print("live gates: no Prometheus URL (--prometheus-url or PROMETHEUS_URL)")
     while True:
-        show_status(view, console, gates)
+        show_status(view, console, gates, offline=not online)
         if not args.watch:
             return 0
-        time.sleep(args.watch)
-        view = driver.read()
+        try:
+            sleep(args.watch)
+            view = read()
+        except KeyboardInterrupt:
+            return 0
+        except (UsageError, ConfigError) as error:
+            console.print(f"error: {error}", markup=False)
+            return EXIT_USAGE
 
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser("status", help="colours, images, weight, last verdicts, live gate values")
     parser.add_argument("-s", "--stack", required=True, help="stack name")
-    parser.add_argument("--watch", type=float, nargs="?", const=30.0, default=None, metavar="SECONDS",
-                        help="refresh every SECONDS (default 30) until interrupted")
+    parser.add_argument("--watch", type=positive_seconds, nargs="?", const=30.0, default=None, metavar="SECONDS",
+                        help="refresh every SECONDS (default 30, a positive number) until interrupted")
     parser.add_argument("--prometheus-url", help="Prometheus base URL (default: $PROMETHEUS_URL, output prometheusUrl)")
     parser.set_defaults(func=status_command)

@@ -294,3 +294,44 @@ def test_run_release_stops_on_a_failed_preflight():
     result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()),
                          preflight=lambda: "Prometheus at http://x is not usable")
     assert result.exit_code == 2 and result.message == "Prometheus at http://x is not usable" and driver.calls == []
+
+
+# -- status without the CLI, and --watch -------------------------------------------------------------------
+
+def test_status_offline_says_the_deployed_state_is_unknown_and_asks_no_in_cluster_url(monkeypatch, capsys):
+    import ops.status
+
+    monkeypatch.setattr(ops.status, "pulumi_cli", lambda: None)
+    monkeypatch.delenv("PROMETHEUS_URL", raising=False)
+    assert main(["status", "-s", "prod"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "deployed state unknown: no pulumi CLI, showing Pulumi.prod.yaml only" in printed
+    assert "live gates: no Prometheus URL" in printed  # the in-cluster output URL is not made up from a local run
+    assert "svc" not in printed and "NOT deployed" not in printed
+
+
+@pytest.mark.parametrize("watch", ["-5", "0", "soon"])
+def test_status_watch_must_be_a_positive_number(capsys, watch):
+    assert main(["status", "-s", "prod", "--watch", watch]) == 2
+    assert "--watch" in capsys.readouterr().err
+
+
+def test_status_watch_re_reads_the_stack_files_each_refresh(monkeypatch, capsys):
+    import ops.status
+    from ops.stackconfig import load_stack_config
+
+    monkeypatch.setattr(ops.status, "pulumi_cli", lambda: None)
+    monkeypatch.delenv("PROMETHEUS_URL", raising=False)
+    edits = iter(["release.canaryWeight=5", "release.canaryWeight=25"])
+    monkeypatch.setattr(ops.status, "load_stack_config", lambda stack: load_stack_config(stack, (next(edits),)))
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 2:
+            raise KeyboardInterrupt  # the operator's Ctrl-C ends --watch cleanly
+
+    monkeypatch.setattr(ops.status, "sleep", sleep)
+    assert main(["status", "-s", "prod", "--watch", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "canary weight 5%" in printed and "canary weight 25%" in printed and slept == [2.0, 2.0]
