@@ -11,7 +11,7 @@ Quota-relevant numbers are module constants (API_RESOURCES, MAX_SURGE, HPA_MAX_R
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -79,6 +79,9 @@ class ApiArgs:
     config: DocRagConfig
     namespace: pulumi.Resource  # doc-rag-prod
     secret: pulumi.Resource  # doc-rag-secrets (components/data.py)
+    # Traffic.routing, known only once the traffic layer exists (pulumi.deferred_output in components/docrag.py):
+    # a colour being retired scales to 0 only after no router points at it any more.
+    retire_after: Optional[pulumi.Output[Sequence[pulumi.Resource]]] = None
 
 
 class Api(pulumi.ComponentResource):
@@ -93,10 +96,13 @@ class Api(pulumi.ComponentResource):
             opts=self._opts(),
         )
         self.deployments: dict[str, k8s.apps.v1.Deployment] = {}
+        # The live colours' Deployments: the traffic layer routes to a colour only after its rollout is done.
+        self.serving: list[pulumi.Resource] = []
         for color in COLORS:
             color_config = args.config.release.color(color)
             self.deployments[color] = self._deployment(color, color_config)
             if color_config.replicas > 0:  # a retired colour (scaled to 0) gets no HPA and no PDB
+                self.serving.append(self.deployments[color])
                 self._autoscaler(color, color_config)
                 self._disruption_budget(color)
         self.register_outputs({"deployments": [deployment_name(color) for color in COLORS]})
@@ -172,8 +178,15 @@ class Api(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=self._opts(self.service_account, self._args.secret),
+            opts=self._deployment_opts(cfg),
         )
+
+    def _deployment_opts(self, cfg: ColorConfig) -> pulumi.ResourceOptions:
+        first = [self._args.namespace, self.service_account, self._args.secret]
+        if cfg.replicas > 0 or self._args.retire_after is None:
+            return child(self, depends_on=first)
+        # Retiring: scaled to 0 after every router moved away from this colour (same `up`, docs/traffic.md).
+        return child(self, depends_on=self._args.retire_after.apply(lambda routing: [*first, *routing]))
 
     def _autoscaler(self, color: str, cfg: ColorConfig) -> k8s.autoscaling.v2.HorizontalPodAutoscaler:
         def utilization(resource: str, percent: int) -> k8s.autoscaling.v2.MetricSpecArgs:

@@ -15,7 +15,7 @@ from components.namespaces import Namespaces
 from components.observability import Observability, ObservabilityArgs
 from components.platform import Platform
 from components.security import EdgePeers, SecurityArgs, SecurityPolicies
-from components.traffic import Traffic, TrafficArgs
+from components.traffic import Traffic, TrafficArgs, deferred_routers, routers_of
 
 
 class DocRag(pulumi.ComponentResource):
@@ -37,17 +37,23 @@ class DocRag(pulumi.ComponentResource):
         prod_namespace = self.namespaces.by_name[NS_PROD]
         self.data = Data("data", DataArgs(config, secrets, self.cluster.storage_class_name, prod_namespace),
                          opts=k8s_opts)
-        self.api = Api("api", ApiArgs(config, prod_namespace, self.data.secret), opts=k8s_opts)
+        # A retired colour scales to 0 only after the traffic layer's routers left it (resolved below).
+        routing, resolve_routing = deferred_routers()
+        self.api = Api("api", ApiArgs(config, prod_namespace, self.data.secret, retire_after=routing),
+                       opts=k8s_opts)
 
         # -- traffic (components/traffic.py) --
-        self.traffic = Traffic("traffic", TrafficArgs(
-            config, self.namespaces.by_name, self.api, certificate_arn=self.cluster.certificate_arn,
-            edge=self.platform.edge,  # NLB owner + PROXY v2: the same value ingress-nginx was configured from
-            edge_selector=self.platform.ingress_controller_selector, edge_namespace=self.platform.ingress_namespace,
-            gateway_selector=self.platform.istio_gateway_selector,
-            gateway_namespace=self.platform.istio_gateway_namespace, istio_ready=self.platform.istio_ready,
-            cert_manager_ready=self.platform.cert_manager_ready, ingress_ready=self.platform.ingress_ready,
-        ), opts=k8s_opts)
+        try:
+            self.traffic = Traffic("traffic", TrafficArgs(
+                config, self.namespaces.by_name, self.api.serving, certificate_arn=self.cluster.certificate_arn,
+                edge=self.platform.edge,  # NLB owner + PROXY v2: the same value ingress-nginx was configured from
+                edge_selector=self.platform.ingress_controller_selector,
+                edge_namespace=self.platform.ingress_namespace, gateway_selector=self.platform.istio_gateway_selector,
+                gateway_namespace=self.platform.istio_gateway_namespace, istio_ready=self.platform.istio_ready,
+                cert_manager_ready=self.platform.cert_manager_ready, ingress_ready=self.platform.ingress_ready,
+            ), opts=k8s_opts)
+        finally:  # resolved even if Traffic fails: a retirement then fails with it instead of waiting forever
+            resolve_routing(pulumi.Output.from_input(vars(self).get("traffic")).apply(routers_of))
 
         # -- security (components/security.py) --
         edge = EdgePeers(self.platform.ingress_namespace, self.platform.ingress_controller_selector,

@@ -19,7 +19,7 @@ checks exactly what gets registered, before anything is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -86,6 +86,20 @@ def main_route(config: DocRagConfig) -> Route:
 
 def traffic_state(release: ReleaseConfig) -> TrafficState:
     return TrafficState(release.activeColor, release.canary_color, release.canaryWeight)
+
+
+def service_update_order(state: TrafficState) -> tuple[list[str], list[str]]:
+    """(Services updated before the canary weight, Services updated after it).
+
+    A flip swaps both Service selectors; between the two updates both Services select ONE colour, which then
+    gets every request. A Service whose colour receives traffic in the target state goes first: that colour
+    serves (preflight), so the in-between state routes only to it. A Service whose colour receives none (the
+    canary at weight 0, the active colour at 100, possibly retired) changes only after the weight moved
+    away from it. The flip from 100 is then api-service, weight 100 -> 0, api-service-canary; undoing it
+    (back to weight 100) runs the other way round."""
+    shares = {ACTIVE_SERVICE: 100 - state.weight, CANARY_SERVICE: state.weight}
+    return ([name for name, share in shares.items() if share > 0],
+            [name for name, share in shares.items() if share == 0])
 
 
 def _metadata(name: str, namespace: str = NS_PROD, annotations: Optional[dict[str, Any]] = None,
@@ -285,7 +299,8 @@ def nlb_service_spec(edge_selector: dict[str, str], edge: EdgeLoadBalancer) -> d
 class TrafficArgs:
     config: DocRagConfig
     namespaces: Mapping[str, pulumi.Resource]  # components/namespaces.py by_name
-    api: pulumi.Resource  # the Api component: Services route to its pods
+    # The live colours' Deployments (Api.serving): no router points at a colour before its rollout is done.
+    serving: Sequence[pulumi.Resource]
     certificate_arn: Optional[pulumi.Input[str]] = None  # Cluster.certificate_arn (eks mode)
     edge: EdgeLoadBalancer = field(default_factory=EdgeLoadBalancer)  # Platform.edge: NLB owner, PROXY v2
     edge_selector: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_EDGE_SELECTOR))
@@ -297,6 +312,19 @@ class TrafficArgs:
     ingress_ready: list[pulumi.Resource] = field(default_factory=list)  # ingress-nginx (IngressClass)
 
 
+def deferred_routers() -> tuple[pulumi.Output[Sequence[pulumi.Resource]],
+                                Callable[[pulumi.Output[Sequence[pulumi.Resource]]], None]]:
+    """(Traffic.routing before the traffic layer exists, for ApiArgs.retire_after; the function supplying it)."""
+    return pulumi.deferred_output()
+
+
+def routers_of(traffic: Optional["Traffic"]) -> Sequence[pulumi.Resource]:
+    """What a retiring colour waits for (ApiArgs.retire_after); no Traffic (it failed) fails the retirement."""
+    if traffic is None:
+        raise pulumi.RunError("the traffic layer failed (see its error): no colour is retired without its routers")
+    return traffic.routing
+
+
 class Traffic(pulumi.ComponentResource):
     def __init__(self, name: str, args: TrafficArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("doc-rag:traffic:Traffic", name, None, opts)
@@ -305,11 +333,29 @@ class Traffic(pulumi.ComponentResource):
         route = main_route(config)
         self.state = traffic_state(config.release)
 
-        self.services = [self._object(m, prod, args.api) for m in service_manifests(config.release)]
-        self.main_ingress = self._object(main_ingress_manifest(config, route), prod, *self.services,
-                                         *args.ingress_ready, *args.cert_manager_ready)
-        # After the main Ingress: ingress-nginx ignores a canary that has no main Ingress for its host.
-        self.canary_ingress = self._object(canary_ingress_manifest(config, route), prod, self.main_ingress)
+        # Update order (docs/traffic.md "Update order"): the Services whose colour receives traffic in the target
+        # state, then the canary weight, then the Services that receive none; so every state in between sends
+        # traffic only to colours that serve. The main Ingress follows its Service.
+        ahead, behind = service_update_order(self.state)
+        manifests = {m["metadata"]["name"]: m for m in service_manifests(config.release)}
+        serving, edge_ready = [prod, *args.serving], [*args.ingress_ready, *args.cert_manager_ready]
+        self.services: dict[str, pulumi.CustomResource] = {
+            MESH_SERVICE: self._object(manifests[MESH_SERVICE], *serving)}
+
+        def main_ingress() -> pulumi.CustomResource:
+            return self._object(main_ingress_manifest(config, route), prod, self.services[ACTIVE_SERVICE],
+                                *edge_ready)
+
+        for name in ahead:
+            self.services[name] = self._object(manifests[name], *serving)
+        # After the main Ingress when its Service goes ahead (ingress-nginx ignores a canary without a main
+        # Ingress for its host); at weight 100 the main Ingress comes last, and a lone canary routes nothing.
+        main_first = [main_ingress()] if ACTIVE_SERVICE in ahead else []
+        self.canary_ingress = self._object(canary_ingress_manifest(config, route), prod, *main_first,
+                                           *(self.services[name] for name in ahead), *edge_ready)
+        for name in behind:
+            self.services[name] = self._object(manifests[name], *serving, self.canary_ingress)
+        self.main_ingress = main_first[0] if main_first else main_ingress()
 
         edge_namespace = args.namespaces[args.edge_namespace]
         nlb_metadata: Any = {**_metadata(NLB_SERVICE, namespace=args.edge_namespace, component="edge"),
@@ -328,9 +374,13 @@ class Traffic(pulumi.ComponentResource):
         self.certificate = self._custom(gateway_certificate_manifest(config, args.gateway_namespace),
                                         args.namespaces[args.gateway_namespace], *args.cert_manager_ready)
         self.gateway = self._custom(gateway_manifest(config, args.gateway_selector), *mesh)
-        self.destination_rule = self._custom(destination_rule_manifest(), *mesh, *self.services)
+        self.destination_rule = self._custom(destination_rule_manifest(), *mesh, self.services[MESH_SERVICE])
         self.virtual_service = self._custom(virtual_service_manifest(config), *mesh, self.gateway,
                                             self.destination_rule)
+        # Every object that can send a request to a colour: a colour being retired scales to 0 only after
+        # all of them moved away from it (components/api.py).
+        self.routing: list[pulumi.Resource] = [*self.services.values(), self.main_ingress, self.canary_ingress,
+                                               self.destination_rule, self.virtual_service]
         self.outputs = {
             "activeColor": self.state.active,
             "canaryColor": self.state.canary,

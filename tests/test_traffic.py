@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -11,6 +13,7 @@ import yaml
 from components import traffic
 from components.platform import edge_load_balancer
 from ops.checks.helm_charts import RELEASE_TYPE
+from ops.manifests import is_manifest, manifest_id, to_manifest
 from ops.runner import run_program
 from ops.stackconfig import load_stack_config
 from tests.workloads_helpers import ids_of, lookup, objects, render, render_diff, schema_errors
@@ -109,6 +112,190 @@ def test_diff_sees_a_changed_field(walk):
     from tests.workloads_helpers import diff
 
     assert diff(before[MAIN_INGRESS], after[MAIN_INGRESS]) == ["spec.rules[0].host"]
+
+
+# -- update order: every state between two renders routes only to colours that serve -------------------------
+
+DR = f"DestinationRule/{PROD}/doc-rag-api"
+ROUTER_KINDS = ("Deployment", "Service", "Ingress", "VirtualService", "DestinationRule")
+CANARY_KEY = "nginx.ingress.kubernetes.io/canary"
+
+
+def _routers(run) -> dict[str, dict[str, Any]]:
+    """The objects in doc-rag-prod that decide where a request goes, and whether a colour serves."""
+    if run is None:  # nothing deployed yet
+        return {}
+    return {key: obj for key, obj in objects(run).items()
+            if obj["kind"] in ROUTER_KINDS and obj["metadata"].get("namespace") == PROD}
+
+
+def serving_colours(state: dict[str, dict[str, Any]]) -> set[str]:
+    """Colours with a Deployment that runs pods: spec.replicas unset (the HPA's floor) or > 0."""
+    return {obj["spec"]["template"]["metadata"]["labels"]["version"] for obj in state.values()
+            if obj["kind"] == "Deployment" and obj["spec"].get("replicas", 1) != 0}
+
+
+def misrouted(state: dict[str, dict[str, Any]]) -> list[str]:
+    """Every positive share of traffic this state sends to a colour that does not serve, or to nothing."""
+    serving, problems = serving_colours(state), []
+
+    def check(share: int, colour: Optional[str], via: str) -> None:
+        if share > 0 and colour not in serving:
+            problems.append(f"{share}% via {via} -> {colour or 'nothing'} (serving: {sorted(serving)})")
+
+    def colour_of(service: str) -> Optional[str]:
+        found = state.get(f"Service/{PROD}/{service}")
+        return found["spec"]["selector"].get("version") if found else None
+
+    ingresses = [obj for obj in state.values() if obj["kind"] == "Ingress"]
+    canaries = [obj for obj in ingresses if obj["metadata"].get("annotations", {}).get(CANARY_KEY) == "true"]
+    for main in (obj for obj in ingresses if obj not in canaries):
+        backend = main["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]
+        weight = 0
+        for canary in canaries:  # ingress-nginx applies a canary only next to a main Ingress for its host
+            if canary["spec"]["rules"][0]["host"] == main["spec"]["rules"][0]["host"]:
+                weight = int(canary["metadata"]["annotations"][WEIGHT_KEY])
+                service = canary["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]
+                check(weight, colour_of(service), f"canary Ingress -> {service}")
+        check(100 - weight, colour_of(backend), f"main Ingress -> {backend}")
+    if VS in state:
+        subsets = {subset["name"]: subset["labels"]["version"] for subset in state[DR]["spec"]["subsets"]} \
+            if DR in state else {}
+        for route in state[VS]["spec"]["http"][0]["route"]:
+            subset = route["destination"]["subset"]
+            check(route["weight"], subsets.get(subset), f"VirtualService subset {subset}")
+    return problems
+
+
+def _ancestors(run) -> dict[str, set[str]]:
+    """URN -> every URN it waits for (depends_on, transitively), as the engine orders the steps of an `up`."""
+    direct = {resource.urn: set(resource.depends_on) for resource in run.resources}
+    closed: dict[str, set[str]] = {}
+
+    def visit(urn: str) -> set[str]:
+        if urn not in closed:
+            closed[urn] = set()
+            for dependency in direct.get(urn, ()):
+                closed[urn] |= {dependency} | visit(dependency)
+        return closed[urn]
+
+    for urn in direct:
+        visit(urn)
+    return closed
+
+
+def update_order(run, changed: list[str]) -> dict[str, set[str]]:
+    """For each changed object: the changed objects the engine applies before it (from the dependencies
+    the program registered; independent steps run in parallel, in any order)."""
+    urns = {manifest_id(to_manifest(r)): r.urn for r in run.resources if is_manifest(r)}
+    ancestors = _ancestors(run)
+    return {key: {other for other in changed if urns[other] in ancestors[urns[key]]} for key in changed}
+
+
+def intermediate_states(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]],
+                        order: dict[str, set[str]]) -> list[tuple[list[str], dict[str, dict[str, Any]]]]:
+    """Every state an `up` from `before` to `after` can pass through: any set of changed objects applied
+    together with everything ordered before them. Objects gone from `after` are deleted last."""
+    changed = sorted(order)
+    states = []
+    for mask in range(2 ** len(changed)):
+        applied = [key for bit, key in enumerate(changed) if mask >> bit & 1]
+        if all(order[key] <= set(applied) for key in applied):
+            states.append((applied, {**before, **{key: after[key] for key in applied}}))
+    states.append((["<deletes>"], dict(after)))
+    return states
+
+
+_RENDERS: dict[tuple[str, ...], Any] = {}
+
+
+def _render(overrides: Optional[tuple[str, ...]]):
+    if overrides is None:
+        return None
+    if overrides not in _RENDERS:
+        _RENDERS[overrides] = render(*overrides)
+    return _RENDERS[overrides]
+
+
+def _release(active: str, weight: int, *retired: str) -> tuple[str, ...]:
+    return (f"release.activeColor={active}", f"release.canaryWeight={weight}",
+            *(f"release.{colour}.replicas=0" for colour in retired))
+
+
+# (case, before (None: nothing deployed), after); green runs 3 replicas unless retired.
+TRANSITIONS = [
+    ("first up, blue serves", None, _release("blue", 0)),
+    ("first up mid-canary", None, _release("blue", 25)),
+    ("first up at weight 100", None, _release("blue", 100)),
+    *[(f"canary {a} -> {b}", _release("blue", a), _release("blue", b))
+      for a, b in [(0, 5), (5, 25), (25, 50), (50, 100), (25, 0)]],
+    ("flip from 100", _release("blue", 100), _release("green", 0)),
+    ("flip from 100, retiring blue in the same up", _release("blue", 100), _release("green", 0, "blue")),
+    ("flip from 50", _release("blue", 50), _release("green", 0)),
+    ("flip from 50, retiring blue in the same up", _release("blue", 50), _release("green", 0, "blue")),
+    ("rollback after the flip", _release("green", 0), _release("blue", 0)),
+    ("undo the flip after blue was retired (back to weight 100)", _release("green", 0, "blue"),
+     _release("blue", 100, "blue")),
+    ("abort the canary, retiring green in the same up", _release("blue", 25), _release("blue", 0, "green")),
+    ("bring green back and start the canary in one up", _release("blue", 0, "green"), _release("blue", 5)),
+]
+
+
+@pytest.mark.parametrize("before,after", [case[1:] for case in TRANSITIONS], ids=[case[0] for case in TRANSITIONS])
+def test_every_intermediate_state_routes_to_serving_colours(before, after):
+    old, new = _routers(_render(before)), _routers(_render(after))
+    assert misrouted(old) == [] and misrouted(new) == []
+    changed = [key for key in new if old.get(key) != new[key]]
+    assert changed, "the transition changes nothing"
+    order = update_order(_render(after), changed)
+    for applied, state in intermediate_states(old, new, order):
+        assert misrouted(state) == [], f"after applying {applied}"
+
+
+def test_the_old_order_is_caught():
+    """The model is able to fail: Services before the weight (the old order) send every request of the flip
+    from 100 to blue; with blue retired in the same up, that is 100 % of requests to no pod."""
+    old, new = _routers(_render(_release("blue", 100))), _routers(_render(_release("green", 0, "blue")))
+    deployment = f"Deployment/{PROD}/api-deployment-blue"
+    services_first = {ACTIVE_SVC: set(), CANARY_SVC: set(), CANARY_INGRESS: {ACTIVE_SVC, CANARY_SVC},
+                      deployment: set()}
+    problems = [misrouted(state) for _, state in intermediate_states(old, new, services_first)]
+    assert ["100% via canary Ingress -> api-service-canary -> blue (serving: ['green'])"] in problems
+
+
+def test_retiring_colour_waits_for_every_router():
+    """A retiring colour's Deployment is ordered after every object that routes API traffic (through the
+    deferred Traffic.routing); the live colour's Deployment comes before them all."""
+    run = _render(_release("green", 0, "blue"))
+    routers = [ACTIVE_SVC, CANARY_SVC, f"Service/{PROD}/api-service-mesh", MAIN_INGRESS, CANARY_INGRESS, DR, VS]
+    retired, live = f"Deployment/{PROD}/api-deployment-blue", f"Deployment/{PROD}/api-deployment-green"
+    order = update_order(run, [*routers, retired, live])
+    assert order[retired] == set(routers) | {live}
+    assert order[live] == set()
+    assert all(live in order[router] for router in routers)
+
+
+_BROKEN_TRAFFIC = """
+import sys
+from components import traffic
+from ops.runner import run_program
+
+def broken(self, *args, **kwargs):
+    raise RuntimeError("the traffic layer broke")
+
+traffic.Traffic.__init__ = broken
+run_program("dev")  # dev retires green: its Deployment waits for the traffic layer's routers
+"""
+
+
+def test_a_failing_traffic_layer_fails_the_retirement_instead_of_hanging():
+    """The retiring Deployment waits on a deferred output; if Traffic raises, that output still resolves (as
+    an error), so the program ends instead of waiting forever, and nothing is scaled to 0 without routers."""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", _BROKEN_TRAFFIC], cwd=root, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0
+    assert "no colour is retired without its routers" in done.stderr
 
 
 SEED_TABLE = [
