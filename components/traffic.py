@@ -7,6 +7,10 @@
 - Istio: Gateway `doc-rag-gateway`, DestinationRule subsets blue/green by `version`, VirtualService
   `doc-rag-vs` with weights listed in fixed colour order (blue, green): at weight 100 and after the flip
   the Istio objects are identical, so a flip only moves Service selectors and the NGINX weight.
+  They carry NO public traffic: the Istio ingress gateway has a ClusterIP Service and the public NLB fronts
+  ingress-nginx, so the VirtualService's weights, retries and fault delay apply only to in-cluster clients
+  of the gateway. Kept (the seed specifies them) in step with the one knob, ready for the edge to move to
+  Istio when ingress-nginx (retired upstream) is replaced; docs/traffic.md "Istio: in-cluster gateway only".
 - Edge: NLB Service `api-service-alb` in doc-rag-ingress in front of the ingress-nginx controller. The
   seed's NLB selected the API pods directly, which would bypass every canary weight. On eks the AWS Load
   Balancer Controller owns it (loadBalancerClass) and it speaks PROXY v2 to ingress-nginx, both as decided by
@@ -213,6 +217,8 @@ def destination_rule_manifest() -> dict[str, Any]:
 
 
 def virtual_service_manifest(config: DocRagConfig) -> dict[str, Any]:
+    # Bound to the gateway only (not `mesh`): retries and fault delay act on in-cluster gateway clients, never
+    # on public requests, which NGINX routes.
     traffic = config.traffic
     route: dict[str, Any] = {
         "match": [{"uri": {"prefix": MESH_PREFIX}}],

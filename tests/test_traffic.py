@@ -387,6 +387,24 @@ def test_rate_limits_and_mesh_policy_come_from_config():
     assert "fault" not in http  # 0 % fault injection: no fault block at all
 
 
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "traffic.md"
+
+
+def test_istio_carries_no_public_traffic(prod):
+    """The one public load balancer fronts ingress-nginx; the Istio gateway is ClusterIP and the VirtualService
+    is bound to it alone, so the docs must not claim public requests get Istio's weights, retries or delay."""
+    balancers = [obj for obj in objects(prod).values()
+                 if obj["kind"] == "Service" and obj["spec"].get("type") == "LoadBalancer"]
+    assert [obj["metadata"]["name"] for obj in balancers] == ["api-service-alb"]
+    assert balancers[0]["spec"]["selector"]["app.kubernetes.io/name"] == "ingress-nginx"
+    (gateway,) = [r for r in prod.of_type(RELEASE_TYPE) if r.inputs["name"] == "istio-ingressgateway"]
+    assert gateway.inputs["values"]["service"]["type"] == "ClusterIP"
+    assert objects(prod)[VS]["spec"]["gateways"] == ["doc-rag-gateway"]  # not `mesh`: no sidecar traffic either
+    text = DOCS.read_text()
+    assert "**No public request passes Istio.**" in text
+    assert "the NGINX canary weight, the Istio weights" not in text
+
+
 def test_istio_objects_wait_for_istio_crds(prod):
     istio_urns = {r.urn for r in prod.resources if r.name in ("istio-base", "istiod")}
     assert istio_urns, "the platform installs Istio in prod"
