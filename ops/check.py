@@ -1,8 +1,10 @@
 """`python -m ops check -s STACK`: the seed's pre-deployment check, one report, non-zero on failure.
 
 1. the offline plan tiers (ops.plan: program under the SDK monitor, T3-T6 on what it registers);
-2. where reachable: `pulumi preview` (Automation API), node readiness (`kubectl get nodes`), and the
-   Prometheus (/-/healthy) and Grafana (/api/health) health endpoints.
+2. where reachable: `pulumi preview` with the policy pack (Automation API), node readiness (`kubectl get
+   nodes` against the stack's own cluster: its `kubeconfig` output when it has one, else the current
+   context, and the report says which), and the Prometheus (/-/healthy) and Grafana (/api/health) health
+   endpoints.
 A live part whose tool or URL is missing is skipped with the reason (the plan tiers are never skipped);
 --offline skips them all. Exit codes: 0 all pass, 1 something failed, 2 invalid config or usage.
 """
@@ -10,18 +12,24 @@ A live part whose tool or URL is missing is skipped with the reason (the plan ti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import httpx
 from rich.console import Console
 from rich.table import Table
 
 from ops.checks.base import CheckResult
+from ops.stackconfig import PROJECT_DIR, UsageError
+
+POLICY_PACK = PROJECT_DIR / "policies"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -32,25 +40,79 @@ class Probe:
     run: Callable[[], CheckResult]
 
 
-def pulumi_preview(stack: str) -> CheckResult:
+@dataclass
+class LiveStack:
+    """The deployed stack as the live probes see it, selected once through the CLI."""
+
+    stack: str
+    driver: Optional[Any] = None  # ops.driver.AutomationDriver when the CLI could select the stack
+    outputs: dict[str, Any] = field(default_factory=dict)  # masked: secret outputs are not in here
+    problem: str = ""  # why there is no driver
+    cli_found: bool = True
+
+
+def open_stack(stack: str) -> LiveStack:
     if shutil.which("pulumi") is None:
-        return CheckResult("skip", "pulumi CLI not on PATH: preview skipped (the offline plan above stands in)")
+        return LiveStack(stack, problem="pulumi CLI not on PATH", cli_found=False)
     from ops.driver import AutomationDriver
 
     try:
-        outcome = AutomationDriver(stack, echo=lambda line: None).preview()
-    except Exception as error:  # select_stack fails without a backend login or stack
-        return CheckResult("fail", f"pulumi preview could not start: {error}")
+        driver = AutomationDriver(stack, echo=lambda line: None)
+        return LiveStack(stack, driver, driver.outputs())
+    except UsageError as error:  # StackAccessError: not logged in, no passphrase, no such stack
+        return LiveStack(stack, problem=str(error))
+
+
+def pulumi_preview(live: LiveStack) -> CheckResult:
+    if live.driver is None:
+        if not live.cli_found:
+            return CheckResult("skip", "pulumi CLI not on PATH: preview skipped (the offline plan above stands in)")
+        return CheckResult("fail", f"pulumi preview could not start: {live.problem}")
+    # The CrossGuard pack judges the engine's own view of every resource, as CI's preview does.
+    outcome = live.driver.preview(policy_packs=[str(POLICY_PACK)])
     return CheckResult("pass" if outcome.ok else "fail", outcome.summary if outcome.ok else outcome.error)
 
 
-def node_readiness(kubectl: Optional[str] = None, timeout: float = 30) -> CheckResult:
+@contextlib.contextmanager
+def kubeconfig_file(content: Any) -> Iterator[Optional[str]]:
+    """The stack's (decrypted) kubeconfig output in a 0600 temporary file for kubectl, deleted afterwards."""
+    if not content:
+        yield None
+        return
+    handle, path = tempfile.mkstemp(prefix="doc-rag-kubeconfig-", suffix=".json")  # created 0600
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(content if isinstance(content, str) else json.dumps(content))
+        os.chmod(path, 0o600)
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def stack_node_readiness(live: LiveStack) -> CheckResult:
+    """Nodes of the stack's own cluster: never whatever cluster the current context happens to be."""
+    content = live.driver.secret_output("kubeconfig") if live.driver is not None else None
+    with kubeconfig_file(content) as path:
+        result = node_readiness(kubeconfig=path)
+    if path:
+        where = "via the stack's kubeconfig output"
+    else:
+        why = "the stack has no kubeconfig output" if live.driver is not None else live.problem
+        where = f"via the current kubectl context ({why})"
+    return CheckResult(result.status, f"{result.summary}; {where}", result.findings)
+
+
+def node_readiness(kubectl: Optional[str] = None, timeout: float = 30, kubeconfig: Optional[str] = None
+                   ) -> CheckResult:
     kubectl = kubectl or shutil.which("kubectl")
     if kubectl is None:
         return CheckResult("skip", "kubectl not on PATH: node readiness skipped")
+    command = [kubectl, "get", "nodes", "-o", "json", f"--request-timeout={int(timeout)}s"]
+    if kubeconfig:
+        command += ["--kubeconfig", kubeconfig]
     try:
-        done = subprocess.run([kubectl, "get", "nodes", "-o", "json", f"--request-timeout={int(timeout)}s"],
-                              capture_output=True, text=True, timeout=timeout + 5)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 5)
     except subprocess.TimeoutExpired:
         return CheckResult("fail", "cannot connect to the cluster: kubectl timed out")
     if done.returncode != 0:
@@ -76,25 +138,13 @@ def http_health(what: str, url: Optional[str], path: str, timeout: float = 10) -
     return CheckResult("pass" if code == 200 else "fail", f"{target}: HTTP {code}")
 
 
-def deployed_outputs(stack: str) -> dict[str, Any]:
-    """The stack's outputs when a CLI can read them (the in-cluster URLs observability exports), else {}."""
-    if shutil.which("pulumi") is None:
-        return {}
-    from ops.driver import AutomationDriver
-
-    try:
-        return AutomationDriver(stack, echo=lambda line: None).read().outputs
-    except Exception:  # no backend login or no such stack: the flags are the only source then
-        return {}
-
-
 def live_probes(args: argparse.Namespace) -> list[Probe]:
-    outputs = deployed_outputs(args.stack)
-    prometheus = args.prometheus_url or outputs.get("prometheusUrl")
-    grafana = args.grafana_url or outputs.get("grafanaUrl")
+    live = open_stack(args.stack)  # outputs: the in-cluster URLs observability exports ({} without a CLI)
+    prometheus = args.prometheus_url or live.outputs.get("prometheusUrl")
+    grafana = args.grafana_url or live.outputs.get("grafanaUrl")
     return [
-        Probe("pulumi preview", lambda: pulumi_preview(args.stack)),
-        Probe("node readiness", node_readiness),
+        Probe("pulumi preview", lambda: pulumi_preview(live)),
+        Probe("node readiness", lambda: stack_node_readiness(live)),
         Probe("prometheus health", lambda: http_health("Prometheus", prometheus, "/-/healthy")),
         Probe("grafana health", lambda: http_health("Grafana", grafana, "/api/health")),
     ]

@@ -248,11 +248,10 @@ class AutomationDriver:
     def read(self) -> StackView:
         try:
             values = self._plain_config()
-            outputs = self._outputs()
         except self._auto.CommandError as error:
             raise StackAccessError(f"pulumi could not read stack {self.stack.name!r}: {cli_error_tail(error)}") \
                 from None
-        return StackView(parse_config(values), outputs, self.stack.name)
+        return StackView(parse_config(values), self.outputs(), self.stack.name)
 
     def _plain_config(self) -> dict[str, Any]:
         """Each plain doc-rag key with `pulumi config get` (`get_all_config` would run `config --show-secrets`),
@@ -282,10 +281,14 @@ class AutomationDriver:
         command = workspace.pulumi_command  # LocalWorkspace's CLI runner (public attribute)
         return str(command.run([*args, "--stack", self.stack.name], str(workspace.work_dir), env).stdout)
 
-    def _outputs(self) -> dict[str, Any]:
+    def outputs(self) -> dict[str, Any]:
         """The outputs as `pulumi stack output --json` shows them: secret ones masked, so left out here
         (Stack.outputs() would decrypt them all with --show-secrets)."""
-        shown = json.loads(self._cli("stack", "output", "--json") or "{}")
+        try:
+            shown = json.loads(self._cli("stack", "output", "--json") or "{}")
+        except self._auto.CommandError as error:
+            raise StackAccessError(f"pulumi could not read the outputs of stack {self.stack.name!r}: "
+                                   f"{cli_error_tail(error)}") from None
         return {name: value for name, value in shown.items() if value != "[secret]"}
 
     def secret_output(self, name: str) -> Any:
@@ -309,9 +312,9 @@ class AutomationDriver:
             return UpOutcome(False, str(error))
         return UpOutcome(True, summary=str(result.summary.resource_changes or {}))
 
-    def preview(self) -> UpOutcome:
+    def preview(self, policy_packs: Optional[list[str]] = None) -> UpOutcome:
         try:
-            result = self.stack.preview(on_output=self._echo)
+            result = self.stack.preview(on_output=self._echo, policy_packs=policy_packs)
         except self._auto.CommandError as error:
             return UpOutcome(False, _tail(str(error)))
         return UpOutcome(True, summary=str(result.change_summary))

@@ -334,3 +334,34 @@ def test_automation_driver_reads_plain_keys_one_by_one_and_decrypts_nothing(fake
     # the update summary is read without decrypting config (the SDK's own output read still decrypts outputs)
     assert [call for call in calls if call[:2] == ["stack", "history"] and "--show-secrets" not in call]
     assert not [call for call in calls if call[:1] == ["config"] and "--show-secrets" in call]
+
+
+def test_check_previews_with_the_policy_pack_and_points_kubectl_at_the_stack(fake_pulumi, tmp_path, monkeypatch):
+    import argparse
+
+    from ops.check import live_probes
+
+    (tmp_path / "bin" / "kubectl").symlink_to(FIXTURES / "kubectl-stack-only")
+    kubectl_log = tmp_path / "kubectl.log"
+    monkeypatch.setenv("FAKE_KUBECTL_LOG", str(kubectl_log))
+    _fake_stack(fake_pulumi)
+    state = json.loads(fake_pulumi.state_file.read_text())
+    state["outputs"]["kubeconfig"] = json.dumps({"clusters": [{"name": "doc-rag-prod"}]})  # eks: a JSON string
+    state["preview_error"] = "error: preview failed: policy violation (fake)"
+    fake_pulumi.set(**state)
+    args = argparse.Namespace(stack="prod", prometheus_url=None, grafana_url=None)
+    results = {probe.name: probe.run() for probe in live_probes(args)}
+
+    nodes = results["node readiness"]
+    assert nodes.status == "pass" and "via the stack's kubeconfig output" in nodes.summary, nodes.summary
+    (given,) = kubectl_log.read_text().split()
+    assert not Path(given).exists()  # the decrypted kubeconfig is deleted after use
+    preview = [call for call in fake_pulumi.calls() if call[:1] == ["preview"]]
+    assert preview and preview[0][preview[0].index("--policy-pack") + 1] == str(PROJECT_DIR / "policies")
+    assert results["pulumi preview"].status == "fail" and "policy violation" in results["pulumi preview"].summary
+
+    # without a kubeconfig output (existing mode) kubectl uses, and the report names, the current context
+    del state["outputs"]["kubeconfig"]
+    fake_pulumi.set(**state)
+    nodes = {probe.name: probe for probe in live_probes(args)}["node readiness"].run()
+    assert nodes.status == "fail" and "current kubectl context" in nodes.summary
