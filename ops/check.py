@@ -27,11 +27,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ops.checks.base import CheckResult
+from ops.plan import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE
 from ops.stackconfig import PROJECT_DIR, UsageError
 
 POLICY_PACK = PROJECT_DIR / "policies"
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -172,7 +171,7 @@ def check(stack: str, sets: list[str], out: Optional[Path], probes: list[Probe],
     console.print(table)
     failed = [name for name, status, _ in rows if status == "fail"]
     console.print(f"check: {'FAILED: ' + ', '.join(failed) if failed else 'passed'}", markup=False)
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_CHECK_FAILED if failed else EXIT_OK
 
 
 def check_command(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from components.config import ConfigError, GatesConfig, GateVerdict, ReleaseConfig, duration_seconds
 from ops.driver import AutomationDriver, Driver, OfflineDriver, StackView
+from ops.plan import EXIT_USAGE
 from ops.release_state import (
     EXIT_ROLLBACK_FAILED,
     EXIT_ROLLED_BACK,
@@ -44,7 +45,6 @@ from ops.release_state import (
 )
 from ops.stackconfig import UsageError
 
-EXIT_USAGE = 2
 HOW_TO_SET_PROMETHEUS = ("pass --prometheus-url or set PROMETHEUS_URL (from a laptop: `kubectl -n doc-rag-monitoring "
                          "port-forward svc/prometheus 9090`, then PROMETHEUS_URL=http://127.0.0.1:9090)")
 

@@ -14,7 +14,8 @@ from rich.console import Console
 
 from components.config import ConfigError
 from ops.driver import Driver
-from ops.promote import EXIT_USAGE, Clock, SystemClock, make_driver
+from ops.plan import EXIT_USAGE
+from ops.promote import Clock, SystemClock, make_driver
 from ops.release_state import EXIT_OK, EXIT_ROLLBACK_FAILED, Finish, manual_rollback, reconcile
 from ops.stackconfig import UsageError
 

@@ -19,7 +19,8 @@ from rich.table import Table
 
 from components.config import ConfigError
 from ops.driver import StackView
-from ops.promote import EXIT_USAGE, GateSource, endpoint, gate_table, make_driver, prometheus_gates, pulumi_cli
+from ops.plan import EXIT_USAGE
+from ops.promote import GateSource, endpoint, gate_table, make_driver, prometheus_gates, pulumi_cli
 from ops.release_state import Observe
 from ops.stackconfig import UsageError, load_stack_config
 

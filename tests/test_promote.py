@@ -335,3 +335,26 @@ def test_status_watch_re_reads_the_stack_files_each_refresh(monkeypatch, capsys)
     assert main(["status", "-s", "prod", "--watch", "2"]) == 0
     printed = capsys.readouterr().out
     assert "canary weight 5%" in printed and "canary weight 25%" in printed and slept == [2.0, 2.0]
+
+
+def test_exit_codes_have_one_definition():
+    """EXIT_USAGE and friends come from ops/plan.py; the release commands import them (no drifting copies)."""
+    import ast
+    from pathlib import Path
+
+    from ops.plan import EXIT_USAGE
+    from ops.release_state import EXIT_REFUSED
+
+    for name in ("check", "promote", "rollback", "status"):
+        tree = ast.parse((Path(__file__).resolve().parent.parent / "ops" / f"{name}.py").read_text())
+        assigned = {name.id for node in ast.walk(tree) if isinstance(node, ast.Assign) for target in node.targets
+                    for name in ast.walk(target) if isinstance(name, ast.Name) and name.id.startswith("EXIT_")}
+        assert not assigned, f"ops/{name}.py defines {sorted(assigned)}: import them from ops.plan"
+    assert EXIT_REFUSED == EXIT_USAGE  # a refused promote changes nothing, like a usage error
+
+
+def test_bench_decision_acts_within_one_gate_interval():
+    from ops.bench_decision import run_bench
+
+    numbers = run_bench(runs=4)
+    assert numbers["within_one_interval"] and 0 < numbers["detection_max_s"] <= numbers["interval_s"] == 30
