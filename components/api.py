@@ -45,6 +45,9 @@ READINESS = HttpProbe("/ready", initial_delay_seconds=5, period_seconds=5)
 HPA_MAX_REPLICAS = 10
 HPA_CPU_UTILIZATION = 70
 HPA_MEMORY_UTILIZATION = 80
+# Retiring sets replicas 0 over the HPA's last write to the field (its HPA is deleted only at the end of the
+# `up`): Pulumi's documented annotation to force server-side apply conflicts.
+RETIRE_ANNOTATIONS = {"pulumi.com/patchForce": "true"}
 ZONE_KEY = "topology.kubernetes.io/zone"
 
 
@@ -63,6 +66,18 @@ def pdb_name(color: str) -> str:
 def pod_selector(color: str) -> dict[str, str]:
     """The immutable Deployment selector, also what the traffic Services select."""
     return {"app.kubernetes.io/name": APP, "app.kubernetes.io/component": COMPONENT, "version": color}
+
+
+def deployment_replicas(color: ColorConfig) -> Optional[int]:
+    """spec.replicas of a colour's Deployment: unset while its HPA owns the count, 0 to retire it.
+
+    The HPA writes spec.replicas through the scale subresource (field manager kube-controller-manager). If
+    Pulumi also set it, server-side apply would refuse the next `up` touching the Deployment (a field
+    conflict) or, forced, reset the HPA's count. Unset, the HPA alone owns it and minReplicas (the
+    configured replicas, the seed's 3) is the floor. On the first create the Deployment starts at
+    Kubernetes' default of 1 pod and the HPA raises it to minReplicas at its next sync (about 15 s); a
+    colour revived from 0 does the same."""
+    return None if color.replicas > 0 else 0
 
 
 def max_replicas(color: ColorConfig) -> int:
@@ -138,11 +153,12 @@ class Api(pulumi.ComponentResource):
             name,
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=name, namespace=NS_PROD, labels=labels(COMPONENT, version=color),
-                annotations=checkov_skips("CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_35",
-                                          CKV_K8S_40="UID 1001 is the seed image's USER 1001:1001"),
+                annotations={**checkov_skips("CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_35",
+                                             CKV_K8S_40="UID 1001 is the seed image's USER 1001:1001"),
+                             **({} if cfg.replicas > 0 else RETIRE_ANNOTATIONS)},
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=cfg.replicas,
+                replicas=deployment_replicas(cfg),
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",

@@ -44,7 +44,6 @@ def _api_rows(color: str, image: str) -> list[tuple[str, str, object]]:
         ("spec.selector.matchLabels", {"app.kubernetes.io/name": "doc-rag", "app.kubernetes.io/component": "api",
                                        "version": color}),
         ("spec.template.metadata.labels.version", color),
-        ("spec.replicas", 3),
         ("spec.strategy.type", "RollingUpdate"),
         ("spec.strategy.rollingUpdate.maxUnavailable", 1),
         ("spec.strategy.rollingUpdate.maxSurge", 2),
@@ -266,10 +265,23 @@ def test_database_url_escapes_the_password():
     assert envelope["value"]["database-url"].startswith("postgresql://docrag:p%40ss%3Aw%2Frd@postgres-service.")
 
 
+def test_live_colour_leaves_replicas_to_its_hpa(rendered):
+    """spec.replicas is the HPA's (server-side apply would conflict with its scale writes): unset on a live
+    colour, the seed's 3 is the HPA's minReplicas, and no force annotation."""
+    for color in ("blue", "green"):
+        deployment = rendered[f"Deployment/{PROD}/api-deployment-{color}"]
+        assert "replicas" not in deployment["spec"], color
+        assert "pulumi.com/patchForce" not in deployment["metadata"]["annotations"], color
+        assert rendered[f"HorizontalPodAutoscaler/{PROD}/api-hpa-{color}"]["spec"]["minReplicas"] == 3
+
+
 def test_retired_colour_gets_no_hpa_and_no_pdb():
-    """The dev stack retires green (replicas 0): its Deployment stays (stable name), scaled to 0."""
+    """The dev stack retires green (replicas 0): its Deployment stays (stable name), scaled to 0, forcing
+    the field over the HPA's last write to it."""
     rendered = objects(render("release.green.replicas=0"))
     assert rendered[f"Deployment/{PROD}/api-deployment-green"]["spec"]["replicas"] == 0
+    assert rendered[f"Deployment/{PROD}/api-deployment-green"]["metadata"]["annotations"][
+        "pulumi.com/patchForce"] == "true"
     assert f"HorizontalPodAutoscaler/{PROD}/api-hpa-green" not in rendered
     assert f"PodDisruptionBudget/{PROD}/api-pdb-green" not in rendered
     assert f"HorizontalPodAutoscaler/{PROD}/api-hpa-blue" in rendered
