@@ -41,6 +41,13 @@ MAX_SURGE = 2
 API_RESOURCES = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
 LIVENESS = HttpProbe("/health", initial_delay_seconds=30, period_seconds=10)
 READINESS = HttpProbe("/ready", initial_delay_seconds=5, period_seconds=5)
+# Draining a terminating pod: it stays up for PRESTOP_SLEEP_SECONDS after deletion while the EndpointSlice
+# change reaches ingress-nginx' upstream list and kube-proxy, so no new request lands on a stopping server;
+# then SIGTERM. The grace period covers that sleep plus the longest request we budget for (the seed's
+# 3 tries x 10 s perTryTimeout = 30 s) plus 5 s to exit.
+PRESTOP_SLEEP_SECONDS = 10
+LONGEST_REQUEST_SECONDS = 30
+TERMINATION_GRACE_SECONDS = PRESTOP_SLEEP_SECONDS + LONGEST_REQUEST_SECONDS + 5
 # Autoscaling: from the colour's replicas up to this many pods (never below the configured replicas).
 HPA_MAX_REPLICAS = 10
 HPA_CPU_UTILIZATION = 70
@@ -145,6 +152,11 @@ class Api(pulumi.ComponentResource):
             ),
             liveness_probe=_http_probe(LIVENESS),
             readiness_probe=_http_probe(READINESS),
+            # The kubelet's built-in sleep action (Kubernetes >= 1.30; we require 1.33): no `sleep` binary
+            # needed in the image.
+            lifecycle=k8s.core.v1.LifecycleArgs(
+                pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                    sleep=k8s.core.v1.SleepActionArgs(seconds=PRESTOP_SLEEP_SECONDS))),
             security_context=container_security_context(),
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
         )
@@ -178,6 +190,7 @@ class Api(pulumi.ComponentResource):
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=SERVICE_ACCOUNT,
                         automount_service_account_token=False,
+                        termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
                         security_context=pod_security_context(API_UID),
                         # Prefer one zone per replica; ScheduleAnyway so a surge or a lost zone never
                         # leaves replacement pods pending.

@@ -60,6 +60,10 @@ def _api_rows(color: str, image: str) -> list[tuple[str, str, object]]:
         (f"{C_API}.readinessProbe.httpGet", {"path": "/ready", "port": 8080}),
         (f"{C_API}.readinessProbe.initialDelaySeconds", 5),
         (f"{C_API}.readinessProbe.periodSeconds", 5),
+        # Drain: the pod keeps serving 10 s after deletion while endpoints propagate; the grace period covers
+        # that plus the longest budgeted request (3 tries x 10 s) plus 5 s to exit.
+        (f"{C_API}.lifecycle", {"preStop": {"sleep": {"seconds": 10}}}),
+        (f"{POD}.terminationGracePeriodSeconds", 45),
         (f"{C_API}.securityContext.readOnlyRootFilesystem", True),
         (f"{POD}.securityContext.runAsUser", 1001),
         (f"{POD}.securityContext.runAsGroup", 1001),
