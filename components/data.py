@@ -82,7 +82,9 @@ def service_host(service: str, namespace: str = NS_PROD) -> str:
 
 def redis_password(postgres_password: str) -> str:
     """HMAC-SHA256 of a fixed context under the Postgres secret: deterministic (no extra config key,
-    stable across runs), one-way (Redis' password never reveals Postgres'), rotates with it."""
+    stable across runs), one-way (Redis' password never reveals Postgres'). A new postgresPassword changes
+    it in doc-rag-secrets, but running pods keep the old values until restarted (docs/traffic.md,
+    "Rotating the database password")."""
     return hmac.new(postgres_password.encode(), _REDIS_KEY_CONTEXT, hashlib.sha256).hexdigest()
 
 

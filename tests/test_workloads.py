@@ -259,6 +259,22 @@ def test_no_secret_in_clear_in_manifests(run):
     assert data.redis_password(SECRET_PLACEHOLDER) not in text
 
 
+def test_a_new_password_changes_only_the_secret(run):
+    """Rotation is not automatic: a new postgresPassword rewrites doc-rag-secrets and nothing else (no pod
+    template moves), so the documented procedure (ALTER ROLE, restart Redis and the API) is what applies it."""
+    other = render("postgresPassword=another-placeholder")
+    before = run.named("doc-rag-secrets").inputs["stringData"]["value"]
+    after = other.named("doc-rag-secrets").inputs["stringData"]["value"]
+    changed = sorted(key for key in before if before[key] != after[key])  # key names only, never values
+    assert changed == ["database-url", "postgres-password", "redis-password", "redis-url", "redis.conf"]
+    assert render_diff(run, other) == {}  # secrets redacted: every other object is identical
+    assert "rotates" not in (data.redis_password.__doc__ or "")
+    procedure = (Path(__file__).resolve().parent.parent / "docs" / "traffic.md").read_text()
+    for step in ("\\password docrag", "rollout restart statefulset/redis",
+                 "rollout restart deployment/api-deployment-blue"):
+        assert step in procedure, step
+
+
 def test_database_url_escapes_the_password():
     """A password with URL metacharacters is percent-encoded, so the URL still parses."""
     from pulumi.runtime import rpc
