@@ -35,6 +35,13 @@ API_UID = 1001  # USER 1001:1001 in the seed's Dockerfile
 HTTP_PORT = 8080
 METRICS_PORT = 9090
 METRICS_PATH = "/metrics"
+# THE scrape contract (the one copy): the API Services and pod template carry it, and Prometheus' job keeps
+# the endpoints that have it (components/traffic.py, components/observability.py).
+SCRAPE_ANNOTATIONS = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": str(METRICS_PORT),
+    "prometheus.io/path": METRICS_PATH,
+}
 # The seed's values.
 MAX_UNAVAILABLE = 1
 MAX_SURGE = 2
@@ -181,11 +188,7 @@ class Api(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=labels(COMPONENT, version=color),
-                        annotations={
-                            "prometheus.io/scrape": "true",
-                            "prometheus.io/port": str(METRICS_PORT),
-                            "prometheus.io/path": METRICS_PATH,
-                        },
+                        annotations=dict(SCRAPE_ANNOTATIONS),
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=SERVICE_ACCOUNT,

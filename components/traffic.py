@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.api import HTTP_PORT, METRICS_PATH, METRICS_PORT, pod_selector
+from components.api import HTTP_PORT, METRICS_PORT, SCRAPE_ANNOTATIONS, pod_selector
 from components.config import COLORS, DocRagConfig, ReleaseConfig
 from components.meta import NS_INGRESS, NS_PROD, child, labels
 from components.platform import EdgeLoadBalancer
@@ -115,10 +115,8 @@ def _metadata(name: str, namespace: str = NS_PROD, annotations: Optional[dict[st
 
 
 def api_service_manifest(name: str, selector: dict[str, str], scrape: bool = True) -> dict[str, Any]:
-    annotations = {
-        # The seed's Prometheus job discovers endpoints through these Service annotations.
-        "prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT), "prometheus.io/path": METRICS_PATH,
-    } if scrape else None
+    # The seed's Prometheus job discovers endpoints through these Service annotations (one copy, api.py).
+    annotations = dict(SCRAPE_ANNOTATIONS) if scrape else None
     return {
         "apiVersion": "v1", "kind": "Service",
         "metadata": _metadata(name, annotations=annotations, component="api"),

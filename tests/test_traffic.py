@@ -10,7 +10,7 @@ from typing import Any, Optional
 import pytest
 import yaml
 
-from components import traffic
+from components import api, traffic
 from components.platform import edge_load_balancer
 from ops.checks.helm_charts import RELEASE_TYPE
 from ops.manifests import is_manifest, manifest_id, to_manifest
@@ -362,6 +362,22 @@ def test_seed_value(prod, obj, path, expected):
     rendered = objects(prod)
     assert obj in rendered, f"{obj} not rendered"
     assert lookup(rendered[obj], path) == expected
+
+
+def test_scrape_annotations_have_one_source(monkeypatch, prod):
+    """api.SCRAPE_ANNOTATIONS (from METRICS_PORT / METRICS_PATH) is the one copy: both scraped Services and the
+    pod templates carry exactly it, and the Service builder reads it (a change there reaches the Services)."""
+    assert api.SCRAPE_ANNOTATIONS == {"prometheus.io/scrape": "true", "prometheus.io/port": str(api.METRICS_PORT),
+                                      "prometheus.io/path": api.METRICS_PATH}
+    rendered = objects(prod)
+    for key in (ACTIVE_SVC, CANARY_SVC):
+        assert rendered[key]["metadata"]["annotations"] == api.SCRAPE_ANNOTATIONS, key
+    for color in ("blue", "green"):
+        template = rendered[f"Deployment/{PROD}/api-deployment-{color}"]["spec"]["template"]
+        assert template["metadata"]["annotations"] == api.SCRAPE_ANNOTATIONS, color
+    monkeypatch.setitem(api.SCRAPE_ANNOTATIONS, "prometheus.io/port", "9999")
+    service = traffic.api_service_manifest("api-service", {"version": "blue"})
+    assert service["metadata"]["annotations"]["prometheus.io/port"] == "9999"
 
 
 def test_nlb_uses_the_cluster_certificate(prod):
