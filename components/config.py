@@ -8,9 +8,11 @@ print that same message.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import Any, Literal, Mapping, Optional
+from urllib.parse import urlsplit
 
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -358,6 +360,36 @@ class PostgresConfig(_Strict):
 
 _RETENTION_RE = re.compile(r"^[0-9]+(h|d|w|y)$")
 _K8S_NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_URL_HOST_RE = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
+_URL_PATH_RE = re.compile(r"^(/[A-Za-z0-9._~-]+)*/?$")
+
+
+def _alertmanager_url_problem(value: str) -> Optional[str]:
+    """What is wrong with an Alertmanager URL, or None. Prometheus gets it as scheme, host:port and path prefix."""
+    what = "an http:// or https:// URL host[:port][/path], e.g. http://alertmanager.monitoring.svc:9093"
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        return f"{what}; the port is not a number in 1-65535"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return what
+    if parts.username is not None or parts.password is not None:
+        return f"{what}, without credentials (they would be rendered in clear into the prometheus-config ConfigMap)"
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        return f"{what}, without a query or fragment"
+    if port == 0 or not (_URL_HOST_RE.match(parts.hostname) or _is_ipv4(parts.hostname)):
+        return what
+    if not _URL_PATH_RE.match(parts.path):
+        return f"{what}; the path may hold letters, digits and . _ ~ - between slashes"
+    return None
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv4Address)
+    except ValueError:
+        return False
 
 
 class ObservabilityConfig(_Strict):
@@ -370,6 +402,21 @@ class ObservabilityConfig(_Strict):
         default="grafana-admin", pattern=_K8S_NAME_RE,
         description="existing Secret in doc-rag-monitoring with key admin-password; never created from config",
     )
+    alertmanagerUrl: Optional[str] = Field(
+        default=None,
+        description="Alertmanager Prometheus sends alerts to, http(s)://host[:port][/path]; unset: alerts are only "
+                    "shown in Prometheus' UI and page nobody",
+    )
+
+    @model_validator(mode="after")
+    def _alertmanager(self) -> "ObservabilityConfig":
+        # A model validator, so a refused URL is shown with any credentials in it masked.
+        if self.alertmanagerUrl is not None:
+            problem = _alertmanager_url_problem(self.alertmanagerUrl)
+            if problem:
+                shown = re.sub(r"//.*@", "//[credentials]@", self.alertmanagerUrl)
+                raise _FieldError("alertmanagerUrl", shown, f"allowed: {problem}")
+        return self
 
     @field_validator("retention")
     @classmethod

@@ -2,7 +2,8 @@
 
 The dashboard keeps the seed's two panels with the seed's expressions verbatim, and adds the panels a
 canary step is judged by: error ratio and p95 per colour, the configured canary weight against the
-measured traffic split, and the error-budget burn rate of the 99.9 % SLO. Per-colour panels read the
+measured traffic split, the error-budget burn rate of the 99.9 % SLO, and the edge's error ratio (ingress-nginx)
+against the API's. Per-colour panels read the
 recorded series of components/prometheus_rules.py, so what the dashboard shows is what the gates use.
 """
 
@@ -114,6 +115,12 @@ def overview_dashboard() -> dict[str, Any]:
                "lasts exactly 30 days. Pages fire at 14.4 (1h and 5m) and 6 (6h and 30m); a ticket at 1 (3d "
                "and 6h).", (1, 6, 14.4)),
         _panel(7, "Request rate per colour", [_target(rules.RECORD_REQUEST_RATE, "{{version}}")], "reqps", 0, 24),
+        _panel(8, "Edge vs API error ratio (5xx / all)",
+               [_target(rules.edge_ratio_record("5m"), "edge: NGINX, both Ingresses", "A"),
+                _target(rules.slo_ratio_record("5m"), "API", "B")], "percentunit", 12, 24,
+               "What clients get from ingress-nginx against what the API answered. Edge above API: NGINX fails "
+               "requests the API never sees (503 for a Service without endpoints, 502/504 upstream errors).",
+               (rules.ERROR_BUDGET, 14.4 * rules.ERROR_BUDGET)),
     ]
     return {
         "id": None,

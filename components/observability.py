@@ -8,6 +8,10 @@ Prometheus discovers their endpoints, scrapes each API pod on the annotated port
 pod labels `version` (colour) and `app.kubernetes.io/component` onto every series as `version` and
 `component`, so each query can split stable from canary. The PromQL itself lives in
 components/prometheus_rules.py; the dashboard in components/dashboards.py.
+
+The edge is scraped too (job `ingress-nginx`): the ingress-nginx controller pods in doc-rag-ingress, selected
+by the labels components/platform.py's chart gives them, on the chart's metrics port 10254, so failures that
+never reach the API (NGINX's 503 for a Service without endpoints) count against an edge SLO.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -24,7 +29,8 @@ from components import dashboards
 from components import prometheus_rules as rules
 from components.config import ObservabilityConfig, ReleaseConfig
 from components.hardening import PULL_POLICY, checkov_skips
-from components.meta import NS_MONITORING, NS_PROD, child, labels
+from components.meta import NS_INGRESS, NS_MONITORING, NS_PROD, child, labels
+from components.platform import INGRESS_CONTROLLER_SELECTOR
 from components.podsecurity import container_security_context, pod_security_context
 
 PROMETHEUS_IMAGE = "quay.io/prometheus/prometheus:v2.55.1"
@@ -46,6 +52,8 @@ JAEGER_UI_PORT = 16686
 JAEGER_ADMIN_PORT = 14269  # health check endpoint "/"
 JAEGER_OTLP_GRPC_PORT = 4317
 JAEGER_OTLP_HTTP_PORT = 4318
+# ingress-nginx's `controller.metrics.port` default; components/platform.py enables metrics without moving it.
+INGRESS_METRICS_PORT = 10254
 
 CONFIG_MAP = "prometheus-config"
 RULES_MAP = "prometheus-rules"
@@ -106,19 +114,66 @@ def api_scrape_job() -> dict[str, Any]:
     }
 
 
-def prometheus_config() -> dict[str, Any]:
+def _meta_label(label: str) -> str:
+    """The discovery meta label of a pod label: `app.kubernetes.io/name` -> `..._app_kubernetes_io_name`."""
+    return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in label)
+
+
+def ingress_scrape_job() -> dict[str, Any]:
+    """The ingress-nginx controller pods' metrics: pod discovery in doc-rag-ingress, one target per pod."""
+    keep_controllers = [{"source_labels": [_meta_label(label)], "action": "keep", "regex": value}
+                        for label, value in INGRESS_CONTROLLER_SELECTOR.items()]
     return {
-        "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
-        "rule_files": [f"{RULES_DIR}/*.yml"],
-        "scrape_configs": [
-            api_scrape_job(),
-            {"job_name": "prometheus", "static_configs": [{"targets": [f"localhost:{PROMETHEUS_PORT}"]}]},
+        "job_name": rules.EDGE_JOB,
+        "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [NS_INGRESS]}}],
+        "relabel_configs": [
+            *keep_controllers,
+            # The pod role yields a target per container port (http, https, metrics, webhook): keep the metrics one.
+            {"source_labels": ["__meta_kubernetes_pod_container_port_number"], "action": "keep",
+             "regex": str(INGRESS_METRICS_PORT)},
+            # No `namespace` target label: the metric's own `namespace` (the Ingress's) must keep its name.
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
         ],
     }
 
 
-def prometheus_yaml() -> str:
-    return yaml.safe_dump(prometheus_config(), sort_keys=False)
+def alertmanager_endpoint(url: str) -> tuple[str, str, int, str]:
+    """(scheme, host, port, path prefix) of a URL validated by ObservabilityConfig."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, parts.hostname or "", port, parts.path.rstrip("/")
+
+
+def alerting_config(alertmanager_url: Optional[str]) -> Optional[dict[str, Any]]:
+    """Where Prometheus sends firing alerts; None: nowhere (they are only visible in its UI)."""
+    if alertmanager_url is None:
+        return None
+    scheme, host, port, path = alertmanager_endpoint(alertmanager_url)
+    target: dict[str, Any] = {"scheme": scheme, "api_version": "v2",
+                              "static_configs": [{"targets": [f"{host}:{port}"]}]}
+    if path:
+        target["path_prefix"] = path
+    return {"alertmanagers": [target]}
+
+
+def prometheus_config(alertmanager_url: Optional[str] = None) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
+        "rule_files": [f"{RULES_DIR}/*.yml"],
+        "scrape_configs": [
+            api_scrape_job(),
+            ingress_scrape_job(),
+            {"job_name": "prometheus", "static_configs": [{"targets": [f"localhost:{PROMETHEUS_PORT}"]}]},
+        ],
+    }
+    alerting = alerting_config(alertmanager_url)
+    if alerting is not None:
+        config["alerting"] = alerting
+    return config
+
+
+def prometheus_yaml(alertmanager_url: Optional[str] = None) -> str:
+    return yaml.safe_dump(prometheus_config(alertmanager_url), sort_keys=False)
 
 
 @dataclass
@@ -126,7 +181,7 @@ class ObservabilityArgs:
     config: ObservabilityConfig
     release: ReleaseConfig
     storage_class_name: str  # the SSD StorageClass (Cluster.storage_class_name)
-    namespaces: Mapping[str, pulumi.Resource]  # Namespaces.by_name: monitoring, and prod for the discovery Role
+    namespaces: Mapping[str, pulumi.Resource]  # Namespaces.by_name: monitoring, prod and ingress (discovery Roles)
 
 
 def _metadata(name: str, component: str, **extra: Any) -> k8s.meta.v1.ObjectMetaArgs:
@@ -177,7 +232,7 @@ class Observability(pulumi.ComponentResource):
 
     def _prometheus(self, args: ObservabilityArgs) -> None:
         component = "monitoring"
-        config_yaml = prometheus_yaml()
+        config_yaml = prometheus_yaml(args.config.alertmanagerUrl)
         rules_yaml = rules.render_rules(args.release.canary_color, args.release.canaryWeight)
         self.prometheus_config = k8s.core.v1.ConfigMap(
             CONFIG_MAP, metadata=_metadata(CONFIG_MAP, component), data={"prometheus.yml": config_yaml},
@@ -208,6 +263,22 @@ class Observability(pulumi.ComponentResource):
                                              name="prometheus-discovery"),
             subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=PROMETHEUS, namespace=NS_MONITORING)],
             opts=child(self, depends_on=[role, account]))
+        # The edge job's pod discovery in doc-rag-ingress: list/watch only, nothing else there.
+        ingress_role = k8s.rbac.v1.Role(
+            "prometheus-discovery-ingress",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="prometheus-discovery", namespace=NS_INGRESS,
+                                                labels=labels(component, name=PROMETHEUS)),
+            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["pods", "endpoints"],
+                                              verbs=["list", "watch"])],
+            opts=child(self, depends_on=[args.namespaces[NS_INGRESS]]))
+        k8s.rbac.v1.RoleBinding(
+            "prometheus-discovery-ingress",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="prometheus-discovery", namespace=NS_INGRESS,
+                                                labels=labels(component, name=PROMETHEUS)),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role",
+                                             name="prometheus-discovery"),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=PROMETHEUS, namespace=NS_MONITORING)],
+            opts=child(self, depends_on=[ingress_role, account]))
 
         selector = _selector(PROMETHEUS, component)
         mounts = [

@@ -11,12 +11,17 @@ Label contract (set by the scrape config's relabelling, see components/observabi
 and by the API's own metrics:
   http_requests_total{method, status}           counter; `status` is the numeric HTTP code ("200", "503")
   http_request_duration_seconds_bucket{le, ...}  histogram buckets
+
+The edge (job "ingress-nginx", the controller pods in doc-rag-ingress) is judged on ingress-nginx's own counter
+  nginx_ingress_controller_requests{ingress, namespace, status, ...}
+where `ingress`/`namespace` name the Ingress that matched and `status` is the code NGINX answered: it counts
+what the API never sees (503 when a Service has no endpoints, 502/504 when the upstream fails or times out).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import yaml
 
@@ -44,6 +49,13 @@ RUNBOOK_BASE = f"{REPOSITORY_URL}/blob/main/{RUNBOOK_DOC}"
 
 # Rate window of the per-colour series (dashboards and canary gates).
 GATE_WINDOW = "5m"
+
+# The edge: what clients get from NGINX for our two Ingresses (components/traffic.py's MAIN_INGRESS and
+# CANARY_INGRESS in doc-rag-prod; tests/test_observability.py keeps the names equal).
+EDGE_JOB = "ingress-nginx"
+EDGE_REQUESTS = "nginx_ingress_controller_requests"
+EDGE_INGRESSES = ("doc-rag-ingress", "api-ingress")
+EDGE_INGRESS_NAMESPACE = "doc-rag-prod"
 
 
 Matchers = Mapping[str, str]
@@ -100,6 +112,40 @@ def slo_ratio_record(window: str) -> str:
     return f"job:slo_errors_per_request:ratio_rate{window}"
 
 
+def edge_ratio_record(window: str) -> str:
+    return f"job:edge_errors_per_request:ratio_rate{window}"
+
+
+def _edge_selector(matchers: Optional[Matchers] = None) -> str:
+    parts = [f'job="{EDGE_JOB}"', f'namespace="{EDGE_INGRESS_NAMESPACE}"', f'ingress=~"{"|".join(EDGE_INGRESSES)}"']
+    parts += [f'{name}=~"{value[1:]}"' if value.startswith("~") else f'{name}="{value}"'
+              for name, value in (matchers or {}).items()]
+    return "{" + ",".join(parts) + "}"
+
+
+def edge_error_ratio_expr(window: str) -> str:
+    """5xx answered by NGINX / all requests, over both Ingresses together (a canary's share included)."""
+    total = f"sum by (job) (rate({EDGE_REQUESTS}{_edge_selector()}[{window}]))"
+    errors = f"sum by (job) (rate({EDGE_REQUESTS}{_edge_selector({'status': '~' + ERROR_STATUS})}[{window}]))"
+    return f"(\n  {errors}\n  or\n  {total} * 0\n)\n/\n{total}"
+
+
+@dataclass(frozen=True)
+class Slo:
+    """One availability objective: which job's requests, the recorded ratio per window, the words for humans."""
+
+    label: str  # the alerts' `slo` label
+    job: str
+    record: Callable[[str], str]
+    subject: str  # "<subject> is spending its error budget ..."
+    requests: str  # "... more than x % of <requests> failed with 5xx"
+
+
+API_SLO = Slo("availability", JOB, slo_ratio_record, JOB, "{{ $labels.job }} requests")
+EDGE_SLO = Slo("edge-availability", EDGE_JOB, edge_ratio_record, "The edge (ingress-nginx)",
+               f"requests through the Ingresses {' and '.join(EDGE_INGRESSES)}")
+
+
 @dataclass(frozen=True)
 class BurnRateAlert:
     name: str
@@ -109,6 +155,7 @@ class BurnRateAlert:
     severity: str  # page | ticket
     for_: str
     budget_spent: str  # share of the 30-day budget spent once the long window fires
+    slo: Slo = API_SLO
 
     @property
     def threshold(self) -> float:
@@ -117,19 +164,28 @@ class BurnRateAlert:
     def expr(self) -> str:
         # Both windows must burn: the long one proves it is significant, the short one that it still
         # happens (so the alert resolves minutes after a fix instead of hours).
+        job = self.slo.job
         return (
-            f"{slo_ratio_record(self.long_window)}{{job=\"{JOB}\"}} > {self.threshold}\n"
+            f"{self.slo.record(self.long_window)}{{job=\"{job}\"}} > {self.threshold}\n"
             f"and\n"
-            f"{slo_ratio_record(self.short_window)}{{job=\"{JOB}\"}} > {self.threshold}"
+            f"{self.slo.record(self.short_window)}{{job=\"{job}\"}} > {self.threshold}"
         )
 
 
-BURN_RATE_ALERTS = (
-    BurnRateAlert("DocRagErrorBudgetBurnFast", "1h", "5m", 14.4, "page", "2m", "2 %"),
-    BurnRateAlert("DocRagErrorBudgetBurnMedium", "6h", "30m", 6, "page", "15m", "5 %"),
-    BurnRateAlert("DocRagErrorBudgetBurnSlow", "3d", "6h", 1, "ticket", "1h", "10 %"),
-)
+def _burn_rate_alerts(prefix: str, slo: Slo) -> tuple[BurnRateAlert, ...]:
+    return (
+        BurnRateAlert(f"{prefix}Fast", "1h", "5m", 14.4, "page", "2m", "2 %", slo),
+        BurnRateAlert(f"{prefix}Medium", "6h", "30m", 6, "page", "15m", "5 %", slo),
+        BurnRateAlert(f"{prefix}Slow", "3d", "6h", 1, "ticket", "1h", "10 %", slo),
+    )
+
+
+BURN_RATE_ALERTS = _burn_rate_alerts("DocRagErrorBudgetBurn", API_SLO)
+# The same windows and thresholds for what clients get from NGINX: an API outage fires both sets, a failure
+# NGINX adds (no endpoints behind a Service, upstream timeouts) only these.
+EDGE_BURN_RATE_ALERTS = _burn_rate_alerts("DocRagEdgeErrorBudgetBurn", EDGE_SLO)
 METRICS_ABSENT_ALERT = "DocRagApiMetricsAbsent"
+EDGE_METRICS_ABSENT_ALERT = "DocRagEdgeMetricsAbsent"
 ALERT_SEVERITIES = ("page", "ticket")
 REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")
 
@@ -148,12 +204,12 @@ def _burn_rate_rule(alert: BurnRateAlert) -> dict[str, Any]:
         "alert": alert.name,
         "expr": alert.expr(),
         "for": alert.for_,
-        "labels": {"severity": alert.severity, "slo": "availability"},
+        "labels": {"severity": alert.severity, "slo": alert.slo.label},
         "annotations": {
-            "summary": f"{JOB} is spending its error budget at {alert.factor:g}x the sustainable rate",
+            "summary": f"{alert.slo.subject} is spending its error budget at {alert.factor:g}x the sustainable rate",
             "description": (
                 f"Over the last {alert.long_window} and the last {alert.short_window} more than "
-                f"{alert.threshold * 100:g} % of {{{{ $labels.job }}}} requests failed with 5xx "
+                f"{alert.threshold * 100:g} % of {alert.slo.requests} failed with 5xx "
                 f"({alert.factor:g}x the {ERROR_BUDGET * 100:g} % budget of the {SLO_TARGET * 100:g} % SLO). "
                 f"At this rate {alert.budget_spent} of the {SLO_PERIOD} error budget is gone within "
                 f"{alert.long_window}."
@@ -182,6 +238,25 @@ def _metrics_absent_rule() -> dict[str, Any]:
     }
 
 
+def _edge_metrics_absent_rule() -> dict[str, Any]:
+    # No controller scraped: the edge SLO is blind, and if the controllers are down so is every client request.
+    return {
+        "alert": EDGE_METRICS_ABSENT_ALERT,
+        "expr": f'absent(up{{job="{EDGE_JOB}"}} == 1)',
+        "for": "5m",
+        "labels": {"severity": "page", "slo": EDGE_SLO.label},
+        "annotations": {
+            "summary": f"No {EDGE_JOB} controller has been scraped successfully for 5 minutes",
+            "description": (
+                f"Prometheus finds no healthy {EDGE_JOB} controller pod in doc-rag-ingress, so the edge SLO is not "
+                "measured and its burn-rate alerts cannot fire. Either the controllers are down (and with them "
+                "every request from outside), or their metrics port 10254 is not reachable."
+            ),
+            "runbook_url": runbook_url(EDGE_METRICS_ABSENT_ALERT),
+        },
+    }
+
+
 def recording_rules() -> list[dict[str, str]]:
     """Per-colour series for dashboards and gates, and the SLO error ratios per window."""
     per_color = [
@@ -206,8 +281,20 @@ def release_rules(canary_color: str, canary_weight: int) -> list[dict[str, Any]]
              "labels": {COLOR_LABEL: canary_color}}]
 
 
-def alerting_rules() -> list[dict[str, Any]]:
+def edge_recording_rules() -> list[dict[str, str]]:
+    return [{"record": edge_ratio_record(window), "expr": edge_error_ratio_expr(window)} for window in SLO_WINDOWS]
+
+
+def api_alerting_rules() -> list[dict[str, Any]]:
     return [_burn_rate_rule(alert) for alert in BURN_RATE_ALERTS] + [_metrics_absent_rule()]
+
+
+def edge_alerting_rules() -> list[dict[str, Any]]:
+    return [_burn_rate_rule(alert) for alert in EDGE_BURN_RATE_ALERTS] + [_edge_metrics_absent_rule()]
+
+
+def alerting_rules() -> list[dict[str, Any]]:
+    return api_alerting_rules() + edge_alerting_rules()
 
 
 def rule_groups(canary_color: str, canary_weight: int) -> dict[str, Any]:
@@ -215,7 +302,9 @@ def rule_groups(canary_color: str, canary_weight: int) -> dict[str, Any]:
         "groups": [
             {"name": "doc-rag-api.recording", "rules": recording_rules()},
             {"name": "doc-rag-release", "rules": release_rules(canary_color, canary_weight)},
-            {"name": "doc-rag-api.slo-alerts", "rules": alerting_rules()},
+            {"name": "doc-rag-api.slo-alerts", "rules": api_alerting_rules()},
+            {"name": "doc-rag-edge.recording", "rules": edge_recording_rules()},
+            {"name": "doc-rag-edge.slo-alerts", "rules": edge_alerting_rules()},
         ]
     }
 

@@ -7,8 +7,9 @@ Network model (docs/security.md has the flow table):
   whoever can label a namespace we do not own).
 - API pods accept the ingress controller and the Istio ingress gateway on 8080 and Prometheus on 9090,
   and may reach DNS, Postgres and Redis. Postgres and Redis accept only the API and reach nothing.
-- Prometheus may reach the API's metrics port, DNS and the Kubernetes API (service discovery); Grafana
-  may reach Prometheus and DNS and nothing else.
+- Prometheus may reach the API's metrics port, the ingress-nginx controllers' metrics port (10254), DNS and
+  the Kubernetes API (service discovery), and with `observability.alertmanagerUrl` set, that URL's port on
+  any address; Grafana may reach Prometheus and DNS and nothing else.
 - With the optional Jaeger on, the API pods may send OTLP to Jaeger's collector ports, and nothing else
   may reach Jaeger.
 Quotas are computed from the workloads' own resource constants (components/api.py, data.py and
@@ -165,7 +166,7 @@ def kubernetes_api(config: DocRagConfig) -> tuple[tuple[str, ...], tuple[int, ..
     return ("0.0.0.0/0",), (443, 6443)
 
 
-def monitoring_policies(config: DocRagConfig) -> list[PolicySpec]:
+def monitoring_policies(config: DocRagConfig, edge: EdgePeers) -> list[PolicySpec]:
     api_cidrs, api_ports = kubernetes_api(config)
     return [
         default_deny(NS_MONITORING),
@@ -175,6 +176,8 @@ def monitoring_policies(config: DocRagConfig) -> list[PolicySpec]:
             egress=(
                 dns_egress(),
                 _egress([_peer(NS_PROD, API_POD_LABELS)], _ports(api.METRICS_PORT)),
+                # The edge SLO's scrape. doc-rag-ingress isolates no pod, so no ingress rule is needed there.
+                _egress([_peer(edge.ingress_namespace, edge.ingress_pods)], _ports(obs.INGRESS_METRICS_PORT)),
                 # kubernetes_sd_configs: list/watch endpoints, pods, services through the API server.
                 _egress([_peer(cidr=cidr) for cidr in api_cidrs], _ports(*api_ports)),
             ),
@@ -201,8 +204,20 @@ def tracing_policies(config: DocRagConfig) -> list[PolicySpec]:
     ]
 
 
+def alerting_policies(config: DocRagConfig) -> list[PolicySpec]:
+    """Only with observability.alertmanagerUrl: Prometheus may open that URL's port, to any address (the
+    Alertmanager's address is a name the program cannot resolve; docs/security.md says what that allows)."""
+    if config.observability.alertmanagerUrl is None:
+        return []
+    _, _, port, _ = obs.alertmanager_endpoint(config.observability.alertmanagerUrl)
+    # A policy of its own (Egress only), so prometheus-network-policy is the same with or without it.
+    return [PolicySpec("prometheus-alertmanager-egress", NS_MONITORING, PROMETHEUS_POD_LABELS,
+                       egress=(_egress([_peer(cidr="0.0.0.0/0")], _ports(port)),), types=("Egress",))]
+
+
 def network_policies(config: DocRagConfig, edge: EdgePeers) -> list[PolicySpec]:
-    return [*prod_policies(edge), *monitoring_policies(config), *tracing_policies(config), default_deny(NS_SECURITY)]
+    return [*prod_policies(edge), *monitoring_policies(config, edge), *alerting_policies(config),
+            *tracing_policies(config), default_deny(NS_SECURITY)]
 
 
 # -- Quotas ----------------------------------------------------------------------------------------------

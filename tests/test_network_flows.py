@@ -146,6 +146,7 @@ ALLOWED = {
     ("prometheus", "coredns", 53, "UDP"), ("prometheus", "coredns", 53, "TCP"),
     ("grafana", "coredns", 53, "UDP"), ("grafana", "coredns", 53, "TCP"),
     ("prometheus", "kubernetes-api", 443, "TCP"),
+    ("prometheus", "ingress-nginx-controller", 10254, "TCP"),  # the edge SLO's scrape
     ("grafana", "prometheus", 9090, "TCP"),
     ("ingress-nginx-controller", "acme-solver", 8089, "TCP"),
 }
@@ -286,6 +287,44 @@ def test_namespaces_are_selected_by_the_immutable_name_label(prod_objects) -> No
             for peer in rule.get("from", []) + rule.get("to", []):
                 if "namespaceSelector" in peer:
                     assert set(peer["namespaceSelector"]["matchLabels"]) == {"kubernetes.io/metadata.name"}
+
+
+def test_prometheus_scrapes_the_ingress_controller_and_nothing_else_there(prod_objects, evaluator) -> None:
+    pods = endpoints(prod_objects)
+    assert evaluator.allowing(Flow(pods["prometheus"], pods["ingress-nginx-controller"], 10254)) == {
+        "Egress": ["prometheus-network-policy"], "Ingress": []}  # doc-rag-ingress isolates nothing
+    for other in ("istio-ingressgateway", "other-pod-in-ingress-ns", "impostor-api"):
+        assert not evaluator.allowed(Flow(pods["prometheus"], pods[other], 10254)), other
+    assert not evaluator.allowed(Flow(pods["grafana"], pods["ingress-nginx-controller"], 10254))
+
+
+ALERTMANAGER_PORT = 9093
+
+
+@pytest.fixture(scope="module")
+def alerting_objects() -> list[dict[str, Any]]:
+    url = f"http://alertmanager.alerting.svc:{ALERTMANAGER_PORT}"
+    return manifests(run_program("prod", [f"observability.alertmanagerUrl={url}"]).resources)
+
+
+def test_with_an_alertmanager_prometheus_may_open_its_port_anywhere_and_only_that(alerting_objects) -> None:
+    """The Alertmanager's address is a name: its port on any address is the one addition (docs/security.md)."""
+    evaluator = Evaluator(alerting_objects, namespaces_from_manifests(alerting_objects))
+    pods = endpoints(alerting_objects)
+    port = (ALERTMANAGER_PORT, "TCP")
+    extra = {("prometheus", name, ALERTMANAGER_PORT, "TCP") for name, pod in pods.items()
+             if name != "prometheus" and not (pod.namespace and evaluator.isolated(pod)["Ingress"])}
+    assert ("prometheus", "internet", ALERTMANAGER_PORT, "TCP") in extra
+    assert unexpected_flows(pods, evaluator, ALLOWED | KNOWN_EXTRA | extra, sorted({*PORTS, port})) == []
+    flow = Flow(pods["prometheus"], pods["internet"], ALERTMANAGER_PORT)
+    assert evaluator.allowing(flow) == {"Egress": ["prometheus-alertmanager-egress"], "Ingress": []}
+    assert not evaluator.allowed(Flow(pods["prometheus"], pods["internet"], ALERTMANAGER_PORT + 1))
+    assert not evaluator.allowed(Flow(pods["prometheus"], pods["api-blue"], ALERTMANAGER_PORT))
+
+
+def test_without_an_alertmanager_prometheus_cannot_reach_one(prod_objects, evaluator) -> None:
+    pods = endpoints(prod_objects)
+    assert not evaluator.allowed(Flow(pods["prometheus"], pods["internet"], ALERTMANAGER_PORT))
 
 
 def test_existing_cluster_lets_prometheus_reach_any_api_server_address_on_api_ports_only(dev_run: RunResult) -> None:

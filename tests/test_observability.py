@@ -11,9 +11,10 @@ from typing import Any, Optional
 import pytest
 import yaml
 
-from components import dashboards, observability
+from components import dashboards, observability, traffic
 from components import prometheus_rules as rules
 from components.config import ConfigError
+from components.platform import INGRESS_CONTROLLER_SELECTOR
 from ops.checks.kubernetes_schema import validate_manifest
 from ops.checks.pod_security import violations
 from ops.manifests import manifest_id, manifests
@@ -126,7 +127,8 @@ def endpoint_targets(service: dict[str, Any], pod: dict[str, Any], pod_ip: str) 
 
 
 def scraped_targets(job: dict[str, Any], discovered: list[dict[str, str]]) -> set[tuple[tuple[str, str], ...]]:
-    kept = (relabel(target, job["relabel_configs"]) for target in discovered)
+    # Prometheus sets `job` (and the scheme and path defaults) before relabelling.
+    kept = (relabel({"job": job["job_name"], **target}, job["relabel_configs"]) for target in discovered)
     return {target_identity(labels) for labels in kept if labels is not None}
 
 
@@ -175,15 +177,113 @@ def test_prometheus_server_is_pinned_persistent_probed_and_hardened(prod_run):
     assert reloader["livenessProbe"] and reloader["readinessProbe"]
 
 
-def test_prometheus_discovers_only_doc_rag_prod_read_only(prod_run):
+def test_prometheus_discovers_in_doc_rag_prod_and_the_ingress_namespace_only_read_only(prod_run):
     role = _get(prod_run, "Role", "prometheus-discovery", "doc-rag-prod")
     core = next(rule for rule in role["rules"] if rule["apiGroups"] == [""])
     assert sorted(core["resources"]) == ["endpoints", "pods", "services"]
     assert all(set(rule["verbs"]) == {"get", "list", "watch"} for rule in role["rules"])
-    binding = _get(prod_run, "RoleBinding", "prometheus-discovery", "doc-rag-prod")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "prometheus", "namespace": NS}]
+    # The edge job's pod discovery: list/watch pods and endpoints in doc-rag-ingress, nothing more.
+    ingress_role = _get(prod_run, "Role", "prometheus-discovery", "doc-rag-ingress")
+    assert ingress_role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods", "endpoints"], "verbs": ["list", "watch"]}]
+    for namespace in ("doc-rag-prod", "doc-rag-ingress"):
+        binding = _get(prod_run, "RoleBinding", "prometheus-discovery", namespace)
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "prometheus", "namespace": NS}]
+        assert binding["roleRef"]["name"] == "prometheus-discovery"
+    roles = {m["metadata"]["namespace"] for m in _objects(prod_run) if m["kind"] == "Role"
+             and m["metadata"]["name"] == "prometheus-discovery"}
+    assert roles == {"doc-rag-prod", "doc-rag-ingress"}
     assert not [m for m in _objects(prod_run) if m["kind"] in ("ClusterRole", "ClusterRoleBinding")
                 and "prometheus" in m["metadata"]["name"]]
+
+
+# -- the edge: ingress-nginx's controller metrics ---------------------------------------------------------
+
+def controller_pod_targets(pod_labels: dict[str, str], ports: dict[str, int]) -> list[dict[str, str]]:
+    """The `pod` role's targets for one pod in doc-rag-ingress: one per container port."""
+    meta = {"__meta_kubernetes_namespace": "doc-rag-ingress",
+            "__meta_kubernetes_pod_name": "ingress-nginx-controller-5c8d66c76d-x2x7k"}
+    for key, value in pod_labels.items():
+        meta["__meta_kubernetes_pod_label_" + re.sub(r"[^a-zA-Z0-9_]", "_", key)] = value
+    return [{**meta, "__address__": f"10.0.32.11:{number}", "__meta_kubernetes_pod_container_port_name": name,
+             "__meta_kubernetes_pod_container_port_number": str(number)} for name, number in ports.items()]
+
+
+# The chart's controller container ports with metrics on (http, https, the admission webhook, metrics).
+CONTROLLER_PORTS = {"http": 80, "https": 443, "webhook": 8443, "metrics": 10254}
+
+
+def test_the_ingress_controllers_are_scraped_once_each_on_their_metrics_port(prod_run):
+    config = yaml.safe_load(_get(prod_run, "ConfigMap", "prometheus-config")["data"]["prometheus.yml"])
+    job = next(job for job in config["scrape_configs"] if job["job_name"] == "ingress-nginx")
+    assert job["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": ["doc-rag-ingress"]}}]
+    controller = controller_pod_targets(INGRESS_CONTROLLER_SELECTOR, CONTROLLER_PORTS)
+    targets = scraped_targets(job, controller)
+    assert len(targets) == 1, targets
+    labels = dict(next(iter(targets)))
+    assert labels["__url__"] == "http://10.0.32.11:10254/metrics" and labels["job"] == "ingress-nginx"
+    # No `namespace` target label: the metric's own (the Ingress's namespace) keeps its name, which the
+    # edge rules select on.
+    assert "namespace" not in labels and 'namespace="doc-rag-prod"' in rules.edge_error_ratio_expr("5m")
+    # The Istio gateway and anything else in the namespace are not the controller.
+    gateway = controller_pod_targets({"istio": "ingressgateway", "app": "istio-ingressgateway"}, {"metrics": 10254})
+    webhook_job = controller_pod_targets({**INGRESS_CONTROLLER_SELECTOR, "app.kubernetes.io/component":
+                                          "admission-webhook"}, {"metrics": 10254})
+    assert scraped_targets(job, gateway + webhook_job) == set()
+
+
+def test_the_scraped_port_is_the_one_the_platform_chart_exposes(prod_run):
+    """components/platform.py turns ingress-nginx metrics on without moving the chart's port (10254)."""
+    release = next(r for r in prod_run.resources if r.type == "kubernetes:helm.sh/v3:Release"
+                   and r.inputs.get("namespace") == "doc-rag-ingress" and "ingress-nginx" in r.name)
+    metrics = release.inputs["values"]["controller"]["metrics"]
+    assert metrics["enabled"] is True and metrics.get("port", 10254) == observability.INGRESS_METRICS_PORT == 10254
+
+
+def test_the_edge_rules_watch_the_ingresses_the_traffic_layer_builds(prod_run):
+    ingresses = {m["metadata"]["name"] for m in _objects(prod_run) if m["kind"] == "Ingress"
+                 and m["metadata"]["namespace"] == rules.EDGE_INGRESS_NAMESPACE}
+    assert set(rules.EDGE_INGRESSES) == {traffic.MAIN_INGRESS, traffic.CANARY_INGRESS} == ingresses
+    assert f'ingress=~"{traffic.MAIN_INGRESS}|{traffic.CANARY_INGRESS}"' in rules.edge_error_ratio_expr("1h")
+
+
+# -- where alerts go ----------------------------------------------------------------------------------------
+
+def test_without_an_alertmanager_prometheus_sends_alerts_nowhere(prod_run):
+    config = yaml.safe_load(_get(prod_run, "ConfigMap", "prometheus-config")["data"]["prometheus.yml"])
+    assert "alerting" not in config
+    assert not [m for m in _objects(prod_run) if m["kind"] == "NetworkPolicy"
+                and m["metadata"]["name"] == "prometheus-alertmanager-egress"]
+
+
+@pytest.mark.parametrize(("url", "alertmanager"), [
+    ("http://alertmanager.alerting.svc:9093",
+     {"scheme": "http", "api_version": "v2", "static_configs": [{"targets": ["alertmanager.alerting.svc:9093"]}]}),
+    ("https://alerts.example.com/am/",
+     {"scheme": "https", "api_version": "v2", "static_configs": [{"targets": ["alerts.example.com:443"]}],
+      "path_prefix": "/am"}),
+])
+def test_an_alertmanager_url_becomes_a_static_alertmanager_and_an_egress_rule(url, alertmanager):
+    run = run_program("prod", (f"observability.alertmanagerUrl={url}",))
+    config = yaml.safe_load(_get(run, "ConfigMap", "prometheus-config")["data"]["prometheus.yml"])
+    assert config["alerting"] == {"alertmanagers": [alertmanager]}
+    port = int(alertmanager["static_configs"][0]["targets"][0].rpartition(":")[2])
+    policy = _get(run, "NetworkPolicy", "prometheus-alertmanager-egress")
+    assert policy["spec"]["policyTypes"] == ["Egress"]
+    assert policy["spec"]["egress"] == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+                                         "ports": [{"port": port, "protocol": "TCP"}]}]
+
+
+@pytest.mark.parametrize("url", [
+    "ftp://alertmanager:9093", "alertmanager:9093", "http://alertmanager:99999", "http://alertmanager/?x=1",
+    "http://Not_A_Host:9093", "https://ops:hunter2@alerts.example.com",
+])
+def test_a_bad_alertmanager_url_names_the_key_and_never_echoes_credentials(url):
+    with pytest.raises(ConfigError) as error:
+        run_program("prod", (f"observability.alertmanagerUrl={url}",))
+    message = str(error.value)
+    assert "- observability.alertmanagerUrl" in message and "allowed: an http:// or https:// URL" in message
+    assert "hunter2" not in message and "ops:" not in message
 
 
 def test_services_prometheus_9090_and_grafana_3000(prod_run):
