@@ -5,7 +5,7 @@ a release only ever changes a colour's image or replicas — never a name or a s
 replace the Deployment. Which colour serves is decided by the Services in components/traffic.py.
 
 Quota-relevant numbers are module constants (API_RESOURCES, MAX_SURGE, HPA_MAX_REPLICAS) and
-`peak_pods()` so components/security.py sizes ResourceQuota / LimitRange from the same source.
+`max_replicas()`, so components/security.py sizes ResourceQuota / LimitRange from the same source.
 """
 
 from __future__ import annotations
@@ -96,11 +96,6 @@ def deployment_replicas(color: ColorConfig) -> Optional[int]:
 
 def max_replicas(color: ColorConfig) -> int:
     return max(HPA_MAX_REPLICAS, color.replicas)
-
-
-def peak_pods(color: ColorConfig) -> int:
-    """Most pods one colour can run at once: HPA maximum plus a full rolling-update surge; 0 if retired."""
-    return 0 if color.replicas == 0 else max_replicas(color) + MAX_SURGE
 
 
 @dataclass

@@ -20,13 +20,6 @@ from components.traffic import (
 )
 
 
-def check_weight(release: ReleaseConfig) -> list[str]:
-    weight = release.canaryWeight
-    if weight == 0 or weight in release.steps:
-        return []
-    return [f"release.canaryWeight = {weight}: allowed: 0 or one of release.steps {release.steps}"]
-
-
 def check_receiving_colours(release: ReleaseConfig) -> list[str]:
     """Every colour with a share of traffic can serve it, and a canary is a different build."""
     state = traffic_state(release)
@@ -37,6 +30,7 @@ def check_receiving_colours(release: ReleaseConfig) -> list[str]:
         why = f"{color} receives {share}% of traffic (activeColor {state.active}, canaryWeight {state.weight})"
         if cfg.replicas <= 0:
             problems.append(f"release.{color}.replicas = {cfg.replicas}: {why}; allowed: replicas > 0")
+        # Defence in depth: config already refuses an empty image; DESIGN.md lists it as a preflight invariant.
         if not cfg.image:
             problems.append(f"release.{color}.image = {cfg.image!r}: {why}; allowed: a pinned image")
     if state.weight > 0 and release.color(state.canary).image == release.color(state.active).image:
@@ -97,7 +91,6 @@ def preflight(config: DocRagConfig) -> None:
     """Raise ConfigError listing every broken release invariant; return None when the release is safe."""
     route = main_route(config)
     problems = [
-        *check_weight(config.release),
         *check_receiving_colours(config.release),
         *check_routes(main_ingress_manifest(config, route), canary_ingress_manifest(config, route)),
         *check_subsets(destination_rule_manifest(), virtual_service_manifest(config)),

@@ -31,7 +31,7 @@ import pulumi_kubernetes as k8s
 from components.api import HTTP_PORT, METRICS_PORT, SCRAPE_ANNOTATIONS, pod_selector
 from components.config import COLORS, DocRagConfig, ReleaseConfig
 from components.meta import NS_INGRESS, NS_PROD, child, labels
-from components.platform import EdgeLoadBalancer
+from components.platform import CLUSTER_ISSUER, INGRESS_CLASS, EdgeLoadBalancer  # the platform's names, no copies
 
 ACTIVE_SERVICE = "api-service"
 CANARY_SERVICE = "api-service-canary"
@@ -46,8 +46,6 @@ DESTINATION_RULE = "doc-rag-api"
 VIRTUAL_SERVICE = "doc-rag-vs"
 GATEWAY_CERTIFICATE = "doc-rag-gateway-tls"
 TLS_SECRET = "doc-rag-tls"
-CLUSTER_ISSUER = "letsencrypt-prod"
-INGRESS_CLASS = "nginx"
 MESH_PREFIX = "/api/"  # the seed's VirtualService match
 # networking.istio.io/v1: GA and served since Istio 1.22 (the platform pins 1.24); v1beta1 is the same
 # schema kept for compatibility, so new objects use the stable version.

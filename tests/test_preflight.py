@@ -42,7 +42,6 @@ def test_a_sound_release_passes(active, weight):
 
 # (case, config, key path the message names, text it contains)
 TRIPS = [
-    ("weight not a step", _config(weight=33), "release.canaryWeight = 33", "allowed: 0 or one of release.steps"),
     ("canary colour has no replicas", _config(weight=5, green=("doc-rag/api:v1.1.0", 0)),
      "release.green.replicas = 0", "green receives 5% of traffic"),
     ("active colour has no replicas", _config(weight=50, blue=("doc-rag/api:v1.0.0", 0)),
@@ -62,6 +61,14 @@ def test_rule_trips(case, config, path, text):
         pf.preflight(config)
     message = str(error.value)
     assert path in message and text in message, message
+
+
+def test_a_weight_outside_the_steps_is_refused_by_config_alone():
+    """Not a preflight rule (it would duplicate the model's validator, message and all): config refuses it."""
+    assert not hasattr(pf, "check_weight")
+    with pytest.raises(ConfigError, match=r"release\.canaryWeight.*allowed: 0 or one of release\.steps"):
+        parse_config({"release": {"canaryWeight": 33, "blue": {"image": "doc-rag/api:v1.0.0"},
+                                  "green": {"image": "doc-rag/api:v1.1.0"}}})
 
 
 def test_rules_are_precise():

@@ -380,6 +380,28 @@ def test_scrape_annotations_have_one_source(monkeypatch, prod):
     assert service["metadata"]["annotations"]["prometheus.io/port"] == "9999"
 
 
+def test_issuer_and_class_are_the_platforms(prod):
+    """traffic.py defines no second ClusterIssuer or IngressClass name: it imports the platform's, and the
+    rendered Ingresses and Certificate name exactly the ClusterIssuer and class the platform installs."""
+    import ast
+
+    from components import platform
+
+    tree = ast.parse(Path(traffic.__file__).read_text())
+    assigned = {target.id for node in tree.body if isinstance(node, ast.Assign)
+                for target in node.targets if isinstance(target, ast.Name)}
+    assert not {"CLUSTER_ISSUER", "INGRESS_CLASS"} & assigned
+    rendered = objects(prod)
+    issuer = rendered[f"ClusterIssuer/{platform.CLUSTER_ISSUER}"]
+    assert rendered[MAIN_INGRESS]["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == \
+        issuer["metadata"]["name"]
+    assert rendered[f"Certificate/doc-rag-ingress/{traffic.GATEWAY_CERTIFICATE}"]["spec"]["issuerRef"]["name"] == \
+        issuer["metadata"]["name"]
+    solver_class = issuer["spec"]["acme"]["solvers"][0]["http01"]["ingress"]["ingressClassName"]
+    for key in (MAIN_INGRESS, CANARY_INGRESS):
+        assert rendered[key]["spec"]["ingressClassName"] == solver_class == platform.INGRESS_CLASS, key
+
+
 def test_nlb_uses_the_cluster_certificate(prod):
     annotations = objects(prod)[NLB]["metadata"]["annotations"]
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"].startswith("arn:aws:")

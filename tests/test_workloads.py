@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from components import api, data
-from components.config import ColorConfig
 from ops.checks.kubernetes_schema import validate_manifest
 from ops.stackconfig import SECRET_PLACEHOLDER
 from tests.workloads_helpers import diff, lookup, objects, render, render_diff, schema_errors
@@ -348,10 +347,3 @@ def test_strict_schema_rejects_broken_fixture(fixture):
     assert status == "error", message
     with pytest.raises((kubernetes_validate.ValidationError, kubernetes_validate.SchemaNotFoundError)):
         kubernetes_validate.validate(manifest, "1.34", strict=True)
-
-
-def test_peak_pods_for_quota_sizing():
-    """What components/security.py sizes quotas from: HPA maximum plus a full surge per live colour."""
-    assert api.peak_pods(ColorConfig(image="doc-rag/api:v1", replicas=3)) == api.HPA_MAX_REPLICAS + api.MAX_SURGE
-    assert api.peak_pods(ColorConfig(image="doc-rag/api:v1", replicas=20)) == 20 + api.MAX_SURGE
-    assert api.peak_pods(ColorConfig(image="doc-rag/api:v1", replicas=0)) == 0
