@@ -327,11 +327,9 @@ class Observability(pulumi.ComponentResource):
                 replicas=PROMETHEUS_REPLICAS,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels=labels(component, name=PROMETHEUS),
-                        # A scrape-config change restarts nothing (the reloader handles it); the checksum
-                        # only records which config a pod was started with.
-                        annotations={"doc-rag/config-checksum": _checksum(config_yaml)}),
+                    # No config checksum here: a changed prometheus.yml or rules file must restart nothing.
+                    # The kubelet refreshes the mounted ConfigMaps and the reloader POSTs /-/reload.
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component, name=PROMETHEUS)),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=PROMETHEUS,
                         automount_service_account_token=True,

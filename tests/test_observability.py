@@ -177,6 +177,21 @@ def test_prometheus_server_is_pinned_persistent_probed_and_hardened(prod_run):
     assert reloader["livenessProbe"] and reloader["readinessProbe"]
 
 
+def test_a_config_or_rules_change_reloads_prometheus_and_rolls_nothing(prod_run):
+    """The reloader sidecar applies a new prometheus.yml or rules file in place: the StatefulSet's pod
+    template (what a rollout compares) must not change with them."""
+    changed = run_program("prod", ("observability.alertmanagerUrl=http://alertmanager.alerting.svc:9093",
+                                   "release.canaryWeight=25"))
+    for name in ("prometheus-config", "prometheus-rules"):
+        assert _get(changed, "ConfigMap", name)["data"] != _get(prod_run, "ConfigMap", name)["data"], name
+    template = _get(prod_run, "StatefulSet", "prometheus")["spec"]["template"]
+    assert _get(changed, "StatefulSet", "prometheus")["spec"]["template"] == template
+    assert not [key for key in template["metadata"].get("annotations") or {} if "checksum" in key]
+    reloader = _container(_get(prod_run, "StatefulSet", "prometheus"), "config-reloader")
+    assert {"--volume-dir=/etc/prometheus/config", "--volume-dir=/etc/prometheus/rules",
+            "--webhook-url=http://127.0.0.1:9090/-/reload"} <= set(reloader["args"])
+
+
 def test_prometheus_discovers_in_doc_rag_prod_and_the_ingress_namespace_only_read_only(prod_run):
     role = _get(prod_run, "Role", "prometheus-discovery", "doc-rag-prod")
     core = next(rule for rule in role["rules"] if rule["apiGroups"] == [""])
