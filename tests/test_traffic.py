@@ -508,7 +508,7 @@ def _existing_cluster_with_addons():
     """existing mode applying to a cluster (not rendering), with the cluster-agnostic add-ons installed."""
     config = load_stack_config("dev")
     del config.values["cluster"]["renderYamlTo"]
-    config.values["platform"] = {"enabled": True}
+    config.values["platform"] = {**config.values.get("platform", {}), "enabled": True}  # keeps the ACME contact
     return config
 
 
