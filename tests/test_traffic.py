@@ -96,6 +96,31 @@ def test_a_step_changes_only_weights_and_selectors(walk, index):
         assert before.named(name).inputs == after.named(name).inputs
 
 
+RULES = "ConfigMap/doc-rag-monitoring/prometheus-rules"
+
+
+@pytest.mark.parametrize("index", range(1, len(WALK)), ids=[f"{WALK[i - 1][0]} -> {WALK[i][0]}"
+                                                             for i in range(1, len(WALK))])
+def test_a_step_changes_exactly_the_documented_objects(walk, index):
+    """docs/traffic.md's list, exactly: a step moves the canary weight, the VirtualService weights (unless
+    they are equal, as at the flip from 100) and the canary-weight recording rule; a flip also moves both
+    Service selectors. Nothing else in the whole render changes."""
+    changes = render_diff(walk[index - 1], walk[index])
+    expected = {CANARY_INGRESS: [f"metadata.annotations.{WEIGHT_KEY}"], RULES: ["data.doc-rag.yml"]}
+    if WALK[index - 1][4] != WALK[index][4]:
+        expected[VS] = ["spec.http[0].route[0].weight", "spec.http[0].route[1].weight"]
+    if WALK[index - 1][1] != WALK[index][1]:
+        expected[ACTIVE_SVC] = expected[CANARY_SVC] = ["spec.selector.version"]
+    if WALK[index - 1][2] == WALK[index][2]:  # rollback after the flip: the weight stays 0
+        del expected[CANARY_INGRESS]
+    assert changes == expected
+    rules = [yaml.safe_load(objects(run)[RULES]["data"]["doc-rag.yml"]) for run in walk[index - 1:index + 1]]
+    recorded = [[rule for group in doc["groups"] for rule in group["rules"]
+                 if rule.get("record") == "doc_rag:canary_weight:percent"] for doc in rules]
+    assert recorded[1] == [{"record": "doc_rag:canary_weight:percent", "expr": f"vector({WALK[index][2]})",
+                            "labels": {"version": WALK[index][6]}}]
+
+
 def test_flip_at_full_weight_leaves_istio_untouched(walk):
     """Istio lists subsets in fixed colour order, so canary 100 -> flip moves no Istio field."""
     changes = render_diff(walk[4], walk[5])
