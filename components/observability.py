@@ -2,7 +2,8 @@
 
 Scrape contract with the traffic layer (components/traffic.py builds `api-service` and
 `api-service-canary` in doc-rag-prod): those Services, and no other Service in doc-rag-prod that selects
-API pods, carry the annotations
+API pods, carry components/api.py's SCRAPE_ANNOTATIONS (the one copy, built from api.METRICS_PORT and
+METRICS_PATH):
     prometheus.io/scrape: "true"   prometheus.io/port: "9090"   prometheus.io/path: "/metrics"
 Prometheus discovers their endpoints, scrapes each API pod on the annotated port and path, and copies the
 pod labels `version` (colour) and `app.kubernetes.io/component` onto every series as `version` and
@@ -25,7 +26,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components import dashboards
+from components import api, dashboards
 from components import prometheus_rules as rules
 from components.config import ObservabilityConfig, ReleaseConfig
 from components.hardening import PULL_POLICY, checkov_skips
@@ -79,22 +80,15 @@ PROMETHEUS_REPLICAS = 1  # a StatefulSet: replaced pod by pod, no surge
 GRAFANA_REPLICAS = 1  # Deployments with the default rolling update (25 % surge, rounded up)
 JAEGER_REPLICAS = 1
 
-SCRAPE_ANNOTATIONS = {  # what the API Services must carry (see the module docstring)
-    "prometheus.io/scrape": "true",
-    "prometheus.io/port": str(PROMETHEUS_PORT),
-    "prometheus.io/path": "/metrics",
-}
-
-
 def api_scrape_job() -> dict[str, Any]:
     """The seed's `doc-rag-api` job and relabelling, plus port, colour and component labels."""
     return {
         "job_name": rules.JOB,
         "kubernetes_sd_configs": [{"role": "endpoints", "namespaces": {"names": [NS_PROD]}}],
         "relabel_configs": [
-            # The seed's two rules.
+            # The seed's two rules, on the annotations of api.SCRAPE_ANNOTATIONS.
             {"source_labels": ["__meta_kubernetes_service_annotation_prometheus_io_scrape"],
-             "action": "keep", "regex": "true"},
+             "action": "keep", "regex": api.SCRAPE_ANNOTATIONS["prometheus.io/scrape"]},
             {"source_labels": ["__meta_kubernetes_service_annotation_prometheus_io_path"],
              "action": "replace", "target_label": "__metrics_path__", "regex": "(.+)"},
             # Scrape the annotated port. Every Service port of a pod yields one endpoint target; after this

@@ -11,7 +11,7 @@ from typing import Any, Optional
 import pytest
 import yaml
 
-from components import dashboards, observability, traffic
+from components import api, dashboards, observability, traffic
 from components import prometheus_rules as rules
 from components.config import ConfigError
 from components.platform import INGRESS_CONTROLLER_SELECTOR
@@ -425,11 +425,23 @@ def test_bad_observability_config_names_key_and_allowed(override, key, allowed):
     assert f"- {key}" in message and allowed in message
 
 
-def test_api_services_carry_the_scrape_annotations_when_the_traffic_layer_builds_them(prod_run):
-    services = [m for m in _objects(prod_run) if m["kind"] == "Service"
-                and m["metadata"]["name"] in ("api-service", "api-service-canary")]
-    if not services:
-        pytest.skip("components/traffic.py does not build api-service yet")
-    for service in services:
+def test_the_api_services_carry_the_api_scrape_annotations_the_job_reads(prod_run):
+    """One contract, components/api.py's: the Services carry it and the scrape job keys on the same
+    annotations, scraping the API's metrics port (not Prometheus' own, equal to it only by coincidence)."""
+    assert api.SCRAPE_ANNOTATIONS["prometheus.io/port"] == str(api.METRICS_PORT)
+    assert api.SCRAPE_ANNOTATIONS["prometheus.io/path"] == api.METRICS_PATH
+    assert not hasattr(observability, "SCRAPE_ANNOTATIONS")  # no second copy to drift
+    services = {m["metadata"]["name"]: m for m in _objects(prod_run) if m["kind"] == "Service"
+                and m["metadata"]["name"] in ("api-service", "api-service-canary")}
+    assert set(services) == {"api-service", "api-service-canary"}
+    for service in services.values():
         annotations = service["metadata"].get("annotations") or {}
-        assert {k: annotations.get(k) for k in observability.SCRAPE_ANNOTATIONS} == observability.SCRAPE_ANNOTATIONS
+        assert {k: annotations.get(k) for k in api.SCRAPE_ANNOTATIONS} == api.SCRAPE_ANNOTATIONS
+    job = observability.api_scrape_job()
+    read = {label for rule in job["relabel_configs"] for label in rule.get("source_labels", [])
+            if label.startswith("__meta_kubernetes_service_annotation_")}
+    assert read == {"__meta_kubernetes_service_annotation_" + re.sub(r"[^a-zA-Z0-9_]", "_", key)
+                    for key in api.SCRAPE_ANNOTATIONS}
+    blue = _get(prod_run, "Deployment", "api-deployment-blue", "doc-rag-prod")["spec"]["template"]
+    [target] = scraped_targets(job, endpoint_targets(services["api-service"], blue, "10.0.1.7"))
+    assert dict(target)["__url__"] == f"http://10.0.1.7:{api.METRICS_PORT}{api.METRICS_PATH}"
