@@ -82,6 +82,16 @@ def pod_selector(color: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": APP, "app.kubernetes.io/component": COMPONENT, "version": color}
 
 
+def image_version(image: str) -> str:
+    """app.kubernetes.io/version for an image: its tag without any digest, or "digest" when it is pinned by
+    digest only; clipped to a valid label value (63 characters, alphanumeric at both ends)."""
+    reference = image.split("@", 1)[0]
+    repository, _, tag = reference.rpartition(":")
+    if not repository or "/" in tag:  # no tag; a ':' before a '/' is a registry port
+        return "digest"
+    return tag[:63].strip("._-") or "digest"
+
+
 def deployment_replicas(color: ColorConfig) -> Optional[int]:
     """spec.replicas of a colour's Deployment: unset while its HPA owns the count, 0 to retire it.
 
@@ -163,10 +173,12 @@ class Api(pulumi.ComponentResource):
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
         )
         selector = pod_selector(color)
+        # The image tag as the app's version, on the Deployment and its pods only: the selector stays stable.
+        pod_labels = labels(COMPONENT, color=color, app_version=image_version(cfg.image))
         return k8s.apps.v1.Deployment(
             name,
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=name, namespace=NS_PROD, labels=labels(COMPONENT, version=color),
+                name=name, namespace=NS_PROD, labels=pod_labels,
                 annotations={**checkov_skips("CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_35",
                                              CKV_K8S_40="UID 1001 is the seed image's USER 1001:1001"),
                              **({} if cfg.replicas > 0 else RETIRE_ANNOTATIONS)},
@@ -182,7 +194,7 @@ class Api(pulumi.ComponentResource):
                 ),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels=labels(COMPONENT, version=color),
+                        labels=pod_labels,
                         annotations=dict(SCRAPE_ANNOTATIONS),
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
@@ -228,7 +240,7 @@ class Api(pulumi.ComponentResource):
         return k8s.autoscaling.v2.HorizontalPodAutoscaler(
             hpa_name(color),
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=hpa_name(color), namespace=NS_PROD, labels=labels(COMPONENT, version=color)
+                name=hpa_name(color), namespace=NS_PROD, labels=labels(COMPONENT, color=color)
             ),
             spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
                 scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
@@ -246,7 +258,7 @@ class Api(pulumi.ComponentResource):
         return k8s.policy.v1.PodDisruptionBudget(
             pdb_name(color),
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=pdb_name(color), namespace=NS_PROD, labels=labels(COMPONENT, version=color)
+                name=pdb_name(color), namespace=NS_PROD, labels=labels(COMPONENT, color=color)
             ),
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
                 max_unavailable=MAX_UNAVAILABLE,

@@ -13,17 +13,21 @@ NS_SECURITY = "doc-rag-security"
 NS_INGRESS = "doc-rag-ingress"
 
 
-def labels(component: str, name: str = APP, version: Optional[str] = None) -> dict[str, str]:
-    """The recommended label set; `version` is the release colour where there is one."""
+def labels(component: str, name: str = APP, color: Optional[str] = None,
+           app_version: Optional[str] = None) -> dict[str, str]:
+    """The recommended label set. `color` sets `version: <colour>` (what the Services, subsets and PDBs select);
+    `app_version` sets app.kubernetes.io/version, the application's version (components/api.py: the image
+    tag). Never put app_version into a selector: it changes with every release."""
     result = {
         "app.kubernetes.io/name": name,
         "app.kubernetes.io/component": component,
         "app.kubernetes.io/part-of": APP,
         "app.kubernetes.io/managed-by": "pulumi",
     }
-    if version:
-        result["app.kubernetes.io/version"] = version
-        result["version"] = version
+    if app_version:
+        result["app.kubernetes.io/version"] = app_version
+    if color:
+        result["version"] = color
     return result
 
 

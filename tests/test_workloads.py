@@ -40,6 +40,9 @@ def _api_rows(color: str, image: str) -> list[tuple[str, str, object]]:
         ("metadata.labels.{app.kubernetes.io/name}", "doc-rag"),
         ("metadata.labels.{app.kubernetes.io/component}", "api"),
         ("metadata.labels.version", color),
+        # app.kubernetes.io/version is the application's version: the image tag, on the Deployment and its pods.
+        ("metadata.labels.{app.kubernetes.io/version}", image.rsplit(":", 1)[1]),
+        ("spec.template.metadata.labels.{app.kubernetes.io/version}", image.rsplit(":", 1)[1]),
         ("spec.selector.matchLabels", {"app.kubernetes.io/name": "doc-rag", "app.kubernetes.io/component": "api",
                                        "version": color}),
         ("spec.template.metadata.labels.version", color),
@@ -317,6 +320,8 @@ def _urns(run, type_prefix: str = "") -> set[str]:
     # A new image is an in-place rolling update of the same Deployment.
     ("release.blue.image=doc-rag/api:v1.2.0", {f"{C_API}.image"}),
     ("release.green.image=doc-rag/api:v1.2.0", {f"{C_API}.image"}),
+    # Pinned by digest: the tag stays the version label; only the image moves.
+    (f"release.green.image=doc-rag/api:v1.1.0@sha256:{'a' * 64}", {f"{C_API}.image"}),
 ])
 def test_names_stable_and_deployments_never_replaced(run, override, allowed_paths):
     other = render(override)
@@ -326,7 +331,10 @@ def test_names_stable_and_deployments_never_replaced(run, override, allowed_path
     for color in ("blue", "green"):
         key = f"Deployment/{PROD}/api-deployment-{color}"
         changed = diff(before[key], after[key])
-        expected = {"spec.template.spec.containers[0].image"} if allowed_paths and color in override else set()
+        version = override.rsplit(":", 1)[-1] if "@" not in override else ""
+        expected = {"spec.template.spec.containers[0].image", *(
+            {"metadata.labels.app.kubernetes.io/version", "spec.template.metadata.labels.app.kubernetes.io/version"}
+            if version else ())} if allowed_paths and color in override else set()
         assert set(changed) == expected, (key, changed)
         # Immutable fields (a change would force a replace) never move.
         assert before[key]["spec"]["selector"] == after[key]["spec"]["selector"]
@@ -334,6 +342,43 @@ def test_names_stable_and_deployments_never_replaced(run, override, allowed_path
     mine = ("StatefulSet/", "Secret/", f"ConfigMap/{PROD}/postgres-config", "HorizontalPodAutoscaler/",
             "PodDisruptionBudget/", "ServiceAccount/")
     assert not [key for key in render_diff(run, other) if key.startswith(mine)]
+
+
+# A Kubernetes label value: at most 63 characters, alphanumeric at both ends, [-_.] allowed inside.
+LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+@pytest.mark.parametrize("image,version", [
+    ("doc-rag/api:v1.1.0", "v1.1.0"),
+    (f"doc-rag/api:v1.1.0@sha256:{'a' * 64}", "v1.1.0"),  # the digest-less tag
+    (f"doc-rag/api@sha256:{'a' * 64}", "digest"),  # pinned by digest only
+    (f"registry.example.com:5000/doc-rag/api@sha256:{'b' * 64}", "digest"),  # a registry port is not a tag
+    ("registry.example.com:5000/doc-rag/api:2024.06.01", "2024.06.01"),
+    ("doc-rag/api:_build-" + "x" * 120 + "_", "build-" + "x" * 56),  # clipped to 63, alphanumeric ends
+])
+def test_version_label_is_the_image_tag(image, version):
+    assert api.image_version(image) == version
+    assert LABEL_VALUE.match(api.image_version(image))
+
+
+def test_label_value_pattern_rejects_what_the_api_server_would():
+    """The pattern above is able to fail: raw tags that are not label values are refused."""
+    for raw in ("_build", "v1.0-", "x" * 64):
+        assert not LABEL_VALUE.match(raw), raw
+
+
+def test_version_label_stays_out_of_selectors_and_companions(rendered):
+    """app.kubernetes.io/version moves with every release: no selector (Deployment, Service, PDB, topology
+    spread) holds it, and the HPA/PDB carry only the colour."""
+    for key, obj in rendered.items():
+        spec = json.loads(json.dumps(obj.get("spec", {})))
+        spec.get("template", {}).pop("metadata", None)  # the pod's own labels carry it; selectors must not
+        text = json.dumps(spec)
+        assert "app.kubernetes.io/version" not in text, key
+    for color in ("blue", "green"):
+        for key in (f"HorizontalPodAutoscaler/{PROD}/api-hpa-{color}", f"PodDisruptionBudget/{PROD}/api-pdb-{color}"):
+            assert "app.kubernetes.io/version" not in rendered[key]["metadata"]["labels"], key
+            assert rendered[key]["metadata"]["labels"]["version"] == color
 
 
 def test_all_manifests_pass_strict_schema(run):
