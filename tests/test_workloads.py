@@ -73,6 +73,9 @@ def _api_rows(color: str, image: str) -> list[tuple[str, str, object]]:
         (f"{POD}.serviceAccountName", "doc-rag-api"),
         (f"{POD}.automountServiceAccountToken", False),
         (f"{POD}.topologySpreadConstraints[0].topologyKey", "topology.kubernetes.io/zone"),
+        (f"{POD}.topologySpreadConstraints[0].maxSkew", 1),
+        # ScheduleAnyway: a surge or a lost zone never leaves replacement pods pending.
+        (f"{POD}.topologySpreadConstraints[0].whenUnsatisfiable", "ScheduleAnyway"),
         (f"{POD}.topologySpreadConstraints[0].labelSelector.matchLabels.version", color),
         ("spec.template.metadata.annotations", {"prometheus.io/scrape": "true", "prometheus.io/port": "9090",
                                                 "prometheus.io/path": "/metrics"}),
@@ -83,8 +86,13 @@ def _api_rows(color: str, image: str) -> list[tuple[str, str, object]]:
         (f"HorizontalPodAutoscaler/{PROD}/api-hpa-{color}", "spec.minReplicas", 3),
         (f"HorizontalPodAutoscaler/{PROD}/api-hpa-{color}", "spec.maxReplicas", api.HPA_MAX_REPLICAS),
         (f"HorizontalPodAutoscaler/{PROD}/api-hpa-{color}", "spec.metrics[0].resource.name", "cpu"),
+        (f"HorizontalPodAutoscaler/{PROD}/api-hpa-{color}", "spec.metrics[0].resource.target",
+         {"type": "Utilization", "averageUtilization": 70}),
         (f"HorizontalPodAutoscaler/{PROD}/api-hpa-{color}", "spec.metrics[1].resource.name", "memory"),
+        (f"HorizontalPodAutoscaler/{PROD}/api-hpa-{color}", "spec.metrics[1].resource.target",
+         {"type": "Utilization", "averageUtilization": 80}),
         (f"PodDisruptionBudget/{PROD}/api-pdb-{color}", "apiVersion", "policy/v1"),
+        (f"PodDisruptionBudget/{PROD}/api-pdb-{color}", "spec.maxUnavailable", 1),
         (f"PodDisruptionBudget/{PROD}/api-pdb-{color}", "spec.selector.matchLabels.version", color),
     ]
 
