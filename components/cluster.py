@@ -2,7 +2,8 @@
 
 `eks`: VPC, EKS, node group, IRSA, ACM certificate on AWS; the provider's kubeconfig is built from the
 cluster's outputs. `existing`: no AWS resource at all; a configured or ambient kubeconfig, or manifests
-rendered to a directory. Either way the default SSD StorageClass is created through that provider.
+rendered to a directory. The default SSD StorageClass (EBS CSI) is created in eks mode, and in existing mode
+only when `createStorageClass: true` says the cluster has the EBS CSI driver and no such class yet.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import ClusterConfig
+from components.config import ClusterConfig, PlatformConfig
 from components.meta import labels
 
 EBS_CSI_PROVISIONER = "ebs.csi.aws.com"
@@ -24,7 +25,7 @@ class Cluster(pulumi.ComponentResource):
     storage_class_name: str = "gp3"  # the SSD StorageClass workloads claim volumes from
 
     def __init__(self, name: str, config: ClusterConfig, kubernetes_version: str, domain: Optional[str] = None,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 platform: Optional[PlatformConfig] = None, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("doc-rag:cluster:Cluster", name, None, opts)
         self.mode = config.mode
         self.storage_class_name = config.storageClass
@@ -44,10 +45,15 @@ class Cluster(pulumi.ComponentResource):
             from components.eks import Eks
             from components.network import Network
 
-            self.region = aws.get_region_output().region
+            self.region = aws.get_region_output().region  # the one region lookup; Eks and the add-ons reuse it
+            # IAM roles only for the add-ons the platform layer will actually install.
+            addon_roles = frozenset(
+                addon for addon in ("awsLoadBalancerController", "clusterAutoscaler")
+                if platform is not None and platform.installs(addon)
+            )
             self.network = Network("network", config, self.cluster_name, opts=pulumi.ResourceOptions(parent=self))
-            self.eks = Eks("eks", config, self.cluster_name, kubernetes_version, self.network,
-                           opts=pulumi.ResourceOptions(parent=self))
+            self.eks = Eks("eks", config, self.cluster_name, kubernetes_version, self.network, self.region,
+                           addon_roles=addon_roles, opts=pulumi.ResourceOptions(parent=self))
             # The provider waits for nodes and core add-ons: nothing Kubernetes is applied to an empty cluster.
             self.provider = k8s.Provider(
                 "k8s", kubeconfig=self.eks.kubeconfig,
@@ -64,12 +70,14 @@ class Cluster(pulumi.ComponentResource):
                 "nodeRoleArn": self.eks.node_role.arn,
             })
             if domain:
-                certificate = Certificate("certificate", domain, opts=pulumi.ResourceOptions(parent=self))
+                certificate = Certificate(
+                    "certificate", domain, existing_arn=config.certificateArn, route53_zone_id=config.route53ZoneId,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
                 self.certificate_arn = certificate.arn
-                self.outputs.update({
-                    "certificateArn": certificate.arn,
-                    "certificateValidationRecords": certificate.validation_records,
-                })
+                self.outputs["certificateArn"] = certificate.arn
+                if certificate.validation_records is not None:
+                    self.outputs["certificateValidationRecords"] = certificate.validation_records
         else:
             self.provider = k8s.Provider(
                 "k8s",
@@ -79,7 +87,7 @@ class Cluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
-        if config.createStorageClass:
+        if config.creates_storage_class:
             self.storage_class = self._storage_class(config, storage_depends)
         self.register_outputs({key: value for key, value in self.outputs.items() if key != "kubeconfig"})
 

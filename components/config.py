@@ -40,7 +40,6 @@ _IMAGE_RE = re.compile(
 )
 _QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 _DURATION_RE = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
-_CIDR_RE = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
 
 
 class ConfigError(pulumi.RunError):
@@ -90,6 +89,43 @@ def duration_seconds(value: str) -> float:
     return sum(float(n) * units[u] for n, _, u in re.findall(r"([0-9]+(\.[0-9]+)?)(ms|s|m|h)", value))
 
 
+# Node instance types eks mode accepts: the seed's "4 vCPU, 16 GB RAM minimum" per node, checked against
+# EC2's published shapes without calling AWS (the model stays pure). Per family the vCPU and GiB of its
+# .xlarge size; the other sizes scale linearly. x86_64 families only: the node group runs the
+# AL2023_x86_64_STANDARD AMI. Add a family here (with its .xlarge shape) to allow it.
+NODE_FAMILY_XLARGE_SHAPE: dict[str, tuple[int, int]] = {
+    **{family: (4, 16) for family in ("m5", "m5a", "m5n", "m6i", "m6a", "m6in", "m7i", "m7a")},
+    **{family: (4, 8) for family in ("c5", "c5a", "c6i", "c6a", "c6in", "c7i", "c7a")},
+    **{family: (4, 32) for family in ("r5", "r5a", "r6i", "r6a", "r7i", "r7a")},
+}
+NODE_SIZE_XLARGES = {"large": 0.5, "xlarge": 1, "2xlarge": 2, "4xlarge": 4, "8xlarge": 8, "12xlarge": 12,
+                     "16xlarge": 16, "24xlarge": 24}
+MIN_NODE_VCPU, MIN_NODE_GIB = 4, 16
+
+
+def node_shape(instance_type: str) -> Optional[tuple[float, float]]:
+    """(vCPU, GiB) of a type in the table above, None for a type it does not know."""
+    family, _, size = instance_type.partition(".")
+    if family not in NODE_FAMILY_XLARGE_SHAPE or size not in NODE_SIZE_XLARGES:
+        return None
+    vcpu, gib = NODE_FAMILY_XLARGE_SHAPE[family]
+    return vcpu * NODE_SIZE_XLARGES[size], gib * NODE_SIZE_XLARGES[size]
+
+
+def check_ipv4_network(value: str, prefixes: tuple[int, int] = (0, 32)) -> str:
+    """An IPv4 network address (no host bits set, e.g. 10.0.0.0/16, not 10.0.1.0/16) within `prefixes`."""
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(f"{value!r} is not allowed: an IPv4 network address such as 10.0.0.0/16 "
+                         "(no host bits set)") from None
+    if network.version != 4:
+        raise ValueError(f"{value!r} is not allowed: IPv4 only")
+    if not prefixes[0] <= network.prefixlen <= prefixes[1]:
+        raise ValueError(f"{value!r} is not allowed: a prefix between /{prefixes[0]} and /{prefixes[1]}")
+    return value
+
+
 class ClusterConfig(_Strict):
     mode: Literal["eks", "existing"] = "eks"
     kubeconfig: Optional[str] = Field(
@@ -105,32 +141,57 @@ class ClusterConfig(_Strict):
     volumeIops: int = Field(default=3000, ge=1000, le=16000)
     volumeThroughput: int = Field(default=250, ge=125, le=1000, description="gp3 throughput in MiB/s")
     storageClass: str = Field(default="gp3", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    createStorageClass: bool = Field(default=True, description="false: the cluster already has `storageClass`")
+    createStorageClass: Optional[bool] = Field(
+        default=None, description="create the EBS gp3 `storageClass`; unset: yes in eks mode, no in existing mode"
+    )
     vpcCidr: str = "10.0.0.0/16"
     availabilityZones: int = Field(default=3, ge=2, le=6)
     natGateways: Literal["perAz", "single"] = Field(
         default="perAz", description="perAz survives the loss of a zone; single is cheaper"
     )
-    endpointPublicAccess: bool = True
-    endpointPublicAccessCidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"], min_length=1)
+    # Private-only by default: the Kubernetes API is reachable from inside the VPC (and what is peered or
+    # VPN-connected to it). A public endpoint needs the CIDRs that may reach it; 0.0.0.0/0 is refused.
+    endpointPublicAccess: bool = False
+    endpointPublicAccessCidrs: list[str] = Field(default_factory=list)
+    adminPrincipalArns: list[str] = Field(
+        default_factory=list, description="IAM roles/users given cluster-admin through EKS access entries"
+    )
+    route53ZoneId: Optional[str] = Field(
+        default=None, pattern=r"^Z[A-Z0-9]{1,32}$",
+        description="hosted zone of `domain`: the ACM validation record is created there and the stack waits "
+                    "until the certificate is issued",
+    )
+    certificateArn: Optional[str] = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$",
+        description="an existing ACM certificate for `domain`; no certificate is created",
+    )
+
+    @property
+    def creates_storage_class(self) -> bool:
+        return self.createStorageClass if self.createStorageClass is not None else self.mode == "eks"
 
     @field_validator("vpcCidr")
     @classmethod
     def _cidr(cls, value: str) -> str:
-        match = _CIDR_RE.match(value)
-        if not match or any(int(octet) > 255 for octet in match.groups()[:4]):
-            raise ValueError("allowed: an IPv4 CIDR such as 10.0.0.0/16")
-        if not 16 <= int(match.group(5)) <= 20:
-            raise ValueError("allowed: a prefix between /16 and /20 (room for public and private subnets per AZ)")
-        return value
+        # /16../20: room for 16 equal blocks (public and private subnets for up to 6 zones).
+        return check_ipv4_network(value, prefixes=(16, 20))
 
     @field_validator("endpointPublicAccessCidrs")
     @classmethod
     def _cidrs(cls, values: list[str]) -> list[str]:
         for value in values:
-            match = _CIDR_RE.match(value)
-            if not match or any(int(octet) > 255 for octet in match.groups()[:4]) or int(match.group(5)) > 32:
-                raise ValueError(f"{value!r} is not allowed: IPv4 CIDRs such as 203.0.113.0/24")
+            check_ipv4_network(value, prefixes=(1, 32))  # /0 would be the whole internet
+        return values
+
+    @field_validator("adminPrincipalArns")
+    @classmethod
+    def _principals(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _PRINCIPAL_RE.match(value):
+                raise ValueError(f"{value!r} is not allowed: an IAM role or user ARN such as "
+                                 "arn:aws:iam::123456789012:role/platform-admins")
+        if len(set(values)) != len(values):
+            raise ValueError("allowed: each principal once")
         return values
 
     @model_validator(mode="after")
@@ -153,19 +214,62 @@ class ClusterConfig(_Strict):
             raise _FieldError("renderYamlTo", self.renderYamlTo, "allowed only with mode: existing")
         if self.mode == "eks" and self.kubeconfig:
             raise _FieldError("kubeconfig", "[set]", "allowed only with mode: existing (eks builds its own)")
+        if self.mode == "eks":
+            shape = node_shape(self.nodeInstanceType)
+            if shape is None or shape[0] < MIN_NODE_VCPU or shape[1] < MIN_NODE_GIB:
+                raise _FieldError(
+                    "nodeInstanceType", self.nodeInstanceType,
+                    f"allowed: an x86_64 type with at least {MIN_NODE_VCPU} vCPU and {MIN_NODE_GIB} GiB from "
+                    "components/config.py NODE_FAMILY_XLARGE_SHAPE, e.g. m6i.xlarge, c6i.2xlarge, r6i.xlarge",
+                )
+        if self.endpointPublicAccess and not self.endpointPublicAccessCidrs:
+            raise _FieldError(
+                "endpointPublicAccessCidrs", [],
+                "required with endpointPublicAccess: true (the CIDRs of your CI runners and operators; "
+                "0.0.0.0/0 is refused), or keep the endpoint private",
+            )
+        for key in ("route53ZoneId", "certificateArn", "adminPrincipalArns"):
+            if self.mode != "eks" and getattr(self, key):
+                raise _FieldError(key, getattr(self, key), "allowed only with mode: eks")
+        if self.route53ZoneId and self.certificateArn:
+            raise _FieldError("route53ZoneId", self.route53ZoneId,
+                              "allowed only without certificateArn (an existing certificate needs no validation)")
         return self
 
 
 # Exact chart versions only: a range, an empty string or `latest` would let a re-run install something else.
-_CHART_VERSION_RE = r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$"
+# ops/checks/helm_charts.py checks every registered release against this same pattern.
+CHART_VERSION_PATTERN = r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$"
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PRINCIPAL_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$")
+# Domains Let's Encrypt refuses as an ACME contact (RFC 2606 / RFC 6761 reserved names).
+_RESERVED_EMAIL_DOMAINS = ("example.com", "example.net", "example.org")
+_RESERVED_EMAIL_TLDS = ("example", "test", "invalid", "localhost", "local")
+
+# The oldest chart each add-on may be pinned to, and why. Newer is always allowed.
+MIN_CHART_VERSIONS: dict[str, tuple[str, str]] = {
+    "ingressNginx": ("4.15.1", "the last ingress-nginx release (controller v1.15.1; the project is retired "
+                               "upstream); older controllers have CVE-2025-1974 (unauthenticated RCE through the "
+                               "admission webhook) and later injection CVEs"),
+    "istio": ("1.30.0", "the oldest supported Istio whose support matrix covers Kubernetes 1.33-1.35 "
+                        "(1.30: 1.32-1.36; 1.29 reached end of life on 2026-10-15; 1.24 stops at 1.31)"),
+    "certManager": ("v1.20.0", "the oldest supported cert-manager covering Kubernetes 1.33-1.35 "
+                               "(1.20: 1.32-1.35, 1.21: 1.33-1.36)"),
+    "awsLoadBalancerController": ("3.0.0", "the maintained v3 controller line; components/aws_iam.py holds "
+                                           "its IAM policy (upstream v3.5.0)"),
+}
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """`v1.21.2` / `1.21.2-rc.1` -> (1, 21, 2); the version matched CHART_VERSION_PATTERN."""
+    return tuple(int(part) for part in version.lstrip("v").split("-", 1)[0].split("."))
 
 
 class AddonConfig(_Strict):
     """One Helm-installed platform add-on: whether this stack installs it, and the exact chart version."""
 
     install: bool = True
-    version: str = Field(pattern=_CHART_VERSION_RE)
+    version: str = Field(pattern=CHART_VERSION_PATTERN)
 
 
 class PlatformConfig(_Strict):
@@ -175,20 +279,36 @@ class PlatformConfig(_Strict):
 
     enabled: bool = True
     clusterIssuer: bool = Field(default=True, description="create ClusterIssuer letsencrypt-prod")
-    acmeEmail: str = "platform@docrag.example.com"
-    ingressNginx: AddonConfig = Field(default_factory=lambda: AddonConfig(version="4.11.3"))
-    certManager: AddonConfig = Field(default_factory=lambda: AddonConfig(version="v1.16.2"))
-    istio: AddonConfig = Field(default_factory=lambda: AddonConfig(version="1.24.2"))
-    awsLoadBalancerController: AddonConfig = Field(default_factory=lambda: AddonConfig(version="1.10.1"))
-    metricsServer: AddonConfig = Field(default_factory=lambda: AddonConfig(version="3.12.2"))
-    clusterAutoscaler: AddonConfig = Field(default_factory=lambda: AddonConfig(version="9.43.2"))
+    # No default: Let's Encrypt sends expiry notices here and refuses reserved domains (example.com).
+    acmeEmail: Optional[str] = None
+    ingressNginx: AddonConfig = Field(default_factory=lambda: AddonConfig(version="4.15.1"))
+    certManager: AddonConfig = Field(default_factory=lambda: AddonConfig(version="v1.21.2"))
+    istio: AddonConfig = Field(default_factory=lambda: AddonConfig(version="1.30.5"))
+    awsLoadBalancerController: AddonConfig = Field(default_factory=lambda: AddonConfig(version="3.5.0"))
+    metricsServer: AddonConfig = Field(default_factory=lambda: AddonConfig(version="3.13.1"))
+    clusterAutoscaler: AddonConfig = Field(default_factory=lambda: AddonConfig(version="9.59.0"))
 
     @field_validator("acmeEmail")
     @classmethod
-    def _email(cls, value: str) -> str:
+    def _email(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return value
         if not _EMAIL_RE.match(value):
             raise ValueError("allowed: an e-mail address Let's Encrypt can send expiry notices to")
+        domain = value.rsplit("@", 1)[1].lower().rstrip(".")
+        if domain.rsplit(".", 1)[-1] in _RESERVED_EMAIL_TLDS or any(
+                domain == reserved or domain.endswith(f".{reserved}") for reserved in _RESERVED_EMAIL_DOMAINS):
+            raise ValueError("allowed: an address on a real domain; Let's Encrypt refuses reserved ones "
+                             f"({', '.join(_RESERVED_EMAIL_DOMAINS)}, .{', .'.join(_RESERVED_EMAIL_TLDS)})")
         return value
+
+    @model_validator(mode="after")
+    def _versions(self) -> "PlatformConfig":
+        for addon, (minimum, why) in MIN_CHART_VERSIONS.items():
+            version = getattr(self, addon).version
+            if version_tuple(version) < version_tuple(minimum):
+                raise _FieldError(f"{addon}.version", version, f"allowed: {minimum} or newer ({why})")
+        return self
 
     def installs(self, addon: str) -> bool:
         return self.enabled and bool(getattr(self, addon).install)
@@ -456,6 +576,18 @@ class DocRagConfig(_Strict):
         if value not in SUPPORTED_KUBERNETES_VERSIONS:
             raise ValueError(f"allowed: one of {list(SUPPORTED_KUBERNETES_VERSIONS)}")
         return value
+
+    @model_validator(mode="after")
+    def _acme_contact(self) -> "DocRagConfig":
+        # Pulumi.yaml gives every stack a `platform` block, so under the CLI and the plan this always applies;
+        # only hand-built configs with no platform block at all (unit tests) skip it.
+        if "platform" in self.model_fields_set and self.platform.clusterIssuer and self.platform.acmeEmail is None:
+            raise _FieldError(
+                "platform.acmeEmail", None,
+                "required with clusterIssuer: true (Let's Encrypt's contact for expiry notices; "
+                "an address on your own domain)",
+            )
+        return self
 
     @model_validator(mode="after")
     def _releases_can_render(self) -> "DocRagConfig":

@@ -23,7 +23,7 @@ class DocRag(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("doc-rag:index:DocRag", name, None, opts)
         self.cluster = Cluster("cluster", config.cluster, config.kubernetesVersion, domain=config.domain,
-                               opts=pulumi.ResourceOptions(parent=self))
+                               platform=config.platform, opts=pulumi.ResourceOptions(parent=self))
         # Every Kubernetes child below inherits the explicit provider through this parent.
         k8s_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
         self.namespaces = Namespaces("namespaces", config.kubernetesVersion, opts=k8s_opts)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from typing import Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -25,23 +27,56 @@ from components.irsa import irsa_role
 from components.network import Network
 
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+LOG_RETENTION_DAYS = 90
+# A label and a name prefix, not a name: an instance-type change replaces the group, and Pulumi creates the
+# replacement before deleting the old one, which a fixed name would collide with.
 NODE_GROUP_NAME = "doc-rag-workers"
+NODE_ROOT_DEVICE = "/dev/xvda"  # AL2023 AMIs
+NODE_ROOT_GIB = 50
+CLUSTER_ADMIN_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# vpc-cni's network policy agent is off unless asked for: without it no NetworkPolicy is enforced.
+VPC_CNI_CONFIGURATION = {"enableNetworkPolicy": "true"}
 
 
-def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
-    """A kubeconfig that authenticates with `aws eks get-token` (no long-lived credential inside)."""
+@dataclass(frozen=True)
+class AwsIdentity:
+    """How the kubeconfig's `aws eks get-token` authenticates: as the Pulumi AWS provider does."""
+
+    profile: Optional[str] = None  # aws:profile
+    role_arn: Optional[str] = None  # the last role of aws:assumeRoles
+
+
+def provider_identity() -> AwsIdentity:
+    config = pulumi.Config("aws")
+    roles = config.get_object("assumeRoles")
+    role_arn = None
+    if isinstance(roles, list) and roles and isinstance(roles[-1], dict):
+        role_arn = roles[-1].get("roleArn")
+    return AwsIdentity(profile=config.get("profile"), role_arn=role_arn)
+
+
+def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str,
+               identity: AwsIdentity = AwsIdentity()) -> str:
+    """A kubeconfig that authenticates with `aws eks get-token` (no long-lived credential inside), as the
+    same profile / role the Pulumi AWS provider uses, so the provider and kubectl see the same cluster."""
+    args = ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"]
+    if identity.role_arn:
+        args += ["--role-arn", identity.role_arn]
+    user: dict[str, Any] = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": "aws",
+        "args": args,
+        "interactiveMode": "Never",
+    }
+    if identity.profile:
+        user["env"] = [{"name": "AWS_PROFILE", "value": identity.profile}]
     return json.dumps({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
         "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
         "current-context": cluster_name,
-        "users": [{"name": cluster_name, "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": "aws",
-            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
-            "interactiveMode": "Never",
-        }}}],
+        "users": [{"name": cluster_name, "user": {"exec": user}}],
     })
 
 
@@ -53,6 +88,11 @@ def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
     return issuer
 
 
+def _principal_key(arn: str) -> str:
+    """A stable resource-name suffix per principal, so reordering the list replaces nothing."""
+    return hashlib.sha256(arn.encode()).hexdigest()[:10]
+
+
 class Eks(pulumi.ComponentResource):
     """`cluster_name` is fixed at program time so subnet and autoscaler tags can name it."""
 
@@ -61,12 +101,13 @@ class Eks(pulumi.ComponentResource):
     node_role: aws.iam.Role
     oidc: aws.iam.OpenIdConnectProvider
     addons: dict[str, aws.eks.Addon]
-    lb_controller_role: aws.iam.Role
-    autoscaler_role: aws.iam.Role
+    lb_controller_role: Optional[aws.iam.Role] = None  # only when the platform installs the controller
+    autoscaler_role: Optional[aws.iam.Role] = None  # only when the platform installs cluster-autoscaler
     kubeconfig: pulumi.Output[str]  # secret
 
     def __init__(self, name: str, config: ClusterConfig, cluster_name: str, kubernetes_version: str,
-                 network: Network, opts: Optional[pulumi.ResourceOptions] = None):
+                 network: Network, region: pulumi.Input[str], addon_roles: frozenset[str] = frozenset(),
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("doc-rag:eks:Eks", name, None, opts)
         self.cluster_name = cluster_name
 
@@ -84,6 +125,12 @@ class Eks(pulumi.ComponentResource):
         secrets_key = aws.kms.Key(
             f"{name}-secrets", description=f"{cluster_name} Kubernetes Secrets envelope encryption",
             enable_key_rotation=True, deletion_window_in_days=30, opts=child(),
+        )
+        # EKS writes control-plane logs to this group; created first so it never auto-creates one that
+        # keeps logs forever.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs", name=f"/aws/eks/{cluster_name}/cluster",
+            retention_in_days=LOG_RETENTION_DAYS, opts=child(),
         )
         private_ids = [subnet.id for subnet in network.private_subnets]
         self.cluster = aws.eks.Cluster(
@@ -104,8 +151,9 @@ class Eks(pulumi.ComponentResource):
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
                 resources=["secrets"], provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn)
             ),
-            opts=child(depends_on=cluster_attachments),
+            opts=child(depends_on=[*cluster_attachments, self.log_group]),
         )
+        self.admin_access = self._admins(name, config.adminPrincipalArns)
 
         self.node_role = aws.iam.Role(
             f"{name}-node-role", assume_role_policy=json.dumps(assume_role_policy("ec2.amazonaws.com")), opts=child()
@@ -116,19 +164,39 @@ class Eks(pulumi.ComponentResource):
         ]
         self.addons = {
             # The CNI must be there before nodes join, or they never become Ready.
-            "vpc-cni": self._addon(name, "vpc-cni"),
+            "vpc-cni": self._addon(name, "vpc-cni", configuration=VPC_CNI_CONFIGURATION),
             "kube-proxy": self._addon(name, "kube-proxy"),
         }
+        self.launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-nodes",
+            name_prefix=f"{cluster_name}-nodes-",
+            # IMDSv2 only, one hop: pods (one hop further) cannot borrow the node role; they use IRSA.
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
+            ),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name=NODE_ROOT_DEVICE,
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_type="gp3", volume_size=NODE_ROOT_GIB, encrypted="true", delete_on_termination="true",
+                ),
+            )],
+            tags={"Name": f"{cluster_name}-nodes"},
+            opts=child(),
+        )
         self.node_group = aws.eks.NodeGroup(
             f"{name}-nodes",
             cluster_name=self.cluster.name,
-            node_group_name=NODE_GROUP_NAME,
+            node_group_name_prefix=f"{NODE_GROUP_NAME}-",
+            # The kubelet follows the control plane: an upgrade of kubernetesVersion rolls the nodes too.
+            version=self.cluster.version,
             node_role_arn=self.node_role.arn,
             subnet_ids=private_ids,  # nodes never get a public address
             instance_types=[config.nodeInstanceType],
             ami_type="AL2023_x86_64_STANDARD",
             capacity_type="ON_DEMAND",
-            disk_size=50,
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=self.launch_template.id, version=self.launch_template.latest_version.apply(str),
+            ),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=config.minNodes, desired_size=config.desiredNodes, max_size=config.maxNodes
             ),
@@ -150,27 +218,30 @@ class Eks(pulumi.ComponentResource):
             namespace=EBS_CSI_SA.namespace,
             service_account=EBS_CSI_SA.name, parent=self, managed_policy_arns=EBS_CSI_POLICIES,
         )
-        self.lb_controller_role = irsa_role(
-            f"{name}-lb-controller", oidc=self.oidc, issuer=issuer, role_name=f"{cluster_name}-{LB_CONTROLLER_SA.name}",
-            namespace=LB_CONTROLLER_SA.namespace,
-            service_account=LB_CONTROLLER_SA.name, parent=self, policy=load_balancer_controller_policy(),
-        )
-        self.autoscaler_role = irsa_role(
-            f"{name}-autoscaler", oidc=self.oidc, issuer=issuer, role_name=f"{cluster_name}-{AUTOSCALER_SA.name}",
-            namespace=AUTOSCALER_SA.namespace,
-            service_account=AUTOSCALER_SA.name, parent=self, policy=autoscaler_policy(cluster_name),
-        )
+        # Roles only for the add-ons this stack installs: an unused role is standing access nobody watches.
+        if "awsLoadBalancerController" in addon_roles:
+            self.lb_controller_role = irsa_role(
+                f"{name}-lb-controller", oidc=self.oidc, issuer=issuer,
+                role_name=f"{cluster_name}-{LB_CONTROLLER_SA.name}", namespace=LB_CONTROLLER_SA.namespace,
+                service_account=LB_CONTROLLER_SA.name, parent=self, policy=load_balancer_controller_policy(),
+            )
+        if "clusterAutoscaler" in addon_roles:
+            self.autoscaler_role = irsa_role(
+                f"{name}-autoscaler", oidc=self.oidc, issuer=issuer, role_name=f"{cluster_name}-{AUTOSCALER_SA.name}",
+                namespace=AUTOSCALER_SA.namespace,
+                service_account=AUTOSCALER_SA.name, parent=self, policy=autoscaler_policy(cluster_name),
+            )
         # These run as pods, so they wait for nodes.
         self.addons["coredns"] = self._addon(name, "coredns", depends_on=[self.node_group])
         self.addons["aws-ebs-csi-driver"] = self._addon(
             name, "aws-ebs-csi-driver", role_arn=ebs_role.arn, depends_on=[self.node_group]
         )
 
-        region = aws.get_region_output().region
+        identity = provider_identity()
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(self.cluster.name, self.cluster.endpoint,
                               self.cluster.certificate_authority.apply(lambda ca: ca.data if ca else None),
-                              region).apply(lambda args: kubeconfig(*args))
+                              region).apply(lambda args: kubeconfig(args[0], args[1], args[2], args[3], identity))
         )
         self.register_outputs({
             "clusterName": self.cluster.name,
@@ -178,12 +249,39 @@ class Eks(pulumi.ComponentResource):
             "nodeRoleArn": self.node_role.arn,
         })
 
+    def _admins(self, name: str, principal_arns: Sequence[str]) -> list[aws.eks.AccessPolicyAssociation]:
+        """Cluster-admin access entries (API authentication mode) for the configured IAM principals."""
+        associations = []
+        for arn in principal_arns:
+            key = _principal_key(arn)
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{key}", cluster_name=self.cluster.name, principal_arn=arn, type="STANDARD",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            associations.append(aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{key}",
+                cluster_name=self.cluster.name,
+                principal_arn=arn,
+                policy_arn=CLUSTER_ADMIN_POLICY.format(partition=arn.split(":")[1]),
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]),
+            ))
+        return associations
+
     def _addon(self, name: str, addon: str, role_arn: Optional[pulumi.Input[str]] = None,
+               configuration: Optional[dict[str, Any]] = None,
                depends_on: Optional[list[pulumi.Resource]] = None) -> aws.eks.Addon:
+        # The add-on's default build for the cluster's Kubernetes version: upgrading kubernetesVersion moves
+        # every add-on with it instead of leaving whatever version it was first created with.
+        version = aws.eks.get_addon_version_output(
+            addon_name=addon, kubernetes_version=self.cluster.version, most_recent=False
+        ).version
         return aws.eks.Addon(
             f"{name}-{addon}",
             cluster_name=self.cluster.name,
             addon_name=addon,
+            addon_version=version,
+            configuration_values=json.dumps(configuration) if configuration else None,
             service_account_role_arn=role_arn,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",

@@ -13,6 +13,8 @@ from components.config import ClusterConfig
 # Subnet tags the AWS Load Balancer Controller uses to pick subnets for internet-facing / internal LBs.
 PUBLIC_LB_TAG = "kubernetes.io/role/elb"
 PRIVATE_LB_TAG = "kubernetes.io/role/internal-elb"
+# The opt-in status of a region's standard availability zones (Local/Wavelength Zones are "opted-in").
+STANDARD_ZONE_OPT_IN = "opt-in-not-required"
 
 
 def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
@@ -45,7 +47,12 @@ class Network(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("doc-rag:network:Network", name, None, opts)
         cluster_tag = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
-        zones = aws.get_availability_zones_output(state="available")
+        # Only the region's own zones: Local Zones and Wavelength Zones are "available" once opted in, but
+        # have no EKS control-plane support, few instance types and no NAT gateway of their own.
+        zones = aws.get_availability_zones_output(
+            state="available",
+            filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=[STANDARD_ZONE_OPT_IN])],
+        )
         public_cidrs, private_cidrs = subnet_cidrs(config.vpcCidr, config.availabilityZones)
 
         self.vpc = aws.ec2.Vpc(

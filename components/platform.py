@@ -21,7 +21,7 @@ from components.aws_iam import AUTOSCALER_SA, LB_CONTROLLER_SA
 from components.cluster import Cluster
 from components.config import PlatformConfig
 from components.meta import NS_INGRESS, labels
-from components.namespaces import Namespaces
+from components.namespaces import Namespaces, pss_labels
 
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
 CLUSTER_ISSUER = "letsencrypt-prod"
@@ -74,21 +74,37 @@ def edge_load_balancer(cluster_mode: str, config: PlatformConfig) -> EdgeLoadBal
     return EdgeLoadBalancer(load_balancer_class=AWS_NLB_CLASS, proxy_protocol=config.installs("ingressNginx"))
 
 
-# cluster-autoscaler's minor version must match the control plane's.
-AUTOSCALER_IMAGE_TAGS = {"1.33": "v1.33.0", "1.34": "v1.34.0", "1.35": "v1.35.0"}
+# cluster-autoscaler's minor version must match the control plane's: the newest patch of each minor
+# (kubernetes/autoscaler releases cluster-autoscaler-1.33.6 / 1.34.5 / 1.35.2, images on registry.k8s.io).
+AUTOSCALER_IMAGE_TAGS = {"1.33": "v1.33.6", "1.34": "v1.34.5", "1.35": "v1.35.2"}
+
+# The traffic layer's NLB Service (components/traffic.py NLB_SERVICE): ingress-nginx publishes its address
+# into every Ingress status, so `kubectl get ingress` shows the NLB instead of a ClusterIP.
+EDGE_SERVICE = f"{NS_INGRESS}/api-service-alb"
+
+# Namespaces the charts install into, created here with Pod Security labels instead of by Helm (which
+# would leave them unlabelled). cert-manager's chart runs restricted-compliant pods (non-root, seccomp
+# RuntimeDefault, no capabilities). istio-system holds only istiod here (no istio-cni DaemonSet, which
+# would need privileged): baseline is enforced, restricted audited and warned.
+ADDON_NAMESPACE_PSS = {CERT_MANAGER_NAMESPACE: "restricted", ISTIO_NAMESPACE: "baseline"}
 
 
 class Platform(pulumi.ComponentResource):
     """Attributes other layers depend on: `istio_ready` (Istio CRDs and istiod, for Gateway/VirtualService/
-    DestinationRule), `cert_manager_ready` (cert-manager and the ClusterIssuer, for Ingress TLS)."""
+    DestinationRule), `cert_manager_ready` (cert-manager and the ClusterIssuer, for Ingress TLS),
+    `load_balancer_ready` (the AWS Load Balancer Controller release when this stack installs it, else []):
+    the NLB Service must depend on it, so it is created after the controller runs and, on destroy, deleted
+    while the controller is still there to remove the NLB and the finalizer it put on the Service."""
 
     def __init__(self, name: str, config: PlatformConfig, cluster: Cluster, namespaces: Namespaces,
                  kubernetes_version: str, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("doc-rag:platform:Platform", name, None, opts)
         self.releases: dict[str, k8s.helm.v3.Release] = {}
+        self.addon_namespaces: dict[str, k8s.core.v1.Namespace] = {}
         self.istio_ready: list[pulumi.Resource] = []
         self.cert_manager_ready: list[pulumi.Resource] = []
         self.ingress_ready: list[pulumi.Resource] = []
+        self.load_balancer_ready: list[pulumi.Resource] = []
         self.cluster_issuer_name = CLUSTER_ISSUER
         self.ingress_class = INGRESS_CLASS
         self.ingress_namespace = NS_INGRESS
@@ -98,54 +114,11 @@ class Platform(pulumi.ComponentResource):
         self.edge = edge_load_balancer(cluster.mode, config)
         ingress_ns = namespaces.by_name[NS_INGRESS]
 
-        if config.installs("ingressNginx"):
-            self.ingress_ready.append(self._release(
-                "ingress-nginx", "ingressNginx", config, namespace=NS_INGRESS, depends_on=[ingress_ns],
-                values={"controller": {
-                    "replicaCount": 2,
-                    "ingressClass": INGRESS_CLASS,
-                    "ingressClassResource": {"name": INGRESS_CLASS, "enabled": True, "default": False},
-                    # The traffic layer's NLB Service is the one public entry point; no second LB here.
-                    "service": {"type": "ClusterIP"},
-                    "allowSnippetAnnotations": False,
-                    "metrics": {"enabled": True},
-                    # Rendered into the controller ConfigMap; must match the NLB's proxy-protocol annotation.
-                    "config": {"use-proxy-protocol": "true" if self.edge.proxy_protocol else "false"},
-                }},
-            ))
-
-        if config.installs("certManager"):
-            self.cert_manager_ready.append(self._release(
-                "cert-manager", "certManager", config, namespace=CERT_MANAGER_NAMESPACE, create_namespace=True,
-                values={"crds": {"enabled": True, "keep": True}},
-            ))
-        if config.clusterIssuer:
-            # Ours even when cert-manager is pre-installed: our Ingresses reference it by name. Its CRD comes
-            # with cert-manager, so it is applied after the release when this stack installs it.
-            self.cert_manager_ready.append(self._cluster_issuer(config.acmeEmail, list(self.cert_manager_ready)))
-
-        if config.installs("istio"):
-            base = self._release(
-                "istio-base", "istio", config, chart="base", namespace=ISTIO_NAMESPACE, create_namespace=True,
-                values={"defaultRevision": "default"},
-            )
-            istiod = self._release(
-                "istiod", "istio", config, chart="istiod", namespace=ISTIO_NAMESPACE, depends_on=[base],
-                values={"pilot": {"autoscaleMin": 2}, "meshConfig": {"accessLogFile": "/dev/stdout"}},
-            )
-            self._release(
-                ISTIO_GATEWAY_RELEASE, "istio", config, chart="gateway", namespace=NS_INGRESS,
-                depends_on=[istiod, ingress_ns],
-                values={"service": {"type": "ClusterIP"}, "autoscaling": {"minReplicas": 2}},
-            )
-            self.istio_ready = [base, istiod]
-
-        if config.installs("metricsServer"):
-            self._release("metrics-server", "metricsServer", config, namespace="kube-system", values={})
-
+        # First, so every release that creates Services can wait for it (below).
         if cluster.eks is not None and cluster.network is not None:
             if config.installs("awsLoadBalancerController"):
-                self._release(
+                assert cluster.eks.lb_controller_role is not None  # created because this add-on is installed
+                self.load_balancer_ready.append(self._release(
                     "aws-load-balancer-controller", "awsLoadBalancerController", config,
                     namespace=LB_CONTROLLER_SA.namespace,
                     values={
@@ -153,13 +126,21 @@ class Platform(pulumi.ComponentResource):
                         "region": cluster.region,
                         "vpcId": cluster.network.vpc.id,
                         "replicaCount": 2,
+                        # Off: the webhook would make this controller the default for every LoadBalancer
+                        # Service and, with failurePolicy Fail, reject Service creates while its pods are not
+                        # ready. Our NLB Service names the controller's class explicitly instead.
+                        "enableServiceMutatorWebhook": False,
+                        # Our Ingresses are class nginx; this controller's Ingress validation (failurePolicy
+                        # Fail, every Ingress in the cluster) would only add a way for them to be refused.
+                        "webhookConfig": {"disableIngressValidation": True},
                         "serviceAccount": {
                             "create": True, "name": LB_CONTROLLER_SA.name,
                             "annotations": {ROLE_ARN_ANNOTATION: cluster.eks.lb_controller_role.arn},
                         },
                     },
-                )
+                ))
             if config.installs("clusterAutoscaler"):
+                assert cluster.eks.autoscaler_role is not None
                 self._release(
                     "cluster-autoscaler", "clusterAutoscaler", config, namespace=AUTOSCALER_SA.namespace,
                     values={
@@ -176,11 +157,79 @@ class Platform(pulumi.ComponentResource):
                         }},
                     },
                 )
+        services_after = list(self.load_balancer_ready)
+
+        if config.installs("ingressNginx"):
+            self.ingress_ready.append(self._release(
+                "ingress-nginx", "ingressNginx", config, namespace=NS_INGRESS,
+                depends_on=[ingress_ns, *services_after],
+                values={"controller": {
+                    "replicaCount": 2,
+                    "ingressClass": INGRESS_CLASS,
+                    "ingressClassResource": {"name": INGRESS_CLASS, "enabled": True, "default": False},
+                    # The traffic layer's NLB Service is the one public entry point; no second LB here.
+                    "service": {"type": "ClusterIP"},
+                    # ...and its address is what Ingress status reports.
+                    "publishService": {"enabled": True, "pathOverride": EDGE_SERVICE},
+                    "allowSnippetAnnotations": False,
+                    "metrics": {"enabled": True},
+                    # Rendered into the controller ConfigMap; must match the NLB's proxy-protocol annotation.
+                    "config": {"use-proxy-protocol": "true" if self.edge.proxy_protocol else "false"},
+                }},
+            ))
+
+        if config.installs("certManager"):
+            cert_manager_ns = self._addon_namespace(CERT_MANAGER_NAMESPACE, kubernetes_version)
+            self.cert_manager_ready.append(self._release(
+                "cert-manager", "certManager", config, namespace=CERT_MANAGER_NAMESPACE,
+                depends_on=[cert_manager_ns, *services_after],
+                values={"crds": {"enabled": True, "keep": True}},
+            ))
+        if config.clusterIssuer:
+            # Ours even when cert-manager is pre-installed: our Ingresses reference it by name. Its CRD comes
+            # with cert-manager, so it is applied after the release when this stack installs it.
+            assert config.acmeEmail is not None  # the config model requires it with clusterIssuer
+            self.cert_manager_ready.append(self._cluster_issuer(config.acmeEmail, list(self.cert_manager_ready)))
+
+        if config.installs("istio"):
+            istio_ns = self._addon_namespace(ISTIO_NAMESPACE, kubernetes_version)
+            base = self._release(
+                "istio-base", "istio", config, chart="base", namespace=ISTIO_NAMESPACE,
+                depends_on=[istio_ns], values={"defaultRevision": "default"},
+            )
+            istiod = self._release(
+                "istiod", "istio", config, chart="istiod", namespace=ISTIO_NAMESPACE,
+                depends_on=[base, *services_after],
+                values={"pilot": {"autoscaleMin": 2}, "meshConfig": {"accessLogFile": "/dev/stdout"}},
+            )
+            self._release(
+                ISTIO_GATEWAY_RELEASE, "istio", config, chart="gateway", namespace=NS_INGRESS,
+                depends_on=[istiod, ingress_ns, *services_after],
+                values={"service": {"type": "ClusterIP"}, "autoscaling": {"minReplicas": 2}},
+            )
+            self.istio_ready = [base, istiod]
+
+        if config.installs("metricsServer"):
+            self._release("metrics-server", "metricsServer", config, namespace="kube-system",
+                          depends_on=services_after, values={})
 
         self.register_outputs({"releases": sorted(self.releases), "clusterIssuer": CLUSTER_ISSUER})
 
+    def _addon_namespace(self, namespace: str, kubernetes_version: str) -> k8s.core.v1.Namespace:
+        created = k8s.core.v1.Namespace(
+            namespace,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=namespace,
+                labels={**labels("namespace", namespace),
+                        **pss_labels(ADDON_NAMESPACE_PSS[namespace], kubernetes_version)},
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.addon_namespaces[namespace] = created
+        return created
+
     def _release(self, name: str, addon: str, config: PlatformConfig, *, namespace: str, values: dict[str, Any],
-                 chart: Optional[str] = None, create_namespace: bool = False,
+                 chart: Optional[str] = None,
                  depends_on: Optional[list[pulumi.Resource]] = None) -> k8s.helm.v3.Release:
         default_chart, repo = REPOS[addon]
         release = k8s.helm.v3.Release(
@@ -190,7 +239,6 @@ class Platform(pulumi.ComponentResource):
             version=getattr(config, addon).version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
             namespace=namespace,
-            create_namespace=create_namespace,
             values=values,
             timeout=900,
             cleanup_on_fail=True,

@@ -2,12 +2,13 @@
 
 During a preview a new resource's computed outputs are unknown, so only its inputs come back. During an
 update the engine would return the provider's computed outputs; for the few the program reads we return
-plausible fakes. Invokes (data sources) answer from a small table.
+plausible fakes. Invokes (data sources) answer from a small table; an invoke the table does not know
+raises, so a new data source cannot silently answer None.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pulumi
 
@@ -32,20 +33,54 @@ _COMPUTED: dict[str, dict[str, Any]] = {
             "resourceRecordValue": "_fedcba9876543210.acm-validations.aws.",
         }],
     },
+    "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
+    "aws:route53/record:Record": {"fqdn": "_0123456789abcdef.api.docrag.example.com"},
+}
+
+# IAM objects the program lets the provider name; attachments refer to them by that name.
+_AUTO_NAMED = {"aws:iam/role:Role", "aws:iam/policy:Policy"}
+
+# The region's standard zones, and a Local Zone an account has opted in to: `state=available` alone
+# returns it too (first here, as a name sort would not put it last), so only the opt-in filter keeps
+# subnets out of it.
+STANDARD_ZONES = [f"{REGION}{suffix}" for suffix in "abcdef"]
+LOCAL_ZONE = f"{REGION}-bos-1a"
+
+def _availability_zones(args: dict[str, Any]) -> dict[str, Any]:
+    opt_in = {value for f in args.get("filters") or [] if f.get("name") == "opt-in-status" for value in f["values"]}
+    names = STANDARD_ZONES if opt_in == {"opt-in-not-required"} else [
+        STANDARD_ZONES[0], LOCAL_ZONE, *STANDARD_ZONES[1:]]
+    return {"names": names, "zoneIds": [f"use1-az{n}" for n in range(1, len(names) + 1)], "state": "available"}
+
+
+def addon_version(addon: str, kubernetes_version: str) -> str:
+    """A fake EKS add-on build that names the Kubernetes version it was looked up for."""
+    return f"v1.{kubernetes_version.split('.')[-1]}.0-eksbuild.1+{addon}"
+
+
+def _addon_version(args: dict[str, Any]) -> dict[str, Any]:
+    if args.get("mostRecent") is not False:  # the program asks for the default build, not the newest
+        raise ValueError("getAddonVersion must be called with most_recent=False")
+    return {"addonName": args["addonName"], "kubernetesVersion": args["kubernetesVersion"],
+            "version": addon_version(args["addonName"], args["kubernetesVersion"])}
+
+
+_COMPUTED_INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
+    "aws:eks/getAddonVersion:getAddonVersion": _addon_version,
 }
 
 _INVOKES: dict[str, dict[str, Any]] = {
-    "aws:index/getAvailabilityZones:getAvailabilityZones": {
-        "names": [f"{REGION}{suffix}" for suffix in "abcdef"],
-        "zoneIds": [f"use1-az{n}" for n in range(1, 7)],
-        "state": "available",
-    },
     "aws:index/getCallerIdentity:getCallerIdentity": {
         "accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/plan", "userId": "plan",
     },
     "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION, "id": REGION},
     "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
 }
+
+
+class UnknownInvoke(LookupError):
+    """The program called a data source the fake cloud has no answer for."""
 
 
 class FakeCloud(pulumi.runtime.Mocks):
@@ -56,9 +91,15 @@ class FakeCloud(pulumi.runtime.Mocks):
         state = dict(args.inputs)
         if not self.preview and args.typ.startswith("aws:"):
             state.setdefault("arn", f"arn:aws:mock:{REGION}:{ACCOUNT}:{args.name}")
+            if args.typ in _AUTO_NAMED:  # the provider names these when the program does not
+                state.setdefault("name", args.name)
             state.update(_COMPUTED.get(args.typ, {}))
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, Optional[list[tuple[str, str]]]]:
         # No failures: an empty list (the SDK's MockMonitor iterates it; None raises TypeError).
-        return _INVOKES.get(args.token, {}), []
+        if args.token in _COMPUTED_INVOKES:
+            return _COMPUTED_INVOKES[args.token](dict(args.args)), []
+        if args.token in _INVOKES:
+            return _INVOKES[args.token], []
+        raise UnknownInvoke(f"no fake answer for the invoke {args.token}: add one to ops/mocks.py")

@@ -12,16 +12,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config import ConfigError
+from components.aws_iam import load_balancer_controller_policy, unguarded_lb_controller_grants
+from components.config import ConfigError, node_shape
 from ops.checks.kubernetes_schema import validate_manifest
 from ops.manifests import clean, to_manifest
+from ops.mocks import LOCAL_ZONE, STANDARD_ZONES, FakeCloud, UnknownInvoke, addon_version
 from ops.runner import Registered, RunResult, run_program
+from ops.stackconfig import load_stack_config
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cluster"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
-
-# vCPU and GiB of the instance types we accept as the seed's "4 vCPU, 16GB RAM minimum" node size.
-INSTANCE_SHAPES = {"m6i.xlarge": (4, 16), "m7i.xlarge": (4, 16), "m6a.xlarge": (4, 16), "m5.xlarge": (4, 16)}
+CERT_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f"
+ADMIN_ARNS = ["arn:aws:iam::123456789012:role/platform-admins", "arn:aws:iam::123456789012:role/break-glass"]
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["up", "preview"])
@@ -64,8 +66,40 @@ def test_node_group_is_3_3_5_of_a_4_vcpu_16_gib_type(prod):
     scaling = clean(group.inputs["scalingConfig"])
     assert (scaling["minSize"], scaling["desiredSize"], scaling["maxSize"]) == (3, 3, 5)
     (instance_type,) = group.inputs["instanceTypes"]
-    vcpu, memory = INSTANCE_SHAPES[instance_type]
+    vcpu, memory = node_shape(instance_type) or (0, 0)
     assert vcpu >= 4 and memory >= 16
+
+
+@pytest.mark.parametrize(("instance_type", "shape"), [
+    ("m6i.xlarge", (4, 16)), ("c6i.2xlarge", (8, 16)), ("r6i.large", (2, 16)), ("m7g.xlarge", None),
+    ("m6i.metal", None)])
+def test_node_shapes_come_from_the_documented_table(instance_type, shape):
+    assert node_shape(instance_type) == shape
+
+
+def test_node_group_is_replaceable_and_follows_the_control_plane_version(prod):
+    group = only(prod, "aws:eks/nodeGroup:NodeGroup")
+    cluster = only(prod, "aws:eks/cluster:Cluster")
+    # A prefix, not a fixed name: a replacement (new instance type) is created before the old one is deleted.
+    assert "nodeGroupName" not in group.inputs
+    assert group.inputs["nodeGroupNamePrefix"] == "doc-rag-workers-"
+    assert cluster.urn in group.depends_on
+    if not prod.preview:
+        assert group.inputs["version"] == cluster.inputs["version"] == "1.34"
+
+
+def test_nodes_boot_from_a_launch_template_with_imdsv2_one_hop_and_encrypted_gp3(prod):
+    template = only(prod, "aws:ec2/launchTemplate:LaunchTemplate")
+    metadata = template.inputs["metadataOptions"]
+    assert metadata["httpTokens"] == "required"
+    assert clean(metadata["httpPutResponseHopLimit"]) == 1
+    (device,) = template.inputs["blockDeviceMappings"]
+    assert device["ebs"]["volumeType"] == "gp3" and device["ebs"]["encrypted"] == "true"
+    group = only(prod, "aws:eks/nodeGroup:NodeGroup")
+    assert "diskSize" not in group.inputs  # conflicts with a launch template
+    assert template.urn in group.depends_on
+    if not prod.preview:
+        assert group.inputs["launchTemplate"] == {"id": f"{template.name}-id", "version": "1"}
 
 
 def test_nodes_run_only_in_private_subnets(prod):
@@ -107,26 +141,114 @@ def test_subnets_carry_the_load_balancer_controller_tags(prod):
         assert subnet.inputs["tags"]["kubernetes.io/cluster/doc-rag-prod"] == "shared"
     for subnet in subnets(prod, "private"):
         assert subnet.inputs["tags"]["kubernetes.io/role/internal-elb"] == "1"
-    zones = [s.inputs.get("availabilityZone") for s in subnets(prod, "private")]
+    zones = [s.inputs.get("availabilityZone") for s in subnets(prod, "private") + subnets(prod, "public")]
     if not prod.preview:
-        assert len(set(zones)) == 3
+        # The region's own zones only: the fake account has opted in to a Local Zone, which an unfiltered
+        # `state=available` lookup would hand to the second subnet.
+        assert set(zones) == set(STANDARD_ZONES[:3]) and LOCAL_ZONE not in zones
 
 
-def test_eks_cluster_version_logging_and_endpoint_access(prod):
+def test_the_fake_cloud_refuses_an_invoke_it_has_no_answer_for():
+    import pulumi
+
+    with pytest.raises(UnknownInvoke, match="aws:ec2/getVpc:getVpc"):
+        FakeCloud(preview=False).call(pulumi.runtime.MockCallArgs("aws:ec2/getVpc:getVpc", {}, ""))
+
+
+def test_eks_cluster_version_logging_and_a_private_endpoint(prod):
     cluster = only(prod, "aws:eks/cluster:Cluster")
     assert cluster.inputs["version"] == prod.config.values["kubernetesVersion"] == "1.34"
     assert {"api", "audit", "authenticator"} <= set(cluster.inputs["enabledClusterLogTypes"])
     assert cluster.inputs["vpcConfig"]["endpointPrivateAccess"] is True
-    assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is True
-    private = run_program("prod", ["cluster.endpointPublicAccess=false"], preview=prod.preview)
-    assert only(private, "aws:eks/cluster:Cluster").inputs["vpcConfig"]["endpointPublicAccess"] is False
+    assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is False  # prod's API is private
+    assert "publicAccessCidrs" not in cluster.inputs["vpcConfig"]
 
 
-def test_iam_roles_carry_the_standard_managed_policies(prod):
-    arns = {r.inputs.get("policyArn") for r in prod.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
-    for policy in ("AmazonEKSClusterPolicy", "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy",
-                   "AmazonEC2ContainerRegistryReadOnly", "service-role/AmazonEBSCSIDriverPolicy"):
-        assert f"arn:aws:iam::aws:policy/{policy}" in arns
+def test_a_public_endpoint_only_for_the_listed_cidrs():
+    public = run_program("prod", ["cluster.endpointPublicAccess=true",
+                                  "cluster.endpointPublicAccessCidrs[0]=203.0.113.0/24"], preview=True)
+    vpc = only(public, "aws:eks/cluster:Cluster").inputs["vpcConfig"]
+    assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
+
+
+def test_control_plane_logs_go_to_a_90_day_group_created_before_the_cluster(prod):
+    group = only(prod, "aws:cloudwatch/logGroup:LogGroup")
+    assert group.inputs["name"] == "/aws/eks/doc-rag-prod/cluster"
+    assert clean(group.inputs["retentionInDays"]) == 90
+    assert group.urn in only(prod, "aws:eks/cluster:Cluster").depends_on
+
+
+def test_admin_principals_get_an_access_entry_and_the_cluster_admin_policy_each():
+    overrides = [f"cluster.adminPrincipalArns[{i}]={arn}" for i, arn in enumerate(ADMIN_ARNS)]
+    run = run_program("prod", overrides, preview=True)
+    entries = {r.inputs["principalArn"]: r for r in run.of_type("aws:eks/accessEntry:AccessEntry")}
+    associations = {r.inputs["principalArn"]: r for r in run.of_type("aws:eks/accessPolicyAssociation:"
+                                                                        "AccessPolicyAssociation")}
+    assert set(entries) == set(associations) == set(ADMIN_ARNS)
+    for arn in ADMIN_ARNS:
+        association = associations[arn]
+        assert association.inputs["policyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+        assert association.inputs["accessScope"] == {"type": "cluster"}
+        assert entries[arn].urn in association.depends_on  # the policy needs its entry first
+    # Names follow the principal, not its position: reordering the list replaces nothing.
+    reordered = run_program("prod", [f"cluster.adminPrincipalArns[{i}]={arn}" for i, arn in
+                                     enumerate(reversed(ADMIN_ARNS))], preview=True)
+    assert ({r.name for r in reordered.of_type("aws:eks/accessEntry:AccessEntry")}
+            == {r.name for r in entries.values()})
+    assert not run_program("prod", preview=True).of_type("aws:eks/accessEntry:AccessEntry")
+
+
+def _attached(run: RunResult, role: Registered) -> set[str]:
+    """Managed policy ARNs attached to exactly this role (by dependency, so per role, not pooled)."""
+    return {r.inputs["policyArn"] for r in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+            if role.urn in r.depends_on and isinstance(r.inputs.get("policyArn"), str)
+            and r.inputs["policyArn"].startswith("arn:aws:iam::aws:policy/")}
+
+
+def test_each_iam_role_carries_its_own_managed_policies(prod):
+    managed = "arn:aws:iam::aws:policy/"
+    expected = {
+        "eks-cluster-role": {"AmazonEKSClusterPolicy", "AmazonEKSVPCResourceController"},
+        "eks-node-role": {"AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly",
+                          "AmazonSSMManagedInstanceCore"},
+        "eks-ebs-csi": {"service-role/AmazonEBSCSIDriverPolicy"},
+        "eks-lb-controller": set(),
+        "eks-autoscaler": set(),
+    }
+    for role, policies in expected.items():
+        assert _attached(prod, prod.named(role)) == {managed + p for p in policies}, role
+
+
+def test_lb_controller_policy_is_upstreams_with_every_ownership_guard(prod):
+    policy = load_balancer_controller_policy()
+    assert unguarded_lb_controller_grants(policy) == []
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    retag = statements["TagOwnLoadBalancers"]
+    assert retag["Condition"] == {"Null": {"aws:RequestTag/elbv2.k8s.aws/cluster": "true",
+                                           "aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
+    assert "*" not in retag["Resource"]
+    sg_tags = statements["TagOwnSecurityGroups"]
+    assert sg_tags["Resource"] == "arn:aws:ec2:*:*:security-group/*" and sg_tags["Condition"] == retag["Condition"]
+    # What the stack registers is that policy, attached to the controller's role.
+    registered = next(r for r in prod.of_type("aws:iam/policy:Policy") if r.name == "eks-lb-controller-policy")
+    assert json.loads(registered.inputs["policy"]) == policy
+
+
+def test_the_old_loose_lb_controller_policy_is_caught():
+    loose = json.loads((FIXTURES / "loose_lb_controller_policy.json").read_text())
+    problems = unguarded_lb_controller_grants(loose)
+    assert any("elasticloadbalancing:AddTags" in p and "without an ownership tag guard" in p for p in problems)
+    assert any("ec2:CreateTags" in p and 'Resource "*"' in p for p in problems)
+
+
+def test_addon_roles_exist_only_for_addons_the_platform_installs():
+    run = run_program("prod", ["platform.awsLoadBalancerController.install=false",
+                               "platform.clusterAutoscaler.install=false"], preview=True)
+    names = {r.name for r in run.of_type("aws:iam/role:Role")}
+    assert {"eks-cluster-role", "eks-node-role", "eks-ebs-csi"} <= names
+    assert not names & {"eks-lb-controller", "eks-autoscaler"}
+    off = run_program("prod", ["platform.enabled=false"], preview=True)
+    assert not {r.name for r in off.of_type("aws:iam/role:Role")} & {"eks-lb-controller", "eks-autoscaler"}
 
 
 def test_oidc_provider_and_eks_addons_with_ebs_csi_on_irsa(prod):
@@ -134,6 +256,11 @@ def test_oidc_provider_and_eks_addons_with_ebs_csi_on_irsa(prod):
     assert oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"]
     addons = {a.inputs["addonName"]: a for a in prod.of_type("aws:eks/addon:Addon")}
     assert set(addons) == {"vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver"}
+    # NetworkPolicies are only enforced with the VPC CNI's network policy agent, which is off by default.
+    assert json.loads(addons["vpc-cni"].inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    if not prod.preview:  # each add-on's default build for the cluster's own Kubernetes version
+        for name, addon in addons.items():
+            assert addon.inputs["addonVersion"] == addon_version(name, "1.34"), name
     ebs_role = prod.named("eks-ebs-csi")
     assert ebs_role.urn in addons["aws-ebs-csi-driver"].depends_on
     if not prod.preview:
@@ -144,8 +271,9 @@ def test_oidc_provider_and_eks_addons_with_ebs_csi_on_irsa(prod):
         assert addons["aws-ebs-csi-driver"].inputs["serviceAccountRoleArn"].endswith(":eks-ebs-csi")
 
 
-def test_storage_class_is_encrypted_gp3_with_at_least_1000_iops(prod, dev):
-    for run in (prod, dev):
+def test_storage_class_is_encrypted_gp3_with_at_least_1000_iops(prod):
+    existing_with_class = run_program("dev", ["cluster.createStorageClass=true"], preview=prod.preview)
+    for run in (prod, existing_with_class):
         storage_class = only(run, "kubernetes:storage.k8s.io/v1:StorageClass")
         manifest = to_manifest(storage_class)
         params = manifest["parameters"]
@@ -157,14 +285,49 @@ def test_storage_class_is_encrypted_gp3_with_at_least_1000_iops(prod, dev):
     assert only(prod, "kubernetes:storage.k8s.io/v1:StorageClass").inputs["metadata"]["name"] == "gp3"
 
 
-def test_acm_certificate_for_the_domain_with_dns_validation_records_as_outputs(prod):
+def test_existing_mode_creates_no_storage_class_unless_asked(dev):
+    # The cluster's own storage is not ours to replace: no EBS class (and no second default) by default.
+    assert not dev.of_type("kubernetes:storage.k8s.io/v1:StorageClass")
+
+
+def _nlb_certificate(run: RunResult):
+    (nlb,) = [r for r in run.of_type("kubernetes:core/v1:Service") if r.inputs["metadata"]["name"] == "api-service-alb"]
+    return nlb.inputs["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"], nlb
+
+
+def test_acm_certificate_without_a_zone_outputs_its_validation_records(prod):
     certificate = only(prod, "aws:acm/certificate:Certificate")
     assert certificate.inputs["domainName"] == "api.docrag.example.com"
     assert certificate.inputs["validationMethod"] == "DNS"
+    assert not prod.of_type("aws:acm/certificateValidation:CertificateValidation")
     if not prod.preview:
         (record,) = prod.outputs["certificateValidationRecords"]
         assert record["type"] == "CNAME" and record["name"].startswith("_")
         assert prod.outputs["certificateArn"].endswith(":certificate-acm")
+
+
+def test_with_a_hosted_zone_the_nlb_gets_the_certificate_only_once_validated():
+    for preview in (False, True):
+        run = run_program("prod", ["cluster.route53ZoneId=Z0123456789ABC"], preview=preview)
+        certificate = only(run, "aws:acm/certificate:Certificate")
+        record = only(run, "aws:route53/record:Record")
+        validation = only(run, "aws:acm/certificateValidation:CertificateValidation")
+        assert record.inputs["zoneId"] == "Z0123456789ABC"
+        assert {certificate.urn, record.urn} <= set(validation.depends_on)
+        arn, nlb = _nlb_certificate(run)
+        assert validation.urn in nlb.depends_on  # the NLB Service waits for issuance
+        assert "certificateValidationRecords" not in run.outputs
+        if not preview:
+            assert record.inputs["name"] == "_0123456789abcdef.api.docrag.example.com."
+            assert record.inputs["records"] == ["_fedcba9876543210.acm-validations.aws."]
+            assert arn == run.outputs["certificateArn"] == validation.inputs["certificateArn"]
+
+
+def test_an_existing_certificate_arn_creates_no_certificate():
+    run = run_program("prod", [f"cluster.certificateArn={CERT_ARN}"])
+    assert not [r for r in run.resources if r.type.startswith(("aws:acm/", "aws:route53/"))]
+    assert run.outputs["certificateArn"] == CERT_ARN == _nlb_certificate(run)[0]
+    assert "certificateValidationRecords" not in run.outputs
 
 
 def test_stack_outputs_and_a_secret_kubeconfig_using_aws_eks_get_token(prod):
@@ -182,7 +345,19 @@ def test_stack_outputs_and_a_secret_kubeconfig_using_aws_eks_get_token(prod):
         assert user["user"]["exec"]["command"] == "aws"
         assert user["user"]["exec"]["args"][:4] == ["eks", "get-token", "--cluster-name", "doc-rag-prod"]
         assert "token" not in user["user"], "no long-lived credential in the kubeconfig"
+        assert "env" not in user["user"]["exec"] and "--role-arn" not in user["user"]["exec"]["args"]
         assert kubeconfig["clusters"][0]["cluster"]["server"] == prod.outputs["clusterEndpoint"]
+
+
+def test_kubeconfig_authenticates_as_the_aws_provider_profile_and_role():
+    config = load_stack_config("prod")
+    config.foreign["aws:profile"] = "doc-rag-ops"
+    config.foreign["aws:assumeRoles"] = [{"roleArn": "arn:aws:iam::123456789012:role/deployer"}]
+    run = run_program("prod", stack_config=config)
+    (user,) = json.loads(run.outputs["kubeconfig"]["value"])["users"]
+    exec_ = user["user"]["exec"]
+    assert exec_["env"] == [{"name": "AWS_PROFILE", "value": "doc-rag-ops"}]
+    assert exec_["args"][-2:] == ["--role-arn", "arn:aws:iam::123456789012:role/deployer"]
 
 
 # -- every Kubernetes object on the one explicit provider ---------------------------------------------------
@@ -194,7 +369,7 @@ def test_every_kubernetes_resource_uses_the_explicit_provider(prod, dev):
         assert len(k8s) > 5
         strays = [r.name for r in k8s if not r.provider.startswith(provider.urn + "::")]
         assert not strays, f"on the default provider: {strays}"
-    assert run.config.foreign["pulumi:disable-default-providers"] == ["kubernetes"]
+        assert run.config.foreign["pulumi:disable-default-providers"] == ["kubernetes"], run.stack
 
 
 def test_the_provider_waits_for_nodes_and_core_addons(prod):
@@ -221,6 +396,16 @@ def test_existing_mode_kubeconfig_from_config_stays_secret():
 # -- bad config: stopped before anything is registered, message names the key -----------------------------
 
 BAD = yaml.safe_load((FIXTURES / "bad_config.yaml").read_text())
+
+
+def test_a_missing_acme_email_is_refused_naming_the_key():
+    config = load_stack_config("prod")
+    del config.values["platform"]["acmeEmail"]
+    with pytest.raises(ConfigError, match=r"- platform\.acmeEmail: required with clusterIssuer: true"):
+        run_program("prod", stack_config=config)
+    config.values["platform"]["clusterIssuer"] = False  # no issuer, no contact needed
+    assert not run_program("prod", stack_config=config, preview=True).of_type(
+        "kubernetes:cert-manager.io/v1:ClusterIssuer")
 
 
 @pytest.mark.parametrize("case", BAD, ids=[" ".join(c["set"]) for c in BAD])

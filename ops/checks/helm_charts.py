@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from components.config import CHART_VERSION_PATTERN
 from ops.checks.base import CheckResult, Finding, PlanContext
 from ops.runner import Registered
 
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
-# An exact SemVer (optionally v-prefixed): no ranges (^ ~ > x *), no `latest`, never empty.
-EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
+# An exact SemVer (optionally v-prefixed): no ranges (^ ~ > x *), no `latest`, never empty. The same
+# pattern the config model validates platform.*.version with.
+EXACT_VERSION = re.compile(CHART_VERSION_PATTERN)
 
 
 def release_problems(inputs: dict[str, Any]) -> list[str]:
