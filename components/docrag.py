@@ -51,6 +51,7 @@ class DocRag(pulumi.ComponentResource):
                 edge_namespace=self.platform.ingress_namespace, gateway_selector=self.platform.istio_gateway_selector,
                 gateway_namespace=self.platform.istio_gateway_namespace, istio_ready=self.platform.istio_ready,
                 cert_manager_ready=self.platform.cert_manager_ready, ingress_ready=self.platform.ingress_ready,
+                load_balancer_ready=self.platform.load_balancer_ready,
             ), opts=k8s_opts)
         finally:  # resolved even if Traffic fails: a retirement then fails with it instead of waiting forever
             resolve_routing(pulumi.Output.from_input(vars(self).get("traffic")).apply(routers_of))

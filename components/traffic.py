@@ -312,6 +312,7 @@ class TrafficArgs:
     istio_ready: list[pulumi.Resource] = field(default_factory=list)  # Istio CRDs + istiod
     cert_manager_ready: list[pulumi.Resource] = field(default_factory=list)  # cert-manager + ClusterIssuer
     ingress_ready: list[pulumi.Resource] = field(default_factory=list)  # ingress-nginx (IngressClass)
+    load_balancer_ready: list[pulumi.Resource] = field(default_factory=list)  # AWS Load Balancer Controller
 
 
 def deferred_routers() -> tuple[pulumi.Output[Sequence[pulumi.Resource]],
@@ -368,7 +369,9 @@ class Traffic(pulumi.ComponentResource):
             metadata=nlb_metadata,
             spec=nlb_spec,
             # After ingress-nginx: with PROXY v2 the NLB must not send to a controller not yet expecting it.
-            opts=child(self, depends_on=[edge_namespace, *args.ingress_ready],
+            # After the AWS Load Balancer Controller: it provisions the NLB and puts a finalizer on this Service,
+            # so on destroy the Service is deleted first, while the controller is still there to remove both.
+            opts=child(self, depends_on=[edge_namespace, *args.ingress_ready, *args.load_balancer_ready],
                        replace_on_changes=NLB_REPLACE_ON_CHANGES, delete_before_replace=True),
         )
 

@@ -583,3 +583,13 @@ def test_the_nlb_follows_ingress_nginx(prod):
     (nginx,) = [r for r in prod.of_type(RELEASE_TYPE) if r.inputs["name"] == "ingress-nginx"]
     (nlb,) = [r for r in prod.resources if r.name == "api-service-alb"]
     assert nginx.urn in nlb.depends_on
+
+
+def test_the_nlb_follows_the_load_balancer_controller(prod):
+    """The controller provisions the NLB and finalizes the Service: created after it, so destroyed before it."""
+    (controller,) = [r for r in prod.of_type(RELEASE_TYPE) if r.inputs["name"] == "aws-load-balancer-controller"]
+    (nlb,) = [r for r in prod.resources if r.name == "api-service-alb"]
+    assert controller.urn in nlb.depends_on
+    running = run_program("prod", ("platform.awsLoadBalancerController.install=false",), preview=True)
+    assert not [r for r in running.of_type(RELEASE_TYPE) if r.inputs["name"] == "aws-load-balancer-controller"]
+    (nlb,) = [r for r in running.resources if r.name == "api-service-alb"]  # not ours: nothing to wait for
