@@ -224,6 +224,21 @@ class Observability(pulumi.ComponentResource):
 
     # -- Prometheus --------------------------------------------------------------------------------------
 
+    def _discovery_role(self, logical_name: str, namespace: str, account: k8s.core.v1.ServiceAccount,
+                        args: ObservabilityArgs, rules: list[k8s.rbac.v1.PolicyRuleArgs]) -> None:
+        """A Role in `namespace` and its binding to Prometheus' service account."""
+        metadata = k8s.meta.v1.ObjectMetaArgs(name="prometheus-discovery", namespace=namespace,
+                                              labels=labels("monitoring", name=PROMETHEUS))
+        role = k8s.rbac.v1.Role(logical_name, metadata=metadata, rules=rules,
+                                opts=child(self, depends_on=[args.namespaces[namespace]]))
+        k8s.rbac.v1.RoleBinding(
+            logical_name,
+            metadata=metadata,
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role",
+                                             name="prometheus-discovery"),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=PROMETHEUS, namespace=NS_MONITORING)],
+            opts=child(self, depends_on=[role, account]))
+
     def _prometheus(self, args: ObservabilityArgs) -> None:
         component = "monitoring"
         config_yaml = prometheus_yaml(args.config.alertmanagerUrl)
@@ -239,40 +254,14 @@ class Observability(pulumi.ComponentResource):
             PROMETHEUS, metadata=_metadata(PROMETHEUS, component),
             automount_service_account_token=True,  # kubernetes_sd_configs reads the API with this token
             opts=self._in_namespace())
-        # Discovery only in doc-rag-prod, read-only: a Role there, not a ClusterRole.
-        role = k8s.rbac.v1.Role(
-            "prometheus-discovery",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="prometheus-discovery", namespace=NS_PROD,
-                                                labels=labels(component, name=PROMETHEUS)),
-            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["endpoints", "pods", "services"],
-                                              verbs=["get", "list", "watch"]),
-                   k8s.rbac.v1.PolicyRuleArgs(api_groups=["discovery.k8s.io"], resources=["endpointslices"],
-                                              verbs=["get", "list", "watch"])],
-            opts=child(self, depends_on=[args.namespaces[NS_PROD]]))
-        k8s.rbac.v1.RoleBinding(
-            "prometheus-discovery",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="prometheus-discovery", namespace=NS_PROD,
-                                                labels=labels(component, name=PROMETHEUS)),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role",
-                                             name="prometheus-discovery"),
-            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=PROMETHEUS, namespace=NS_MONITORING)],
-            opts=child(self, depends_on=[role, account]))
+        # Discovery read-only and only where it is needed: a Role per namespace, never a ClusterRole.
+        read = ["get", "list", "watch"]
+        self._discovery_role("prometheus-discovery", NS_PROD, account, args, [
+            k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["endpoints", "pods", "services"], verbs=read),
+            k8s.rbac.v1.PolicyRuleArgs(api_groups=["discovery.k8s.io"], resources=["endpointslices"], verbs=read)])
         # The edge job's pod discovery in doc-rag-ingress: list/watch only, nothing else there.
-        ingress_role = k8s.rbac.v1.Role(
-            "prometheus-discovery-ingress",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="prometheus-discovery", namespace=NS_INGRESS,
-                                                labels=labels(component, name=PROMETHEUS)),
-            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["pods", "endpoints"],
-                                              verbs=["list", "watch"])],
-            opts=child(self, depends_on=[args.namespaces[NS_INGRESS]]))
-        k8s.rbac.v1.RoleBinding(
-            "prometheus-discovery-ingress",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="prometheus-discovery", namespace=NS_INGRESS,
-                                                labels=labels(component, name=PROMETHEUS)),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role",
-                                             name="prometheus-discovery"),
-            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=PROMETHEUS, namespace=NS_MONITORING)],
-            opts=child(self, depends_on=[ingress_role, account]))
+        self._discovery_role("prometheus-discovery-ingress", NS_INGRESS, account, args, [
+            k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["pods", "endpoints"], verbs=["list", "watch"])])
 
         selector = _selector(PROMETHEUS, component)
         mounts = [
