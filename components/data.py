@@ -195,6 +195,37 @@ class Data(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
+    def _single_pod_statefulset(
+        self, name: str, service: str, component: str, uid: int, uid_reason: str,
+        container: k8s.core.v1.ContainerArgs, volumes: list[k8s.core.v1.VolumeArgs],
+        claim: k8s.core.v1.PersistentVolumeClaimArgs, after: list[pulumi.Resource],
+        termination_grace_period_seconds: int | None = None,
+    ) -> k8s.apps.v1.StatefulSet:
+        """One replica with its own SSD claim, run as the image's non-root user; fsGroup = that UID makes the
+        claimed volume writable."""
+        return k8s.apps.v1.StatefulSet(
+            name,
+            metadata=annotated(self._metadata(name, component, name), checkov_skips(
+                "CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_35", CKV_K8S_40=uid_reason)),
+            spec=k8s.apps.v1.StatefulSetSpecArgs(
+                service_name=service,
+                replicas=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=_selector(name, component)),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component, name=name)),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        automount_service_account_token=False,
+                        security_context=pod_security_context(uid, fs_group=uid),
+                        termination_grace_period_seconds=termination_grace_period_seconds,
+                        containers=[container],
+                        volumes=volumes,
+                    ),
+                ),
+                volume_claim_templates=[claim],
+            ),
+            opts=self._opts(*after),
+        )
+
     def _postgres(self) -> tuple[k8s.core.v1.Service, k8s.apps.v1.StatefulSet]:
         cfg = self._args.config.postgres
         selector = _selector(POSTGRES_NAME, "database")
@@ -243,38 +274,19 @@ class Data(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
             ],
         )
-        statefulset = k8s.apps.v1.StatefulSet(
-            POSTGRES_NAME,
-            metadata=annotated(self._metadata(POSTGRES_NAME, "database", POSTGRES_NAME), checkov_skips(
-                "CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_35",
-                CKV_K8S_40="UID 70 is the image's postgres user; fsGroup 70 owns the data volume")),
-            spec=k8s.apps.v1.StatefulSetSpecArgs(
-                service_name=POSTGRES_SERVICE,
-                replicas=1,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels("database", name=POSTGRES_NAME)),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        automount_service_account_token=False,
-                        # fsGroup 70 makes the claimed volume writable by the postgres user.
-                        security_context=pod_security_context(POSTGRES_UID, fs_group=POSTGRES_UID),
-                        termination_grace_period_seconds=60,
-                        containers=[container],
-                        volumes=[
-                            k8s.core.v1.VolumeArgs(
-                                name="postgres-config",
-                                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=POSTGRES_CONFIG),
-                            ),
-                            _empty_dir("run"),
-                            _empty_dir("tmp"),
-                        ],
-                    ),
+        statefulset = self._single_pod_statefulset(
+            POSTGRES_NAME, POSTGRES_SERVICE, "database", POSTGRES_UID,
+            "UID 70 is the image's postgres user; fsGroup 70 owns the data volume", container,
+            volumes=[
+                k8s.core.v1.VolumeArgs(
+                    name="postgres-config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=POSTGRES_CONFIG)
                 ),
-                volume_claim_templates=[
-                    _claim("postgres-storage", cfg.storage, self._args.storage_class_name),
-                ],
-            ),
-            opts=self._opts(self.secret, config_map),
+                _empty_dir("run"),
+                _empty_dir("tmp"),
+            ],
+            claim=_claim("postgres-storage", cfg.storage, self._args.storage_class_name),
+            after=[self.secret, config_map],
+            termination_grace_period_seconds=60,
         )
         return service, statefulset
 
@@ -311,36 +323,21 @@ class Data(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
             ],
         )
-        statefulset = k8s.apps.v1.StatefulSet(
-            REDIS_NAME,
-            metadata=annotated(self._metadata(REDIS_NAME, "cache", REDIS_NAME), checkov_skips(
-                "CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_35",
-                CKV_K8S_40="UID 999 is the image's redis user; fsGroup 999 owns the data volume")),
-            spec=k8s.apps.v1.StatefulSetSpecArgs(
-                service_name=REDIS_SERVICE,
-                replicas=1,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels("cache", name=REDIS_NAME)),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        automount_service_account_token=False,
-                        security_context=pod_security_context(REDIS_UID, fs_group=REDIS_UID),
-                        containers=[container],
-                        volumes=[
-                            # Only the redis.conf key of the Secret; readable by the redis group (fsGroup) only.
-                            k8s.core.v1.VolumeArgs(
-                                name="redis-config",
-                                secret=k8s.core.v1.SecretVolumeSourceArgs(
-                                    secret_name=SECRET_NAME, default_mode=0o440,
-                                    items=[k8s.core.v1.KeyToPathArgs(key=KEY_REDIS_CONF, path=KEY_REDIS_CONF)],
-                                ),
-                            ),
-                            _empty_dir("tmp"),
-                        ],
+        statefulset = self._single_pod_statefulset(
+            REDIS_NAME, REDIS_SERVICE, "cache", REDIS_UID,
+            "UID 999 is the image's redis user; fsGroup 999 owns the data volume", container,
+            volumes=[
+                # Only the redis.conf key of the Secret; readable by the redis group (fsGroup) only.
+                k8s.core.v1.VolumeArgs(
+                    name="redis-config",
+                    secret=k8s.core.v1.SecretVolumeSourceArgs(
+                        secret_name=SECRET_NAME, default_mode=0o440,
+                        items=[k8s.core.v1.KeyToPathArgs(key=KEY_REDIS_CONF, path=KEY_REDIS_CONF)],
                     ),
                 ),
-                volume_claim_templates=[_claim("redis-storage", REDIS_STORAGE, self._args.storage_class_name)],
-            ),
-            opts=self._opts(self.secret),
+                _empty_dir("tmp"),
+            ],
+            claim=_claim("redis-storage", REDIS_STORAGE, self._args.storage_class_name),
+            after=[self.secret],
         )
         return service, statefulset
