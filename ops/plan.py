@@ -108,7 +108,9 @@ def plan_document(run: RunResult, objects: list[dict[str, Any]],
         "stack": run.stack,
         "preview": run.preview,
         "placeholders": run.config.placeholders,
-        "resources": [
+        # Sorted: registrations arrive in whatever order the program's Outputs resolve, and two plans of
+        # the same config must diff empty.
+        "resources": sorted((
             {
                 "type": resource.type,
                 "name": resource.name,
@@ -117,7 +119,7 @@ def plan_document(run: RunResult, objects: list[dict[str, Any]],
                 "inputs": clean(resource.inputs),
             }
             for resource in run.resources
-        ],
+        ), key=lambda item: (item["component"], item["type"], item["name"])),
         "outputs": clean(run.outputs),
         "traffic": traffic_state(objects, run),
         "checks": {

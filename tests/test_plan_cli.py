@@ -78,3 +78,9 @@ def test_structured_values_given_as_json_are_read_as_the_program_reads_them(tmp_
     outcome, _ = run_plan(tmp_path, "dev", ('traffic={"retries": 5}',), checks=[])
     assert outcome.exit_code == 0
     assert outcome.run.config.model().traffic.retries == 5
+
+
+def test_two_plans_of_the_same_config_are_byte_identical(tmp_path):
+    first, _ = run_plan(tmp_path / "a", "prod", checks=[])
+    second, _ = run_plan(tmp_path / "b", "prod", checks=[])
+    assert (first.out_dir / "plan.json").read_text() == (second.out_dir / "plan.json").read_text()
