@@ -91,6 +91,13 @@ class ReleaseState:
         return next((verdict for verdict in reversed(self.history) if verdict.decision != "reconcile"), None)
 
     @property
+    def in_progress(self) -> bool:
+        """A release promote started and has not ended: only then do the verdicts own the images. After a done
+        or a rollback (or with no history) a canary weight was set by hand, and config names the images."""
+        last = self.last_decision
+        return last is not None and last.decision in ("start", "advance", "flip")
+
+    @property
     def phase(self) -> Phase:
         if self.weight > 0:
             return "canary"
@@ -194,7 +201,7 @@ class _Decision:
 def _release_images(state: ReleaseState) -> tuple[str, str]:
     """(candidate, stable) image of the release: as recorded once it started, else as config has them."""
     last = state.last_decision
-    if state.phase != "idle" and last is not None and last.image:
+    if state.in_progress and state.phase != "idle" and last is not None and last.image:
         return last.image, last.stableImage
     return state.image(state.candidate_color), state.image(state.stable_color)
 
@@ -248,7 +255,7 @@ def _image_conflict(state: ReleaseState) -> Optional[str]:
     """A release in progress goes on only with the images it started with: a changed candidate image would
     resume at a later step untested, a changed stable image would reach all traffic on the next `up`."""
     last = state.last_decision
-    if state.phase == "idle" or last is None:
+    if state.phase == "idle" or last is None or not state.in_progress:
         return None
     start = next((v for v in state.history if v.decision == "start"), last)
     for color, known, role in ((state.candidate_color, last.image, "releasing"),
@@ -285,7 +292,7 @@ def _start(state: ReleaseState, policy: Policy, now: float) -> tuple[ReleaseStat
     if not state.in_sync:
         # Interrupted between writing config and finishing its `up`: apply the config as it stands first.
         return state, reconcile(state, now)
-    if state.phase == "canary":
+    if state.phase == "canary" and state.in_progress:
         resumed = replace(state, soak_started=now, extensions=0)
         return resumed, _observe(resumed, policy, f"resuming the soak at {state.weight}%")
     last = state.last_decision
@@ -304,6 +311,12 @@ def _start(state: ReleaseState, policy: Policy, now: float) -> tuple[ReleaseStat
         what = "was just replaced" if last.decision == "done" else "was rolled back"
         return state, Finish(EXIT_REFUSED, f"nothing to promote: release.{state.candidate_color}.image "
                                            f"{candidate} {what}; set a new image first")
+    if state.phase == "canary":
+        # A canary weight set by hand after the last release ended: adopted as a new release from where it
+        # stands (the start `up` changes no traffic; it records the images the release goes on with).
+        decision = _Decision("start", Target(state.active_color, state.weight),
+                             f"adopting the manual canary {state.candidate_color} {candidate} at {state.weight}%")
+        return state, _up(state, decision, now)
     decision = _Decision("start", Target(state.active_color, state.steps[0]),
                          f"canary {state.candidate_color} {candidate} at {state.steps[0]}%")
     return state, _up(state, decision, now)
@@ -343,6 +356,9 @@ def _up_done(state: ReleaseState, policy: Policy, event: UpDone) -> tuple[Releas
         if last is not None and last.decision == "rollback":
             return moved, Finish(EXIT_ROLLED_BACK, f"the interrupted rollback is now deployed: {moved.active_color} "
                                                    f"serves all traffic ({last.reason})", tuple(last.gates))
+        if last is not None and last.decision == "flip":
+            # The flip reached traffic only now: the stabilization window starts now, not when it was decided.
+            return replace(moved, soak_started=event.now), Smoke()
         return _start(moved, policy, event.now)
     return moved, _observe(moved, policy, f"soaking at {moved.weight}%")
 
@@ -418,7 +434,9 @@ def manual_rollback(state: ReleaseState, now: float, reason: str) -> Union[Up, F
     ran before the release: the `up` would put an untested image in front of every user."""
     last = state.last_decision
     if state.phase in ("canary", "stabilizing"):
-        target, known, what = state.stable_color, last.stableImage if last else "", "the release in progress replaces"
+        # A manual canary (no release in progress) keeps the stable colour's image as config has it.
+        known = last.stableImage if last is not None and state.in_progress else ""
+        target, what = state.stable_color, "the release in progress replaces"
     elif last is not None and last.decision == "done":
         target, known, what = other(state.active_color), last.stableImage, "the release being undone replaced"
     else:

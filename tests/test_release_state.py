@@ -75,8 +75,8 @@ class Run:
 
 
 def simulate(state: ReleaseState, gates: Callable[[Where], GateReport] = lambda w: report("pass"),
-             up_fails: Callable[[Up], bool] = lambda up: False, smoke_ok: bool = True) -> Run:
-    now, run = T0, Run()
+             up_fails: Callable[[Up], bool] = lambda up: False, smoke_ok: bool = True, start: float = T0) -> Run:
+    now, run = start, Run()
     state, action = step(state, POLICY, Started(now))
     for _ in range(10_000):
         run.actions.append(action)
@@ -381,3 +381,46 @@ def test_every_verdict_records_its_target():
     run = simulate(fresh())
     assert [(v.targetColor, v.targetWeight) for v in run.ups[-1].history] == [
         ("blue", 5), ("blue", 25), ("blue", 50), ("blue", 100), ("green", 0), ("green", 0)]
+
+
+# -- a canary weight set by hand after a finished release (no release in progress) --------------------------
+
+def _manual_canary_after_done(weight: int = 5) -> ReleaseState:
+    """blue v1.0 -> green v1.1 finished; then release.blue.image=v1.2, canaryWeight by hand and `pulumi up`."""
+    done = simulate(fresh()).ups[-1].history
+    images = (("blue", V120), ("green", "doc-rag/api:v1.1.0"))
+    return ReleaseState("green", weight, STEPS, done, images, deployed_images=images)
+
+
+@pytest.mark.parametrize("weight", [5, 50])
+def test_promote_adopts_a_manual_canary_after_a_finished_release(weight):
+    state = _manual_canary_after_done(weight)
+    assert state.phase == "canary" and not state.in_progress
+    run = simulate(state)
+    assert run.kinds[0] == "start" and run.ups[0].target == Target("green", weight)  # no traffic moved
+    start = run.ups[0].verdict
+    assert (start.image, start.stableImage) == (V120, "doc-rag/api:v1.1.0") and len(run.ups[0].history) == 1
+    assert [u.target.weight for u in run.ups if u.kind == "advance"] == [s for s in STEPS if s > weight]
+    assert run.kinds[-2:] == ["flip", "done"] and run.finish.exit_code == EXIT_OK
+    assert run.state is not None and run.state.active_color == "blue"
+
+
+def test_manual_rollback_of_a_manual_canary_after_a_finished_release_goes_to_weight_zero():
+    from ops.release_state import manual_rollback
+
+    undo = manual_rollback(_manual_canary_after_done(), T0, "x")
+    assert isinstance(undo, Up) and undo.target == Target("green", 0)  # the active colour, not two releases back
+    assert (undo.verdict.image, undo.verdict.stableImage) == (V120, "doc-rag/api:v1.1.0")
+    after = ReleaseState("green", 0, STEPS, undo.history, _manual_canary_after_done().images)
+    assert simulate(after).ups == []  # the rolled-back manual image is not promoted again
+
+
+def test_a_flip_whose_up_was_killed_gets_the_full_stabilization_from_when_it_is_re_applied():
+    state, _ = _interrupted("flip")
+    flip_time = state.last_decision.time  # type: ignore[union-attr]
+    from ops.release_state import epoch
+
+    run = simulate(state, start=epoch(flip_time) + 3 * 3600)  # resumed three hours after the flip was written
+    assert run.kinds == ["reconcile", "done"]
+    assert isinstance(run.actions[1], Smoke)
+    assert len(run.observations) == POLICY.stabilization / POLICY.interval  # the whole window, not zero
