@@ -64,7 +64,9 @@ class Drift:
 
     in_sync      activeColor, canaryWeight and history are what was deployed
     interrupted  config = deployed + exactly one new verdict, decided from the deployed state, whose target
-                 is the config: a promote/rollback wrote it and was killed before its `up` finished
+                 is the config: a promote/rollback wrote it and was killed before its `up` finished; or config
+                 equals the outputs but the last update did not succeed (the engine may register outputs of a
+                 failed update, pulumi/pulumi#15754): the outputs do not prove the config is deployed
     diverged     anything else, e.g. a stale clone: re-applying it would move production backwards
     undeployed   the stack has no outputs
     """
@@ -99,6 +101,12 @@ class StackView:
     config: DocRagConfig  # desired: the stack config as it stands
     outputs: dict[str, Any]  # plain values of the stack outputs ({} when never deployed or unknown)
     stack: str = ""
+    # The result of the stack's newest update ("succeeded", "failed", "in-progress"); "" when unknown or none.
+    last_update: str = ""
+
+    @property
+    def last_update_ok(self) -> bool:
+        return self.last_update in ("", "succeeded")
 
     @property
     def release(self) -> ReleaseConfig:
@@ -120,6 +128,9 @@ class StackView:
             return Drift("undeployed", "the stack has no outputs", self.stack)
         config = (release.activeColor, release.canaryWeight, tuple(release.history))
         if config == (deployed.active_color, deployed.weight, deployed.history):
+            if not self.last_update_ok:
+                return Drift("interrupted", f"the last update of the stack did not succeed ({self.last_update}): "
+                                            f"its outputs may not be deployed, re-applying the config", self.stack)
             return Drift("in_sync", "", self.stack)
         new = _one_new_decision(config[2], deployed.history)
         if (new is not None and (new.activeColor, new.weight) == (deployed.active_color, deployed.weight)
@@ -251,7 +262,16 @@ class AutomationDriver:
         except self._auto.CommandError as error:
             raise StackAccessError(f"pulumi could not read stack {self.stack.name!r}: {cli_error_tail(error)}") \
                 from None
-        return StackView(parse_config(values), self.outputs(), self.stack.name)
+        return StackView(parse_config(values), self.outputs(), self.stack.name, self.last_update())
+
+    def last_update(self) -> str:
+        """The result of the newest update in the stack's history ("" if none), read without decrypting config."""
+        try:
+            newest = self.stack.history(page_size=1, show_secrets=False)
+        except self._auto.CommandError as error:
+            raise StackAccessError(f"pulumi could not read the update history of stack {self.stack.name!r}: "
+                                   f"{cli_error_tail(error)}") from None
+        return str(newest[0].result) if newest else ""
 
     def _plain_config(self) -> dict[str, Any]:
         """Each plain doc-rag key with `pulumi config get` (`get_all_config` would run `config --show-secrets`),
@@ -356,7 +376,7 @@ class OfflineDriver:
 
     def read(self) -> StackView:
         config = self._load()
-        return StackView(config.model(), dict(self._outputs), self.stack)
+        return StackView(config.model(), dict(self._outputs), self.stack, "succeeded")  # every offline up succeeds
 
     def up(self, action: Up) -> UpOutcome:
         current = self._load()

@@ -172,6 +172,17 @@ def test_drift_reconciles_only_one_interrupted_decision(config, deployed, kind):
         assert "pull/commit Pulumi.prod.yaml, or run `pulumi config refresh -s prod`" in drift.message
 
 
+@pytest.mark.parametrize("result, kind", [("succeeded", "in_sync"), ("", "in_sync"), ("failed", "interrupted"),
+                                          ("in-progress", "interrupted")])
+def test_outputs_of_an_update_that_did_not_succeed_do_not_prove_the_config_is_deployed(result, kind):
+    """pulumi/pulumi#15754: a failed update may still register its outputs, so config == outputs is not enough."""
+    view = view_of("blue", 0, H["done"], ("blue", 0, H["done"]))
+    view.last_update = result
+    assert view.drift.kind == kind and view.state().in_sync == (kind == "in_sync")
+    if kind == "interrupted":
+        assert f"the last update of the stack did not succeed ({result})" in view.drift.detail
+
+
 def test_in_sync_compares_the_images_too():
     view = view_of("blue", 0, (), ("blue", 0, ()), {"blue": "doc-rag/api:v1.0.0", "green": "doc-rag/api:v0.9.0"})
     assert view.drift.kind == "in_sync" and not view.in_sync

@@ -138,8 +138,10 @@ def test_a_failed_up_rolls_back_to_weight_zero():
 def test_resume_from_the_stack_config_continues_at_the_next_step():
     result, driver, _ = walk(("release.canaryWeight=50",))
     assert result.exit_code == 0
+    # no release in progress in the history: the canary weight set in config is adopted as a new release
+    # (a start at 50 % moves no traffic, it records the images), then it goes on from there
     assert [(s.action.kind, s.action.target.weight) for s in driver.steps] == [
-        ("advance", 100), ("flip", 0), ("done", 0)]
+        ("start", 50), ("advance", 100), ("flip", 0), ("done", 0)]
 
 
 def test_cli_usage_errors_exit_2(capsys):
@@ -263,6 +265,22 @@ def test_rollback_re_applies_an_interrupted_rollback_and_refuses_an_unknown_imag
     out = io.StringIO()
     assert rollback(driver, FakeClock(), Console(file=out, width=300), "x") == 2 and driver.calls == []
     assert "pulumi config set --path release.blue.image doc-rag/api:v1.0.0" in out.getvalue()
+
+
+def test_rollback_re_applies_a_rollback_whose_up_failed_after_the_outputs_were_registered():
+    from ops.rollback import rollback
+    from tests.test_driver import view_of
+    from tests.test_release_state import fresh, report, simulate
+
+    history = simulate(fresh(), gates=lambda w: report("fail" if w.state.weight == 25 else "pass")).ups[-1].history
+    for result, kinds in (("failed", ["reconcile"]), ("succeeded", [])):
+        driver = _memory_driver()
+        driver.view = view_of("blue", 0, history, ("blue", 0, history))  # outputs say the rollback is deployed
+        driver.view.last_update = result
+        out = io.StringIO()
+        assert rollback(driver, FakeClock(), Console(file=out, width=300), "x") == 0, out.getvalue()
+        assert [up.kind for up, _, _ in driver.calls] == kinds, out.getvalue()
+        assert ("nothing to roll back" in out.getvalue()) == (result == "succeeded")
 
 
 # -- promote checks Prometheus before the first up ---------------------------------------------------------
