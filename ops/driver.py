@@ -66,7 +66,10 @@ class Drift:
     interrupted  config = deployed + exactly one new verdict, decided from the deployed state, whose target
                  is the config: a promote/rollback wrote it and was killed before its `up` finished; or config
                  equals the outputs but the last update did not succeed (the engine may register outputs of a
-                 failed update, pulumi/pulumi#15754): the outputs do not prove the config is deployed
+                 failed update, pulumi/pulumi#15754): the outputs do not prove the config is deployed; or
+                 config = deployed minus its history (history_cleared): a new release's config write is two CLI
+                 calls (`config rm` the history, then `config set-all`), killed between them. The deployed
+                 history stands in for the removed one, and the next write puts the whole history back
     diverged     anything else, e.g. a stale clone: re-applying it would move production backwards
     undeployed   the stack has no outputs
     """
@@ -74,6 +77,7 @@ class Drift:
     kind: DriftKind
     detail: str = ""
     stack: str = ""
+    history_cleared: bool = False  # interrupted between removing the history and writing the new release's
 
     @property
     def message(self) -> str:
@@ -132,6 +136,11 @@ class StackView:
                 return Drift("interrupted", f"the last update of the stack did not succeed ({self.last_update}): "
                                             f"its outputs may not be deployed, re-applying the config", self.stack)
             return Drift("in_sync", "", self.stack)
+        if (not config[2] and deployed.history and config[:2] == (deployed.active_color, deployed.weight)
+                and deployed.images.get(release.activeColor) in (None, release.color(release.activeColor).image)):
+            return Drift("interrupted", f"release.history was removed from config but nothing was written after "
+                                        f"it (deployed: {_last(deployed.history)}): the next promote or rollback "
+                                        f"writes the history back", self.stack, history_cleared=True)
         new = _one_new_decision(config[2], deployed.history)
         if (new is not None and (new.activeColor, new.weight) == (deployed.active_color, deployed.weight)
                 and (new.targetColor, new.targetWeight) == (release.activeColor, release.canaryWeight)):
@@ -158,11 +167,15 @@ class StackView:
         return self.drift.kind == "in_sync" and not self.image_drift
 
     def state(self) -> ReleaseState:
-        release, deployed = self.release, self.deployed
+        release, deployed, drift = self.release, self.deployed, self.drift
+        # History removed and nothing else written: decide from the deployed history. Every write then puts
+        # the complete history into config (config_write writes from index 0 when config has none), so no
+        # re-applying `up` is needed: colour and weight are already the deployed ones.
+        history = deployed.history if drift.history_cleared and deployed is not None else tuple(release.history)
         return ReleaseState(
             active_color=release.activeColor, weight=release.canaryWeight, steps=tuple(release.steps),
-            history=tuple(release.history), images=(("blue", release.blue.image), ("green", release.green.image)),
-            in_sync=self.drift.kind == "in_sync",
+            history=history, images=(("blue", release.blue.image), ("green", release.green.image)),
+            in_sync=drift.kind == "in_sync" or drift.history_cleared,
             deployed_images=tuple(sorted(deployed.images.items())) if deployed is not None else (),
         )
 

@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -181,6 +181,27 @@ def test_outputs_of_an_update_that_did_not_succeed_do_not_prove_the_config_is_de
     assert view.drift.kind == kind and view.state().in_sync == (kind == "in_sync")
     if kind == "interrupted":
         assert f"the last update of the stack did not succeed ({result})" in view.drift.detail
+
+
+def test_a_config_write_killed_between_removing_the_history_and_writing_the_start_is_interrupted_not_diverged():
+    """A new release's write is `config rm release.history` then `config set-all`; a kill between them leaves
+    the deployed colour and weight with no history. The deployed history stands in until the next write."""
+    from ops.driver import config_write
+    from tests.test_release_state import simulate
+
+    view = view_of("green", 0, (), ("green", 0, H["done"]))
+    assert view.drift.kind == "interrupted" and view.drift.history_cleared, view.drift.detail
+    state = view.state()
+    assert state.history == H["done"] and state.in_sync  # decided as the deployed stack: nothing to re-apply
+    # the start it goes on with writes its whole history into the emptied config, without another `rm`
+    start = simulate(replace(state, images=(("blue", "doc-rag/api:v1.2.0"), ("green", "doc-rag/api:v1.1.0")))).ups[0]
+    assert start.kind == "start"
+    write = config_write(tuple(view.release.history), start)
+    assert not write.remove_history and ("release.history[0].decision", "start") in write.assignments
+    # a stale clone stays diverged: another colour or weight, or another image on the active colour
+    assert view_of("blue", 0, (), ("green", 0, H["done"])).drift.kind == "diverged"
+    other_image = view_of("green", 0, (), ("green", 0, H["done"]), {**IMAGES, "green": "doc-rag/api:v0.9.0"})
+    assert other_image.drift.kind == "diverged"
 
 
 def test_in_sync_compares_the_images_too():

@@ -283,6 +283,24 @@ def test_rollback_re_applies_a_rollback_whose_up_failed_after_the_outputs_were_r
         assert ("nothing to roll back" in out.getvalue()) == (result == "succeeded")
 
 
+def test_promote_after_a_kill_between_removing_the_history_and_writing_the_start():
+    from tests.test_driver import H, view_of
+
+    cleared = view_of("green", 0, (), ("green", 0, H["done"]))  # deployed: blue v1.0.0 -> green finished
+    driver = _memory_driver()
+    driver.view = cleared
+    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    # the deployed history still guards: blue holds the image the finished release just replaced
+    assert result.exit_code == 2 and "just replaced" in result.message and driver.calls == [], result.message
+
+    release = cleared.release.model_copy(update={"blue": cleared.release.blue.model_copy(
+        update={"image": "doc-rag/api:v1.2.0"})})
+    driver.view = StackView(cleared.config.model_copy(update={"release": release}), cleared.outputs, "prod")
+    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    assert result.exit_code == 0, result.message
+    assert [up.kind for up, _, _ in driver.calls] == ["start", "advance", "advance", "advance", "flip", "done"]
+
+
 # -- promote checks Prometheus before the first up ---------------------------------------------------------
 
 def test_promote_exits_2_before_any_up_when_prometheus_is_not_usable(monkeypatch, capsys):
