@@ -108,14 +108,26 @@ def max_replicas(color: ColorConfig) -> int:
     return max(HPA_MAX_REPLICAS, color.replicas)
 
 
+# What a retiring colour waits for: the traffic layer's routers, or the exception Traffic raised instead (then
+# the retirement fails naming it rather than waiting forever; components/docrag.py supplies it).
+Routing = Sequence[pulumi.Resource] | BaseException
+
+
+def routers_or_fail(routing: Routing) -> Sequence[pulumi.Resource]:
+    if isinstance(routing, BaseException):  # Traffic's own error is re-raised by DocRag; this only names it
+        raise pulumi.RunError("the traffic layer failed, so no colour is retired without its routers: "
+                              f"{type(routing).__name__}: {routing}")
+    return routing
+
+
 @dataclass
 class ApiArgs:
     config: DocRagConfig
     namespace: pulumi.Resource  # doc-rag-prod
     secret: pulumi.Resource  # doc-rag-secrets (components/data.py)
     # Traffic.routing, known only once the traffic layer exists (pulumi.deferred_output in components/docrag.py):
-    # a colour being retired scales to 0 only after no router points at it any more.
-    retire_after: Optional[pulumi.Output[Sequence[pulumi.Resource]]] = None
+    # a colour being retired scales to 0 only after no router points at it any more (fails if Traffic failed).
+    retire_after: Optional[pulumi.Output[Routing]] = None
 
 
 class Api(pulumi.ComponentResource):
@@ -225,7 +237,8 @@ class Api(pulumi.ComponentResource):
         if cfg.replicas > 0 or self._args.retire_after is None:
             return child(self, depends_on=first)
         # Retiring: scaled to 0 after every router moved away from this colour (same `up`, docs/traffic.md).
-        return child(self, depends_on=self._args.retire_after.apply(lambda routing: [*first, *routing]))
+        retire_after = self._args.retire_after
+        return child(self, depends_on=retire_after.apply(lambda routing: [*first, *routers_or_fail(routing)]))
 
     def _autoscaler(self, color: str, cfg: ColorConfig) -> k8s.autoscaling.v2.HorizontalPodAutoscaler:
         def utilization(resource: str, percent: int) -> k8s.autoscaling.v2.MetricSpecArgs:

@@ -15,7 +15,7 @@ from components.namespaces import Namespaces
 from components.observability import Observability, ObservabilityArgs
 from components.platform import Platform
 from components.security import EdgePeers, SecurityArgs, SecurityPolicies
-from components.traffic import Traffic, TrafficArgs, deferred_routers, routers_of
+from components.traffic import Traffic, TrafficArgs, deferred_routers
 
 
 class DocRag(pulumi.ComponentResource):
@@ -53,8 +53,12 @@ class DocRag(pulumi.ComponentResource):
                 cert_manager_ready=self.platform.cert_manager_ready, ingress_ready=self.platform.ingress_ready,
                 load_balancer_ready=self.platform.load_balancer_ready,
             ), opts=k8s_opts)
-        finally:  # resolved even if Traffic fails: a retirement then fails with it instead of waiting forever
-            resolve_routing(pulumi.Output.from_input(vars(self).get("traffic")).apply(routers_of))
+        except BaseException as error:
+            # Supply the error itself, not an .apply that raises: a failing task would replace this exception in
+            # the SDK's report. Only a retiring colour's Deployment fails on it (components/api.py), never hangs.
+            resolve_routing(pulumi.Output.from_input(error))
+            raise
+        resolve_routing(pulumi.Output.from_input(self.traffic.routing))
 
         # -- security (components/security.py) --
         edge = EdgePeers(self.platform.ingress_namespace, self.platform.ingress_controller_selector,

@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.api import HTTP_PORT, METRICS_PORT, SCRAPE_ANNOTATIONS, pod_selector
+from components.api import HTTP_PORT, METRICS_PORT, SCRAPE_ANNOTATIONS, Routing, pod_selector
 from components.config import COLORS, DocRagConfig, ReleaseConfig
 from components.meta import NS_INGRESS, NS_PROD, child, labels
 from components.platform import CLUSTER_ISSUER, INGRESS_CLASS, EdgeLoadBalancer  # the platform's names, no copies
@@ -315,17 +315,10 @@ class TrafficArgs:
     load_balancer_ready: list[pulumi.Resource] = field(default_factory=list)  # AWS Load Balancer Controller
 
 
-def deferred_routers() -> tuple[pulumi.Output[Sequence[pulumi.Resource]],
-                                Callable[[pulumi.Output[Sequence[pulumi.Resource]]], None]]:
-    """(Traffic.routing before the traffic layer exists, for ApiArgs.retire_after; the function supplying it)."""
+def deferred_routers() -> tuple[pulumi.Output[Routing], Callable[[pulumi.Output[Routing]], None]]:
+    """(Traffic.routing before the traffic layer exists, for ApiArgs.retire_after; the function supplying it).
+    Supplied with the exception instead when Traffic failed, so a retirement fails naming it (api.py)."""
     return pulumi.deferred_output()
-
-
-def routers_of(traffic: Optional["Traffic"]) -> Sequence[pulumi.Resource]:
-    """What a retiring colour waits for (ApiArgs.retire_after); no Traffic (it failed) fails the retirement."""
-    if traffic is None:
-        raise pulumi.RunError("the traffic layer failed (see its error): no colour is retired without its routers")
-    return traffic.routing
 
 
 class Traffic(pulumi.ComponentResource):

@@ -306,21 +306,25 @@ from components import traffic
 from ops.runner import run_program
 
 def broken(self, *args, **kwargs):
-    raise RuntimeError("the traffic layer broke")
+    raise RuntimeError("boom in Traffic 7f3a")
 
 traffic.Traffic.__init__ = broken
-run_program("dev")  # dev retires green: its Deployment waits for the traffic layer's routers
+run_program(sys.argv[1])
 """
 
 
-def test_a_failing_traffic_layer_fails_the_retirement_instead_of_hanging():
-    """The retiring Deployment waits on a deferred output; if Traffic raises, that output still resolves (as
-    an error), so the program ends instead of waiting forever, and nothing is scaled to 0 without routers."""
+@pytest.mark.parametrize("stack", ["prod", "dev"])  # prod retires no colour; dev retires green (replicas 0)
+def test_a_failing_traffic_layer_shows_its_own_error_and_does_not_hang(stack: str):
+    """If Traffic raises, its own error (type and message) is what the run reports, not a generic one: on
+    prod nothing else fails; on dev the retiring Deployment, which waits on the deferred routers, fails
+    naming that error instead of waiting forever (the timeout) or being scaled to 0 without routers."""
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-c", _BROKEN_TRAFFIC], cwd=root, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-c", _BROKEN_TRAFFIC, stack], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    raised = done.stderr.strip().splitlines()[-1]  # the error run_program ended with
     assert done.returncode != 0
-    assert "no colour is retired without its routers" in done.stderr
+    assert "RuntimeError: boom in Traffic 7f3a" in raised
+    assert ("no colour is retired without its routers" in raised) == (stack == "dev")
 
 
 SEED_TABLE = [
