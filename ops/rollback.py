@@ -13,9 +13,10 @@ from typing import Any
 from rich.console import Console
 
 from components.config import ConfigError
+from ops import promote  # make_driver through the module: one binding, whoever imports first
 from ops.driver import Driver
 from ops.plan import EXIT_USAGE
-from ops.promote import Clock, SystemClock, make_driver
+from ops.promote import Clock, SystemClock
 from ops.release_state import EXIT_OK, EXIT_ROLLBACK_FAILED, Finish, manual_rollback, reconcile
 from ops.stackconfig import UsageError
 
@@ -51,7 +52,7 @@ def rollback(driver: Driver, clock: Clock, console: Console, reason: str) -> int
 def rollback_command(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     try:
-        driver = make_driver(args.stack, args.dry_run, args.set, console)
+        driver = promote.make_driver(args.stack, args.dry_run, args.set, console)
         return rollback(driver, SystemClock(), console, args.reason)
     except (UsageError, ConfigError) as error:
         console.print(f"error: {error}", markup=False)

@@ -18,9 +18,10 @@ from rich.console import Console
 from rich.table import Table
 
 from components.config import ConfigError
+from ops import promote  # make_driver through the module: one binding, whoever imports first
 from ops.driver import StackView
 from ops.plan import EXIT_USAGE
-from ops.promote import GateSource, endpoint, gate_table, make_driver, prometheus_gates, pulumi_cli
+from ops.promote import GateSource, endpoint, gate_table, prometheus_gates, pulumi_cli
 from ops.release_state import Observe
 from ops.stackconfig import UsageError, load_stack_config
 
@@ -83,7 +84,7 @@ def stack_reader(stack: str, console: Console) -> tuple[Reader, bool]:
     outputs), else the stack files alone. Never a local program run: its outputs are not what is deployed."""
     if pulumi_cli() is None:
         return (lambda: StackView(load_stack_config(stack).model(), {}, stack)), False
-    return make_driver(stack, False, [], console).read, True
+    return promote.make_driver(stack, False, [], console).read, True
 
 
 def positive_seconds(text: str) -> float:
