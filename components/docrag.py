@@ -45,13 +45,7 @@ class DocRag(pulumi.ComponentResource):
         # -- traffic (components/traffic.py) --
         try:
             self.traffic = Traffic("traffic", TrafficArgs(
-                config, self.namespaces.by_name, self.api.serving, certificate_arn=self.cluster.certificate_arn,
-                edge=self.platform.edge,  # NLB owner + PROXY v2: the same value ingress-nginx was configured from
-                edge_selector=self.platform.ingress_controller_selector,
-                edge_namespace=self.platform.ingress_namespace, gateway_selector=self.platform.istio_gateway_selector,
-                gateway_namespace=self.platform.istio_gateway_namespace, istio_ready=self.platform.istio_ready,
-                cert_manager_ready=self.platform.cert_manager_ready, ingress_ready=self.platform.ingress_ready,
-                load_balancer_ready=self.platform.load_balancer_ready,
+                config, self.namespaces.by_name, self.api.serving, self.cluster.certificate_arn, self.platform,
             ), opts=k8s_opts)
         except BaseException as error:
             # Supply the error itself, not an .apply that raises: a failing task would replace this exception in

@@ -22,7 +22,7 @@ checks exactly what gets registered, before anything is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pulumi
@@ -30,8 +30,8 @@ import pulumi_kubernetes as k8s
 
 from components.api import HTTP_PORT, METRICS_PORT, SCRAPE_ANNOTATIONS, Routing, pod_selector
 from components.config import COLORS, DocRagConfig, ReleaseConfig
-from components.meta import NS_INGRESS, NS_PROD, child, labels
-from components.platform import CLUSTER_ISSUER, INGRESS_CLASS, EdgeLoadBalancer  # the platform's names, no copies
+from components.meta import NS_PROD, child, labels
+from components.platform import CLUSTER_ISSUER, INGRESS_CLASS, EdgeLoadBalancer, Platform  # no copies
 
 ACTIVE_SERVICE = "api-service"
 CANARY_SERVICE = "api-service-canary"
@@ -54,7 +54,6 @@ CERT_MANAGER_API = "cert-manager.io/v1"
 NGINX = "nginx.ingress.kubernetes.io"
 AWS_LB = "service.beta.kubernetes.io"
 # The controller pods of ingress-nginx (components/platform.py passes its own, more specific selector).
-DEFAULT_EDGE_SELECTOR = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
 
 
 @dataclass(frozen=True)
@@ -303,16 +302,11 @@ class TrafficArgs:
     namespaces: Mapping[str, pulumi.Resource]  # components/namespaces.py by_name
     # The live colours' Deployments (Api.serving): no router points at a colour before its rollout is done.
     serving: Sequence[pulumi.Resource]
-    certificate_arn: Optional[pulumi.Input[str]] = None  # Cluster.certificate_arn (eks mode)
-    edge: EdgeLoadBalancer = field(default_factory=EdgeLoadBalancer)  # Platform.edge: NLB owner, PROXY v2
-    edge_selector: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_EDGE_SELECTOR))
-    edge_namespace: str = NS_INGRESS
-    gateway_selector: dict[str, str] = field(default_factory=lambda: {"istio": "ingressgateway"})
-    gateway_namespace: str = NS_INGRESS
-    istio_ready: list[pulumi.Resource] = field(default_factory=list)  # Istio CRDs + istiod
-    cert_manager_ready: list[pulumi.Resource] = field(default_factory=list)  # cert-manager + ClusterIssuer
-    ingress_ready: list[pulumi.Resource] = field(default_factory=list)  # ingress-nginx (IngressClass)
-    load_balancer_ready: list[pulumi.Resource] = field(default_factory=list)  # AWS Load Balancer Controller
+    certificate_arn: Optional[pulumi.Input[str]]  # Cluster.certificate_arn (eks mode)
+    # Where the edge proxy and the Istio gateway run, how the NLB reaches them (Platform.edge: owner, PROXY v2),
+    # and the add-on releases each router must wait for (istio_ready, cert_manager_ready, ingress_ready,
+    # load_balancer_ready).
+    platform: Platform
 
 
 def deferred_routers() -> tuple[pulumi.Output[Routing], Callable[[pulumi.Output[Routing]], None]]:
@@ -334,7 +328,8 @@ class Traffic(pulumi.ComponentResource):
         # traffic only to colours that serve. The main Ingress follows its Service.
         ahead, behind = service_update_order(self.state)
         manifests = {m["metadata"]["name"]: m for m in service_manifests(config.release)}
-        serving, edge_ready = [prod, *args.serving], [*args.ingress_ready, *args.cert_manager_ready]
+        platform = args.platform
+        serving, edge_ready = [prod, *args.serving], [*platform.ingress_ready, *platform.cert_manager_ready]
         self.services: dict[str, pulumi.CustomResource] = {
             MESH_SERVICE: self._object(manifests[MESH_SERVICE], *serving)}
 
@@ -353,10 +348,10 @@ class Traffic(pulumi.ComponentResource):
             self.services[name] = self._object(manifests[name], *serving, self.canary_ingress)
         self.main_ingress = main_first[0] if main_first else main_ingress()
 
-        edge_namespace = args.namespaces[args.edge_namespace]
-        nlb_metadata: Any = {**_metadata(NLB_SERVICE, namespace=args.edge_namespace, component="edge"),
-                             "annotations": nlb_annotations(args.certificate_arn, args.edge)}
-        nlb_spec: Any = nlb_service_spec(args.edge_selector, args.edge)
+        edge_namespace = args.namespaces[platform.ingress_namespace]
+        nlb_metadata: Any = {**_metadata(NLB_SERVICE, namespace=platform.ingress_namespace, component="edge"),
+                             "annotations": nlb_annotations(args.certificate_arn, platform.edge)}
+        nlb_spec: Any = nlb_service_spec(platform.ingress_controller_selector, platform.edge)
         self.nlb = k8s.core.v1.Service(
             NLB_SERVICE,
             metadata=nlb_metadata,
@@ -364,14 +359,15 @@ class Traffic(pulumi.ComponentResource):
             # After ingress-nginx: with PROXY v2 the NLB must not send to a controller not yet expecting it.
             # After the AWS Load Balancer Controller: it provisions the NLB and puts a finalizer on this Service,
             # so on destroy the Service is deleted first, while the controller is still there to remove both.
-            opts=child(self, depends_on=[edge_namespace, *args.ingress_ready, *args.load_balancer_ready],
+            opts=child(self, depends_on=[edge_namespace, *platform.ingress_ready, *platform.load_balancer_ready],
                        replace_on_changes=NLB_REPLACE_ON_CHANGES, delete_before_replace=True),
         )
 
-        mesh = [prod, *args.istio_ready]
-        self.certificate = self._custom(gateway_certificate_manifest(config, args.gateway_namespace),
-                                        args.namespaces[args.gateway_namespace], *args.cert_manager_ready)
-        self.gateway = self._custom(gateway_manifest(config, args.gateway_selector), *mesh)
+        mesh = [prod, *platform.istio_ready]
+        self.certificate = self._custom(gateway_certificate_manifest(config, platform.istio_gateway_namespace),
+                                        args.namespaces[platform.istio_gateway_namespace],
+                                        *platform.cert_manager_ready)
+        self.gateway = self._custom(gateway_manifest(config, platform.istio_gateway_selector), *mesh)
         self.destination_rule = self._custom(destination_rule_manifest(), *mesh, self.services[MESH_SERVICE])
         self.virtual_service = self._custom(virtual_service_manifest(config), *mesh, self.gateway,
                                             self.destination_rule)
