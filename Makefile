@@ -1,13 +1,30 @@
-# make setup | plan | test | lint | bench   (setup is a prerequisite of the others)
+# make up | plan | test | setup | engine | lint | bench   (setup, and engine before it, are prerequisites)
 SHELL := /bin/bash
 PYTHON ?= python3
 PY := .venv/bin/python
 STACK ?= prod
 ARGS ?=
 
-.PHONY: setup plan test lint bench clean
+.PHONY: setup engine engine-bin up down plan test lint bench clean
 
-setup: .venv/.installed .venv-checkov/.installed /usr/bin/promtool
+setup: engine .venv/.installed .venv-checkov/.installed /usr/bin/promtool
+
+# The real engine and the local control plane, built from Go modules once per recipe (ops/engine/).
+# Standard-library Python only: it runs before .venv exists.
+engine:
+	@$(PYTHON) -m ops.engine
+
+engine-bin:
+	@$(PYTHON) -m ops.engine --bin
+
+# Deploy the `local` stack with the real engine on the local control plane, then show the release.
+up: setup
+	$(PY) -m ops local up
+	eval "$$($(PY) -m ops local env)" && pulumi up --stack local --yes --non-interactive \
+	  && $(PY) -m ops status -s local
+
+down:
+	$(PY) -m ops local down
 
 .venv/.installed: requirements.txt requirements-dev.txt
 	@echo "setup: creating .venv and installing requirements-dev.txt"
@@ -33,7 +50,7 @@ plan: setup
 	$(PY) -m ops plan --stack $(STACK) $(ARGS)
 
 test: setup
-	$(PY) -m pytest -n 2 -p no:cacheprovider
+	$(PY) -m pytest -n 2 --dist loadgroup -p no:cacheprovider
 
 lint: setup
 	.venv/bin/ruff check components ops policies tests __main__.py
