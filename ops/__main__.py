@@ -1,4 +1,4 @@
-"""Operator commands: `python -m ops plan|check|promote|rollback|status` (see README.md)."""
+"""Operator commands: `python -m ops plan|check|promote|rollback|status|engine|local` (see README.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,12 @@ def _plan(args: argparse.Namespace) -> int:
     from ops.plan import plan
 
     return plan(args.stack, args.set, args.out, preview=args.preview).exit_code
+
+
+def _engine(args: argparse.Namespace) -> int:
+    from ops.engine.build import main as engine_main
+
+    return engine_main(["--bin"] if args.bin else [])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,10 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run as a preview: computed outputs are unknown, as in `pulumi preview`")
     plan.set_defaults(func=_plan)
 
-    # The release commands register their own subparsers (docs/operations.md).
-    from ops import check, promote, rollback, status
+    engine = commands.add_parser("engine", help="build (or reuse) the real engine from Go modules")
+    engine.add_argument("--bin", action="store_true", help="print only the engine's bin directory")
+    engine.set_defaults(func=_engine)
 
-    for module in (check, promote, rollback, status):
+    # The release and local-cluster commands register their own subparsers (docs/operations.md).
+    from ops import check, promote, rollback, status
+    from ops.local import cli as local
+
+    for module in (check, promote, rollback, status, local):
         module.add_parser(commands)
 
     return parser

@@ -16,8 +16,10 @@ import yaml
 
 from components.config import ConfigError, GateVerdict, Verdict, parse_config
 from ops.driver import AutomationDriver, StackView, config_write, release_outputs
+from ops.engine.build import pulumi_home
 from ops.release_state import ReleaseState, Target, Up
 from ops.stackconfig import UsageError, load_stack_config, set_path
+from tests.e2e_helpers import engine_bin
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ops"
@@ -216,10 +218,10 @@ def test_in_sync_compares_the_images_too():
 
 @pytest.fixture
 def local_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A copy of the project with a file backend and a stack that renders YAML instead of needing a cluster."""
-    pulumi = shutil.which("pulumi")
-    if pulumi is None:
-        pytest.skip("pulumi CLI not on PATH: the Automation API driver needs it (exercised in users' CI, tier T7)")
+    """A copy of the project with a file backend and a stack that renders YAML instead of needing a cluster,
+    driven by the real `pulumi` that `make engine` built (tier T7)."""
+    engine = engine_bin()
+    pulumi = str(engine / "pulumi")
     project = tmp_path / "project"
     project.mkdir()
     for name in ("Pulumi.yaml", "__main__.py", "requirements.txt"):
@@ -230,10 +232,13 @@ def local_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     stack_doc["config"]["doc-rag:cluster"]["renderYamlTo"] = str(tmp_path / "rendered")
     stack_doc["config"]["doc-rag:release"]["green"]["replicas"] = 3
     (project / "Pulumi.optest.yaml").write_text(yaml.safe_dump(stack_doc))
-    env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}", "PULUMI_CONFIG_PASSPHRASE": "test"}
     (tmp_path / "state").mkdir()
-    for key in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"):  # the Automation API inherits them
-        monkeypatch.setenv(key, env[key])
+    settings = {"PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}", "PULUMI_CONFIG_PASSPHRASE": "test",
+                "PATH": f"{engine}{os.pathsep}{os.environ['PATH']}", "PULUMI_HOME": str(pulumi_home()),
+                "PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"}
+    for key, value in settings.items():  # the Automation API inherits them
+        monkeypatch.setenv(key, value)
+    env = {**os.environ, **settings}
     subprocess.run([pulumi, "stack", "init", "optest", "--non-interactive"], cwd=project, env=env, check=True)
     subprocess.run([pulumi, "config", "set", "--secret", "postgresPassword", "not-used-offline", "-s", "optest"],
                    cwd=project, env=env, check=True)
@@ -241,6 +246,7 @@ def local_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return project
 
 
+@pytest.mark.e2e
 def test_automation_driver_moves_one_step_and_reads_it_back(local_stack: Path):
     driver = AutomationDriver("optest", work_dir=local_stack, echo=lambda line: None)
     view = driver.read()

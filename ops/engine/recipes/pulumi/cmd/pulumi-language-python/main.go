@@ -349,14 +349,17 @@ func (h *pythonHost) RunPlugin(
 			return fmt.Errorf("could not get the stack's configuration: %w", err)
 		}
 		if stack != nil {
-			config, err := json.Marshal(stack.GetConfig())
-			if err != nil {
-				return err
+			cmd.Env = appendSet(cmd.Env, "PULUMI_ORGANIZATION", stack.GetOrganization())
+			cmd.Env = appendSet(cmd.Env, "PULUMI_PROJECT", stack.GetProject())
+			cmd.Env = appendSet(cmd.Env, "PULUMI_STACK", stack.GetStack())
+			cmd.Env = appendSet(cmd.Env, "PULUMI_DRY_RUN", strconv.FormatBool(stack.GetDryRun()))
+			if stack.GetConfig() != nil { // the pack reads PULUMI_CONFIG only when it is an object
+				config, err := json.Marshal(stack.GetConfig())
+				if err != nil {
+					return err
+				}
+				cmd.Env = append(cmd.Env, "PULUMI_CONFIG="+string(config))
 			}
-			cmd.Env = append(cmd.Env,
-				"PULUMI_ORGANIZATION="+stack.GetOrganization(), "PULUMI_PROJECT="+stack.GetProject(),
-				"PULUMI_STACK="+stack.GetStack(), "PULUMI_DRY_RUN="+strconv.FormatBool(stack.GetDryRun()),
-				"PULUMI_CONFIG="+string(config))
 		}
 	} else {
 		cmd.Dir = req.GetPwd()
@@ -380,6 +383,14 @@ func (h *pythonHost) RunPlugin(
 		return err
 	}
 	return closer.Close()
+}
+
+// appendSet adds key=value to env unless value is empty (an empty variable would shadow the default).
+func appendSet(env []string, key, value string) []string {
+	if value == "" {
+		return env
+	}
+	return append(env, key+"="+value)
 }
 
 // InstallDependencies creates the virtualenv and installs requirements.txt (`pulumi install`).

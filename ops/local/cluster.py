@@ -1,0 +1,216 @@
+"""The local control plane's processes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+kwok on 127.0.0.1, no containers. Each is started by `up` with its pid in a pid file and stopped by
+`down` through that pid only (never by name); a process that dies while starting stops the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from ops.stackconfig import PROJECT_DIR
+
+LOCAL_DIR = PROJECT_DIR / "build" / "local"
+CLUSTER_DIR = LOCAL_DIR / "cluster"  # everything `down` removes
+PKI_DIR = CLUSTER_DIR / "pki"
+PID_DIR = CLUSTER_DIR / "pids"
+LOG_DIR = CLUSTER_DIR / "logs"
+KUBECONFIG = CLUSTER_DIR / "kubeconfig"
+
+ETCD_PORT, ETCD_PEER_PORT, APISERVER_PORT = 12379, 12380, 16443
+SERVICE_CIDR, SERVICE_IP = "10.96.0.0/16", "10.96.0.1"  # virtual IPs in API objects only: nothing routes there
+POD_CIDR = "10.244.0.1/16"  # kwok's fake pod IPs, likewise never dialled
+API_URL = f"https://127.0.0.1:{APISERVER_PORT}"
+
+
+class LocalClusterError(Exception):
+    """The control plane could not be started or reached; the message names the process and its log."""
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    binary: str
+    ports: tuple[int, ...]
+    args: Callable[[], list[str]]
+
+    @property
+    def pid_file(self) -> Path:
+        return PID_DIR / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return LOG_DIR / f"{self.name}.log"
+
+
+def kubeconfig_for(identity: str) -> Path:
+    return CLUSTER_DIR / f"{identity}.kubeconfig"
+
+
+def _etcd_args() -> list[str]:
+    # Plain HTTP on loopback: only the API server, on this machine, talks to etcd.
+    return ["--name=doc-rag-local", f"--data-dir={CLUSTER_DIR / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{ETCD_PORT}", f"--advertise-client-urls=http://127.0.0.1:{ETCD_PORT}",
+            f"--listen-peer-urls=http://127.0.0.1:{ETCD_PEER_PORT}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{ETCD_PEER_PORT}",
+            f"--initial-cluster=doc-rag-local=http://127.0.0.1:{ETCD_PEER_PORT}",
+            "--listen-metrics-urls=", "--quota-backend-bytes=2147483648", "--log-level=warn"]
+
+
+def _apiserver_args() -> list[str]:
+    # The default admission plugins stay on (PodSecurity, ServiceAccount, LimitRanger, ResourceQuota, ...);
+    # privileged pods are valid API objects, as on EKS, so Pod Security admission is what refuses them.
+    return ["--allow-privileged=true", f"--etcd-servers=http://127.0.0.1:{ETCD_PORT}", "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1", f"--secure-port={APISERVER_PORT}",
+            f"--tls-cert-file={PKI_DIR / 'apiserver.crt'}", f"--tls-private-key-file={PKI_DIR / 'apiserver.key'}",
+            f"--client-ca-file={PKI_DIR / 'ca.crt'}", "--authorization-mode=Node,RBAC",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={PKI_DIR / 'sa.pub'}",
+            f"--service-account-signing-key-file={PKI_DIR / 'sa.key'}",
+            "--profiling=false", "--endpoint-reconciler-type=none", "--v=1"]
+
+
+def _controller_manager_args() -> list[str]:
+    return [f"--kubeconfig={kubeconfig_for('controller-manager')}", "--leader-elect=false", "--secure-port=0",
+            f"--service-account-private-key-file={PKI_DIR / 'sa.key'}", f"--root-ca-file={PKI_DIR / 'ca.crt'}",
+            "--use-service-account-credentials=true", "--v=1"]
+
+
+def _scheduler_args() -> list[str]:
+    return [f"--kubeconfig={kubeconfig_for('scheduler')}", "--leader-elect=false", "--secure-port=0", "--v=1"]
+
+
+def _kwok_args() -> list[str]:
+    return [f"--kubeconfig={kubeconfig_for('kwok')}", f"--config={CLUSTER_DIR / 'kwok-stages.yaml'}",
+            "--manage-all-nodes=false", "--manage-nodes-with-label-selector=type=kwok", f"--cidr={POD_CIDR}",
+            "--node-ip=10.243.0.1"]
+
+
+COMPONENTS = (
+    Component("etcd", "etcd", (ETCD_PORT, ETCD_PEER_PORT), _etcd_args),
+    Component("kube-apiserver", "kube-apiserver", (APISERVER_PORT,), _apiserver_args),
+    Component("kube-controller-manager", "kube-controller-manager", (), _controller_manager_args),
+    Component("kube-scheduler", "kube-scheduler", (), _scheduler_args),
+    Component("kwok", "kwok", (), _kwok_args),
+)
+
+
+# -- pids ------------------------------------------------------------------------------------------------
+
+def running_pid(component: Component, bin_dir: Optional[Path] = None) -> Optional[int]:
+    """The pid in the component's pid file if that process is alive and is still our binary."""
+    try:
+        pid = int(component.pid_file.read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except (OSError, ValueError):
+        return None
+    if Path(command).name != component.binary or (bin_dir is not None and Path(command).parent != bin_dir):
+        return None  # the pid was reused by another program: not ours to signal
+    return pid
+
+
+def start(component: Component, bin_dir: Path) -> int:
+    PID_DIR.mkdir(parents=True, exist_ok=True)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with component.log_file.open("ab") as log:
+        process = subprocess.Popen([str(bin_dir / component.binary), *component.args()], stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=CLUSTER_DIR, start_new_session=True)
+    component.pid_file.write_text(f"{process.pid}\n")
+    # Until the child has exec'd, its /proc entry still shows this interpreter: wait for the binary, so
+    # running_pid() (and a stop() right after a failure) recognises it.
+    deadline = time.monotonic() + 10
+    while running_pid(component, bin_dir) is None and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return process.pid
+
+
+def stop(component: Component, timeout: float = 15.0) -> Optional[int]:
+    """SIGTERM the recorded pid, SIGKILL it after `timeout`; returns the pid stopped (None if none ran)."""
+    pid = running_pid(component)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+    component.pid_file.unlink(missing_ok=True)
+    return pid
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+    except ChildProcessError:
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+# -- ports and readiness ---------------------------------------------------------------------------------
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def log_tail(component: Component, lines: int = 15) -> str:
+    if not component.log_file.exists():
+        return "(no log)"
+    return "\n".join(component.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_until(component: Component, ready: Callable[[], bool], what: str, timeout: float) -> None:
+    """Poll `ready` until it holds; fail naming the component and its log if it dies or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running_pid(component) is None:
+            raise LocalClusterError(f"{component.name} exited while starting; log: {component.log_file}\n"
+                                    f"{log_tail(component)}")
+        if ready():
+            return
+        time.sleep(0.25)
+    raise LocalClusterError(f"{component.name}: {what} not reached within {timeout:.0f}s; log: {component.log_file}\n"
+                            f"{log_tail(component)}")
+
+
+def etcd_healthy() -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ETCD_PORT}/health", timeout=2) as response:
+            return b'"health":"true"' in response.read()
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def admin_tls() -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(PKI_DIR / "ca.crt"))
+    context.load_cert_chain(str(PKI_DIR / "admin.crt"), str(PKI_DIR / "admin.key"))
+    return context
+
+
+def apiserver_ready() -> bool:
+    try:
+        with urllib.request.urlopen(f"{API_URL}/readyz", timeout=3, context=admin_tls()) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError, ssl.SSLError):
+        return False

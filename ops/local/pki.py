@@ -1,0 +1,101 @@
+"""The local control plane's PKI: one CA, the API server's serving certificate, a client certificate
+per component (RBAC identity in CN/O, as kubeadm issues them) and the service-account signing key."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+VALIDITY = datetime.timedelta(days=30)
+# Names the API server answers to from this machine and, as kubernetes.default, from inside the cluster.
+SERVING_NAMES = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                 "kubernetes.default.svc.cluster.local")
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    file: str  # base name of the .crt/.key pair
+    user: str  # CN: the user name RBAC sees
+    group: str = ""  # O: the group RBAC sees
+
+
+CLIENTS = (
+    ClientIdentity("admin", "doc-rag-local-admin", "system:masters"),
+    ClientIdentity("controller-manager", "system:kube-controller-manager"),
+    ClientIdentity("scheduler", "system:kube-scheduler"),
+    ClientIdentity("kwok", "kwok-controller", "system:masters"),
+)
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+
+
+def _write_cert(path: Path, cert: x509.Certificate) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _name(common_name: str, organization: str = "") -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attributes.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(attributes)
+
+
+def _issue(subject: x509.Name, key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
+           issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool = False,
+           usages: tuple = (), sans: list[x509.GeneralName] | None = None) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + VALIDITY)
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+               .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=not ca, key_cert_sign=ca,
+                                            crl_sign=ca, content_commitment=False, data_encipherment=False,
+                                            key_agreement=False, encipher_only=False, decipher_only=False),
+                              critical=True))
+    if usages:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def generate(pki: Path, service_ip: str) -> None:
+    """Write ca.crt, apiserver.crt/key, <client>.crt/key and sa.key/sa.pub into `pki` (created fresh)."""
+    pki.mkdir(parents=True, exist_ok=True)
+    ca_key = _key()
+    ca_name = _name("doc-rag-local-ca")
+    _write_key(pki / "ca.key", ca_key)
+    _write_cert(pki / "ca.crt", _issue(ca_name, ca_key, ca_name, ca_key, ca=True))
+
+    server_key = _key()
+    sans: list[x509.GeneralName] = [x509.DNSName(name) for name in SERVING_NAMES]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", service_ip)]
+    _write_key(pki / "apiserver.key", server_key)
+    _write_cert(pki / "apiserver.crt", _issue(_name("kube-apiserver"), server_key, ca_name, ca_key,
+                                              usages=(ExtendedKeyUsageOID.SERVER_AUTH,), sans=sans))
+
+    for client in CLIENTS:
+        key = _key()
+        _write_key(pki / f"{client.file}.key", key)
+        _write_cert(pki / f"{client.file}.crt", _issue(_name(client.user, client.group), key, ca_name, ca_key,
+                                                       usages=(ExtendedKeyUsageOID.CLIENT_AUTH,)))
+
+    signing_key = _key()
+    _write_key(pki / "sa.key", signing_key)
+    (pki / "sa.pub").write_bytes(signing_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))

@@ -1,0 +1,86 @@
+"""The `local` stack's side of the local cluster: a file backend, a passphrase and the shell environment
+that points the real `pulumi` at both; the stack's Postgres password is generated once, encrypted."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from ops.engine.build import pulumi_home
+from ops.local.cluster import CLUSTER_DIR, KUBECONFIG, LOCAL_DIR
+from ops.stackconfig import PROJECT_DIR
+
+STACK = "local"
+STACK_FILE = PROJECT_DIR / f"Pulumi.{STACK}.yaml"
+# Kept by `down`: the encrypted values in Pulumi.local.yaml stay readable across clusters.
+PASSPHRASE_FILE = LOCAL_DIR / "passphrase"
+STATE_DIR = CLUSTER_DIR / "state"  # removed with the cluster: its objects are gone too
+PASSWORD_KEY = "doc-rag:postgresPassword"
+
+
+def environment(bin_dir: Path, prometheus_url: str = "") -> dict[str, str]:
+    exports = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "KUBECONFIG": str(KUBECONFIG),
+        "PULUMI_HOME": str(pulumi_home()),
+        "PULUMI_BACKEND_URL": f"file://{STATE_DIR}",
+        "PULUMI_CONFIG_PASSPHRASE_FILE": str(PASSPHRASE_FILE),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        # The provider comes from the plugin cache at the version the SDK asks for, not from PATH.
+        "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
+    }
+    if prometheus_url:
+        exports["PROMETHEUS_URL"] = prometheus_url
+    return exports
+
+
+def shell_exports(values: dict[str, str]) -> str:
+    return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in values.items())
+
+
+def _forget_unreadable_secrets() -> None:
+    """A new passphrase cannot read values encrypted with a lost one: drop them and their salt from the
+    local stack file (comments kept) so they are generated again. Only throwaway local values live there."""
+    if not STACK_FILE.exists():
+        return
+    lines = STACK_FILE.read_text().splitlines(keepends=True)
+    kept: list[str] = []
+    for line in lines:
+        if line.lstrip().startswith("secure:") and kept and kept[-1].rstrip().endswith(":"):
+            kept.pop()  # `key:` followed by its `secure: v1:...` value
+        elif not line.startswith("encryptionsalt:"):
+            kept.append(line)
+    STACK_FILE.write_text("".join(kept))
+
+
+def prepare(bin_dir: Path, echo=print) -> None:
+    """Stack `local` exists in the file backend and holds an encrypted Postgres password."""
+    LOCAL_DIR.mkdir(parents=True, exist_ok=True)
+    if not PASSPHRASE_FILE.exists():
+        _forget_unreadable_secrets()
+        PASSPHRASE_FILE.write_text(secrets.token_urlsafe(32))
+        PASSPHRASE_FILE.chmod(0o600)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **environment(bin_dir)}
+    env.pop("PULUMI_CONFIG_PASSPHRASE", None)  # the file is the one source of the passphrase
+
+    def pulumi(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(bin_dir / "pulumi"), *args, "--non-interactive"], cwd=PROJECT_DIR, env=env,
+                              input=stdin, capture_output=True, text=True)
+
+    selected = pulumi("stack", "select", STACK, "--create", "--secrets-provider", "passphrase")
+    if selected.returncode != 0:
+        raise RuntimeError(f"pulumi stack select --create {STACK}: {selected.stderr.strip()}")
+    document = yaml.safe_load(STACK_FILE.read_text()) or {}
+    if PASSWORD_KEY not in (document.get("config") or {}):
+        # Through stdin, so the value is never on a command line; generated once, never printed.
+        done = pulumi("config", "set", "--secret", PASSWORD_KEY, "--stack", STACK, stdin=secrets.token_urlsafe(24))
+        if done.returncode != 0:
+            raise RuntimeError(f"pulumi config set --secret {PASSWORD_KEY}: {done.stderr.strip()}")
+        echo(f"local: generated {PASSWORD_KEY} (encrypted in {STACK_FILE.name} with {PASSPHRASE_FILE})")

@@ -1,0 +1,76 @@
+"""Tier T7 plumbing: the engine `make engine` built, a throwaway copy of the project, and commands run in
+it with the environment `python -m ops local env` prints."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ops.engine.build import bin_dir
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".venv-*", "build", "__pycache__", ".pytest_cache",
+                                     ".mypy_cache", ".ruff_cache")
+
+
+def engine_bin() -> Path:
+    """The built engine; skip locally when it is missing, fail under CI=true (never skipped there)."""
+    path = bin_dir()
+    if (path / ".complete").exists():
+        return path
+    message = f"the engine is not built at {path}: run `make engine`"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def copy_project(target: Path) -> Path:
+    """The project as a user's checkout, without state: its own build/ and Pulumi.local.yaml."""
+    shutil.copytree(PROJECT_DIR, target, ignore=COPY_IGNORE)
+    for venv in (".venv", ".venv-checkov"):  # the plan's T5 runs checkov from its own virtualenv
+        if (PROJECT_DIR / venv).exists():
+            (target / venv).symlink_to(PROJECT_DIR / venv)
+    return target
+
+
+@dataclass
+class Project:
+    root: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, check: bool = True, timeout: float = 900, stdin: str = "",
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(list(args), cwd=cwd or self.root, env=self.env, capture_output=True, text=True,
+                              timeout=timeout, input=stdin)
+        if check and done.returncode != 0:
+            raise AssertionError(f"`{' '.join(args)}` exited {done.returncode}\n--- stdout\n{done.stdout[-6000:]}"
+                                 f"\n--- stderr\n{done.stderr[-4000:]}")
+        return done
+
+    def ops(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return self.run(sys.executable, "-m", "ops", *args, check=check, timeout=timeout)
+
+    def pulumi(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return self.run("pulumi", *args, "--non-interactive", check=check, timeout=timeout)
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("kubectl", *args, check=check, timeout=120)
+
+
+def local_env(project_root: Path) -> dict[str, str]:
+    """The exports of `python -m ops local env`, applied over this process's environment."""
+    printed = subprocess.run([sys.executable, "-m", "ops", "local", "env"], cwd=project_root, capture_output=True,
+                             text=True, check=True).stdout
+    env = dict(os.environ)
+    env.pop("PULUMI_CONFIG_PASSPHRASE", None)
+    for line in printed.splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = shlex.split(value)[0] if value else ""
+    return env

@@ -1,0 +1,159 @@
+"""Tier T7: the real engine on the local control plane (marker e2e; never skipped under CI=true).
+
+One local cluster for the module, in a throwaway copy of the project: `ops local up`, the real `pulumi`
+CLI with our Python host and the Kubernetes provider built from Go modules, real admission (Pod Security
+"restricted"), the policy pack inside the engine, `--expect-no-changes`, destroy, and `ops local down`.
+The tests run in file order on one xdist worker (group e2e): the stack is deployed, checked, destroyed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import yaml
+
+from tests.e2e_helpers import Project, copy_project, engine_bin, local_env
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+
+NAMESPACE = "doc-rag-prod"
+PORTS = (12379, 12380, 16443)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    engine_bin()
+    root = copy_project(tmp_path_factory.mktemp("e2e") / "doc-rag")
+    project = Project(root, local_env(root))
+    try:
+        up = project.ops("local", "up")
+        assert "kube-apiserver started" in up.stdout and "local: ready" in up.stdout, up.stdout
+        yield project
+    finally:
+        project.ops("local", "down", check=False)
+
+
+@pytest.fixture(scope="module")
+def planned(project: Project) -> list[Path]:
+    """What `make plan STACK=local` renders: one manifest file per object."""
+    out = project.root / "build" / "plan-local"
+    project.ops("plan", "--stack", "local", "--out", str(out))
+    return sorted((out / "manifests").glob("*.yaml"))
+
+
+def existing(project: Project, manifests: list[Path]) -> list[str]:
+    """The planned objects that exist live (looked up by the manifest's own apiVersion, kind and name)."""
+    return [path.stem for path in manifests
+            if project.kubectl("get", "-f", str(path), "-o", "name", check=False).returncode == 0]
+
+
+def live(project: Project, kind: str, namespace: str = NAMESPACE) -> list[dict]:
+    return json.loads(project.kubectl("get", kind, "-n", namespace, "-o", "json").stdout)["items"]
+
+
+def test_up_is_idempotent_and_status_names_every_process(project: Project):
+    again = project.ops("local", "up")
+    assert "local: already up" in again.stdout, again.stdout
+    status = project.ops("local", "status").stdout
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"):
+        line = next(line for line in status.splitlines() if line.startswith(name + " "))
+        assert "stopped" not in line and "log " in line, status
+    nodes = json.loads(project.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    assert len(nodes) == 3
+    zones = {n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in nodes}
+    assert zones == {"local-1a", "local-1b", "local-1c"}
+    assert all(n["status"]["allocatable"]["cpu"] == "4" for n in nodes)
+
+
+def test_the_local_stack_holds_its_password_encrypted(project: Project):
+    stack_file = yaml.safe_load((project.root / "Pulumi.local.yaml").read_text())
+    secret = stack_file["config"]["doc-rag:postgresPassword"]
+    assert set(secret) == {"secure"} and secret["secure"].startswith("v1:")
+    assert "encryptionsalt" in stack_file
+
+
+def test_preview_then_up_with_the_real_engine(project: Project):
+    preview = project.pulumi("preview", "--stack", "local", "--diff")
+    assert "+ kubernetes:apps/v1:Deployment" in preview.stdout or "create" in preview.stdout, preview.stdout
+    up = project.pulumi("up", "--stack", "local", "--yes", "--skip-preview", timeout=1200)
+    assert "Resources:" in up.stdout, up.stdout
+
+
+def test_every_planned_object_exists_live(project: Project, planned: list[Path]):
+    missing = sorted(set(path.stem for path in planned) - set(existing(project, planned)))
+    assert len(planned) > 40 and not missing, missing
+
+
+def test_workloads_become_available_and_hpas_hold_their_minimum(project: Project):
+    for deployment in live(project, "deployments"):
+        status = deployment["status"]
+        assert status.get("availableReplicas", 0) == deployment["spec"]["replicas"] > 0, deployment["metadata"]["name"]
+    for statefulset in live(project, "statefulsets"):
+        assert statefulset["status"].get("readyReplicas", 0) == statefulset["spec"]["replicas"]
+    hpas = live(project, "horizontalpodautoscalers")
+    assert hpas
+    for hpa in hpas:
+        target = hpa["spec"]["scaleTargetRef"]["name"]
+        project.kubectl("wait", f"deployment/{target}", "-n", NAMESPACE,
+                        f"--for=jsonpath={{.status.availableReplicas}}={hpa['spec']['minReplicas']}", "--timeout=120s")
+
+
+def test_every_pod_we_create_is_admitted_and_one_breaking_restricted_is_refused(project: Project):
+    events = live(project, "events")
+    refused = [e["message"] for e in events if e.get("reason") == "FailedCreate"]
+    assert not refused, refused
+    # Valid for the API server (privileged pods are allowed, as on EKS); only Pod Security admission refuses it.
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "breaks-restricted", "namespace": NAMESPACE},
+           "spec": {"containers": [{"name": "c", "image": "busybox:1.36", "securityContext": {"privileged": True}}]}}
+    done = project.run("kubectl", "apply", "-f", "-", stdin=json.dumps(pod), check=False)
+    assert done.returncode != 0 and 'violates PodSecurity "restricted:' in done.stderr, done.stderr
+    assert "privileged" in done.stderr
+
+
+def test_no_perpetual_diff_after_up(project: Project):
+    project.pulumi("preview", "--stack", "local", "--expect-no-changes", "--diff")
+
+
+def test_policy_pack_runs_inside_the_engine(project: Project):
+    done = project.pulumi("preview", "--stack", "local", "--policy-pack", "policies")
+    assert "doc-rag@v1.0.0" in done.stdout or "Policies:" in done.stdout, done.stdout
+
+
+def test_policy_pack_violations_fail_the_preview(project: Project, tmp_path: Path):
+    fixture = copy_violating_fixture(project, tmp_path)
+    done = project.run("pulumi", "preview", "--stack", "e2e", "--policy-pack", str(project.root / "policies"),
+                       "--non-interactive", cwd=fixture, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "images-pinned" in output and "mandatory" in output, output
+
+
+def copy_violating_fixture(project: Project, tmp_path: Path) -> Path:
+    fixture = tmp_path / "violating"
+    shutil.copytree(project.root / "tests" / "fixtures" / "e2e" / "violating", fixture)
+    (fixture / ".venv").symlink_to(project.root / ".venv")
+    project.run("pulumi", "stack", "init", "e2e", "--non-interactive", cwd=fixture)
+    return fixture
+
+
+def test_destroy_leaves_none_of_our_objects(project: Project, planned: list[Path]):
+    project.pulumi("destroy", "--stack", "local", "--yes", "--skip-preview", timeout=1200)
+    assert existing(project, planned) == []
+
+
+def test_down_leaves_no_process_and_no_listener(project: Project):
+    pids = [int(p.read_text()) for p in (project.root / "build/local/cluster/pids").glob("*.pid")]
+    assert len(pids) == 5
+    project.ops("local", "down")
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    for port in PORTS:
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still listening"
+    assert not (project.root / "build/local/cluster").exists()
+    assert (project.root / "build/local/passphrase").exists()
