@@ -1,5 +1,6 @@
 # make up | plan | test | setup | engine | lint | bench   (setup, and engine before it, are prerequisites)
 SHELL := /bin/bash
+.DEFAULT_GOAL := up
 PYTHON ?= python3
 PY := .venv/bin/python
 STACK ?= prod
@@ -50,7 +51,7 @@ plan: setup
 	$(PY) -m ops plan --stack $(STACK) $(ARGS)
 
 test: setup
-	$(PY) -m pytest -n 2 --dist loadgroup -p no:cacheprovider
+	$(PY) -m pytest -n 2 -p no:cacheprovider
 
 lint: setup
 	.venv/bin/ruff check components ops policies tests __main__.py

@@ -16,6 +16,9 @@ import pytest
 from ops.engine.build import bin_dir
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# The tests' cluster listens on its own ports, so a developer's `make up` cluster may keep running.
+PORT_BASE = 26379
+PORTS = (PORT_BASE, PORT_BASE + 1, PORT_BASE + 2)  # etcd, etcd peer, kube-apiserver (ops/local/cluster.py)
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".venv-*", "build", "__pycache__", ".pytest_cache",
                                      ".mypy_cache", ".ruff_cache")
 
@@ -61,15 +64,25 @@ class Project:
         return self.run("pulumi", *args, "--non-interactive", check=check, timeout=timeout)
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.run("kubectl", *args, check=check, timeout=120)
+        return self.run("kubectl", *args, check=check, timeout=300)  # above any `kubectl wait --timeout`
+
+
+def test_environ(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "DOC_RAG_LOCAL_PORT_BASE": str(PORT_BASE), **extra}
+    env.pop("PULUMI_CONFIG_PASSPHRASE", None)  # the local stack reads its passphrase file only
+    return env
+
+
+def local_up(project_root: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ops", "local", "up"], cwd=project_root, capture_output=True,
+                          text=True, env=test_environ(**extra_env), timeout=300)
 
 
 def local_env(project_root: Path) -> dict[str, str]:
-    """The exports of `python -m ops local env`, applied over this process's environment."""
+    """The exports of `python -m ops local env`, applied over the tests' environment."""
+    env = test_environ()
     printed = subprocess.run([sys.executable, "-m", "ops", "local", "env"], cwd=project_root, capture_output=True,
-                             text=True, check=True).stdout
-    env = dict(os.environ)
-    env.pop("PULUMI_CONFIG_PASSPHRASE", None)
+                             text=True, check=True, env=env).stdout
     for line in printed.splitlines():
         key, _, value = line.removeprefix("export ").partition("=")
         env[key] = shlex.split(value)[0] if value else ""

@@ -54,7 +54,7 @@ def test_missing_secret_gets_a_placeholder_and_is_reported():
 
 
 def test_unknown_stack_names_the_stacks_there_are():
-    with pytest.raises(UsageError, match=r"allowed: \['dev', 'prod'\]"):
+    with pytest.raises(UsageError, match=r"allowed: \['dev', 'local', 'prod'\]"):
         load_stack_config("staging")
 
 

@@ -48,20 +48,20 @@ class EngineBuildError(Exception):
 
 def engine_home() -> Path:
     configured = os.environ.get("DOC_RAG_ENGINE_HOME")
-    return Path(configured) if configured else Path.home() / ".cache" / "doc-rag" / "engine"
+    return (Path(configured).expanduser() if configured else Path.home() / ".cache" / "doc-rag" / "engine").resolve()
 
 
-def recipe_files() -> list[Path]:
-    files = [Path(__file__).resolve()]
-    files += sorted(p for p in RECIPES.rglob("*") if p.is_file())
+def recipe_files() -> dict[str, Path]:
+    """What the engine is built from: this file (versions, flags, steps) and every file under recipes/."""
+    files = {"build.py": Path(__file__).resolve()}
+    files.update({p.relative_to(RECIPES).as_posix(): p for p in sorted(RECIPES.rglob("*")) if p.is_file()})
     return files
 
 
 def recipe_hash() -> str:
     digest = hashlib.sha256()
-    for path in recipe_files():
-        digest.update(path.relative_to(RECIPES.parent).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+    for name, path in recipe_files().items():
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -147,14 +147,13 @@ def build_etcd(b: Builder) -> None:
 
 
 def build_kwok(b: Builder) -> None:
-    module = f"sigs.k8s.io/kwok@v{KWOK_VERSION}"
     b.go(["install", "-ldflags", f"-s -w {_x('sigs.k8s.io/kwok/pkg/consts.Version', KWOK_VERSION)}",
           f"sigs.k8s.io/kwok/cmd/kwok@v{KWOK_VERSION}"], RECIPES, GOBIN=str(b.bin))
     # kwok's own Stages ship in its module: keep the release's copy beside the binary (ops/local uses them).
     stages = kwok_stage_dir(b.target)
     if stages.exists():
         shutil.rmtree(stages)
-    shutil.copytree(b.module_dir(module) / "kustomize" / "stage", stages)
+    shutil.copytree(b.module_dir(f"sigs.k8s.io/kwok@v{KWOK_VERSION}") / "kustomize" / "stage", stages)
     for path in [stages, *stages.rglob("*")]:
         path.chmod(path.stat().st_mode | stat.S_IWUSR)
 
@@ -252,12 +251,27 @@ def _tail(path: Path, lines: int = 25) -> str:
     return "\n".join(text[-lines:])
 
 
+def _prune_other_builds(keep: Path) -> None:
+    """Engines of older recipes are a gigabyte each and never used again: remove them."""
+    for sibling in keep.parent.iterdir():
+        if sibling != keep and (sibling / "bin").is_dir():
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
 def build(echo: Callable[[str], None] = print) -> Path:
-    """Build what is missing and return the bin directory; raises EngineBuildError."""
+    """Build what is missing or wrong and return the bin directory; raises EngineBuildError. A warm run only
+    checks what each binary reports (seconds)."""
     target = engine_dir()
     complete = target / "bin" / ".complete"
     if complete.exists():
-        return target / "bin"
+        problems = version_mismatches(target / "bin")
+        if not problems:
+            return target / "bin"
+        echo("engine: rebuilding what no longer matches its recipe:\n  " + "\n  ".join(problems))
+        complete.unlink()
+        for name in BINARIES:  # a damaged or foreign binary is rebuilt with its step
+            if any(problem.startswith(f"{name}:") for problem in problems):
+                (target / "bin" / name).unlink(missing_ok=True)
     if shutil.which("go") is None:
         raise EngineBuildError("the `go` command is not on PATH: the engine is built from Go modules")
     builder = Builder(target, echo)
@@ -276,9 +290,11 @@ def build(echo: Callable[[str], None] = print) -> Path:
         echo(f"engine: [{number}/{len(steps)}] {step.name} ...")
         try:
             step.run(builder)
-        except (subprocess.CalledProcessError, OSError, KeyError, ValueError) as error:
-            for name in step.outputs:  # a half-written binary must not count as built next time
+        except BaseException as error:  # Ctrl-C too: a half-written binary must not count as built next time
+            for name in step.outputs:
                 (builder.bin / name).unlink(missing_ok=True)
+            if not isinstance(error, (subprocess.CalledProcessError, OSError, KeyError, ValueError)):
+                raise
             raise EngineBuildError(f"{step.name} failed ({error}); log: {builder.log}\n"
                                    f"--- last lines of {builder.log} ---\n{_tail(builder.log)}") from None
         echo(f"engine: [{number}/{len(steps)}] {step.name}: done in {_elapsed(step_start)}")
@@ -286,6 +302,7 @@ def build(echo: Callable[[str], None] = print) -> Path:
     if problems:
         raise EngineBuildError("the built engine does not match its recipe:\n  " + "\n  ".join(problems))
     complete.write_text(json.dumps({"recipe": recipe_hash(), "built_in_seconds": int(time.monotonic() - started)}))
+    _prune_other_builds(target)
     echo(f"engine: ready in {_elapsed(started)}: {builder.bin}")
     return builder.bin
 

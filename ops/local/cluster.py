@@ -26,10 +26,14 @@ PID_DIR = CLUSTER_DIR / "pids"
 LOG_DIR = CLUSTER_DIR / "logs"
 KUBECONFIG = CLUSTER_DIR / "kubeconfig"
 
-ETCD_PORT, ETCD_PEER_PORT, APISERVER_PORT = 12379, 12380, 16443
+# Three consecutive ports from DOC_RAG_LOCAL_PORT_BASE (etcd, etcd peer, kube-apiserver): the tests run their
+# cluster on another base, so a developer's `make up` cluster and `make test` do not collide.
+PORT_BASE = int(os.environ.get("DOC_RAG_LOCAL_PORT_BASE", "16379"))
+ETCD_PORT, ETCD_PEER_PORT, APISERVER_PORT = PORT_BASE, PORT_BASE + 1, PORT_BASE + 2
 SERVICE_CIDR, SERVICE_IP = "10.96.0.0/16", "10.96.0.1"  # virtual IPs in API objects only: nothing routes there
 POD_CIDR = "10.244.0.1/16"  # kwok's fake pod IPs, likewise never dialled
 API_URL = f"https://127.0.0.1:{APISERVER_PORT}"
+ETCD_URL = f"https://127.0.0.1:{ETCD_PORT}"
 
 
 class LocalClusterError(Exception):
@@ -57,19 +61,25 @@ def kubeconfig_for(identity: str) -> Path:
 
 
 def _etcd_args() -> list[str]:
-    # Plain HTTP on loopback: only the API server, on this machine, talks to etcd.
-    return ["--name=doc-rag-local", f"--data-dir={CLUSTER_DIR / 'etcd'}",
-            f"--listen-client-urls=http://127.0.0.1:{ETCD_PORT}", f"--advertise-client-urls=http://127.0.0.1:{ETCD_PORT}",
-            f"--listen-peer-urls=http://127.0.0.1:{ETCD_PEER_PORT}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{ETCD_PEER_PORT}",
-            f"--initial-cluster=doc-rag-local=http://127.0.0.1:{ETCD_PEER_PORT}",
+    # TLS with client certificates: etcd holds every Secret, so only the API server may read it.
+    tls = [f"--cert-file={PKI_DIR / 'etcd.crt'}", f"--key-file={PKI_DIR / 'etcd.key'}",
+           f"--trusted-ca-file={PKI_DIR / 'ca.crt'}", "--client-cert-auth=true",
+           f"--peer-cert-file={PKI_DIR / 'etcd.crt'}", f"--peer-key-file={PKI_DIR / 'etcd.key'}",
+           f"--peer-trusted-ca-file={PKI_DIR / 'ca.crt'}", "--peer-client-cert-auth=true"]
+    return ["--name=doc-rag-local", f"--data-dir={CLUSTER_DIR / 'etcd'}", *tls,
+            f"--listen-client-urls={ETCD_URL}", f"--advertise-client-urls={ETCD_URL}",
+            f"--listen-peer-urls=https://127.0.0.1:{ETCD_PEER_PORT}",
+            f"--initial-advertise-peer-urls=https://127.0.0.1:{ETCD_PEER_PORT}",
+            f"--initial-cluster=doc-rag-local=https://127.0.0.1:{ETCD_PEER_PORT}",
             "--listen-metrics-urls=", "--quota-backend-bytes=2147483648", "--log-level=warn"]
 
 
 def _apiserver_args() -> list[str]:
     # The default admission plugins stay on (PodSecurity, ServiceAccount, LimitRanger, ResourceQuota, ...);
     # privileged pods are valid API objects, as on EKS, so Pod Security admission is what refuses them.
-    return ["--allow-privileged=true", f"--etcd-servers=http://127.0.0.1:{ETCD_PORT}", "--bind-address=127.0.0.1",
+    return ["--allow-privileged=true", f"--etcd-servers={ETCD_URL}", f"--etcd-cafile={PKI_DIR / 'ca.crt'}",
+            f"--etcd-certfile={PKI_DIR / 'apiserver-etcd-client.crt'}",
+            f"--etcd-keyfile={PKI_DIR / 'apiserver-etcd-client.key'}", "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1", f"--secure-port={APISERVER_PORT}",
             f"--tls-cert-file={PKI_DIR / 'apiserver.crt'}", f"--tls-private-key-file={PKI_DIR / 'apiserver.key'}",
             f"--client-ca-file={PKI_DIR / 'ca.crt'}", "--authorization-mode=Node,RBAC",
@@ -93,7 +103,9 @@ def _scheduler_args() -> list[str]:
 def _kwok_args() -> list[str]:
     return [f"--kubeconfig={kubeconfig_for('kwok')}", f"--config={CLUSTER_DIR / 'kwok-stages.yaml'}",
             "--manage-all-nodes=false", "--manage-nodes-with-label-selector=type=kwok", f"--cidr={POD_CIDR}",
-            "--node-ip=10.243.0.1"]
+            # Node leases, as a kubelet renews them: without them the node controller marks the nodes (and
+            # so every pod) NotReady 40s after start, between two of the stages' status heartbeats.
+            "--node-lease-duration-seconds=40", "--node-ip=10.243.0.1"]
 
 
 COMPONENTS = (
@@ -108,24 +120,27 @@ COMPONENTS = (
 # -- pids ------------------------------------------------------------------------------------------------
 
 def running_pid(component: Component, bin_dir: Optional[Path] = None) -> Optional[int]:
-    """The pid in the component's pid file if that process is alive and is still our binary."""
+    """The pid in the component's pid file if that process is alive and still runs the binary recorded
+    with it (a reused pid belongs to someone else: never signalled); with `bin_dir`, that binary's."""
     try:
-        pid = int(component.pid_file.read_text().strip())
+        pid_text, _, recorded = component.pid_file.read_text().strip().partition(" ")
+        pid = int(pid_text)
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
     except (OSError, ValueError):
         return None
-    if Path(command).name != component.binary or (bin_dir is not None and Path(command).parent != bin_dir):
-        return None  # the pid was reused by another program: not ours to signal
-    return pid
+    if command != recorded or (bin_dir is not None and command != str(bin_dir / component.binary)):
+        return None
+    return pid if _alive(pid) else None
 
 
 def start(component: Component, bin_dir: Path) -> int:
     PID_DIR.mkdir(parents=True, exist_ok=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
+    binary = str(bin_dir / component.binary)
     with component.log_file.open("ab") as log:
-        process = subprocess.Popen([str(bin_dir / component.binary), *component.args()], stdin=subprocess.DEVNULL,
+        process = subprocess.Popen([binary, *component.args()], stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT, cwd=CLUSTER_DIR, start_new_session=True)
-    component.pid_file.write_text(f"{process.pid}\n")
+    component.pid_file.write_text(f"{process.pid} {binary}\n")
     # Until the child has exec'd, its /proc entry still shows this interpreter: wait for the binary, so
     # running_pid() (and a stop() right after a failure) recognises it.
     deadline = time.monotonic() + 10
@@ -138,14 +153,20 @@ def stop(component: Component, timeout: float = 15.0) -> Optional[int]:
     """SIGTERM the recorded pid, SIGKILL it after `timeout`; returns the pid stopped (None if none ran)."""
     pid = running_pid(component)
     if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        try:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + timeout
+                while _alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+        except ProcessLookupError:
+            pass  # it exited on its own meanwhile
         if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.05)
+            raise LocalClusterError(f"{component.name} (pid {pid}) did not exit after SIGKILL")
     component.pid_file.unlink(missing_ok=True)
     return pid
 
@@ -194,23 +215,23 @@ def wait_until(component: Component, ready: Callable[[], bool], what: str, timeo
                             f"{log_tail(component)}")
 
 
-def etcd_healthy() -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{ETCD_PORT}/health", timeout=2) as response:
-            return b'"health":"true"' in response.read()
-    except (OSError, urllib.error.URLError):
-        return False
-
-
-def admin_tls() -> ssl.SSLContext:
+def client_tls(identity: str) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(PKI_DIR / "ca.crt"))
-    context.load_cert_chain(str(PKI_DIR / "admin.crt"), str(PKI_DIR / "admin.key"))
+    context.load_cert_chain(str(PKI_DIR / f"{identity}.crt"), str(PKI_DIR / f"{identity}.key"))
     return context
 
 
-def apiserver_ready() -> bool:
+def _get(url: str, identity: str) -> bytes:
     try:
-        with urllib.request.urlopen(f"{API_URL}/readyz", timeout=3, context=admin_tls()) as response:
-            return response.status == 200
+        with urllib.request.urlopen(url, timeout=3, context=client_tls(identity)) as response:
+            return response.read() if response.status == 200 else b""
     except (OSError, urllib.error.URLError, ssl.SSLError):
-        return False
+        return b""
+
+
+def etcd_healthy() -> bool:
+    return b'"health":"true"' in _get(f"{ETCD_URL}/health", "apiserver-etcd-client")
+
+
+def apiserver_ready() -> bool:
+    return _get(f"{API_URL}/readyz", "admin") == b"ok"

@@ -63,17 +63,26 @@ def up(bin_dir: Path, echo: Echo = print) -> None:
             echo(f"local: {component.name} started (pid {pid}, log {component.log_file}) "
                  f"in {time.monotonic() - began:.1f}s")
         bootstrap.apply_objects(bin_dir, kwok_stage_dir(bin_dir.parent))
-        for component in COMPONENTS:  # a process that died after starting shows here, not later in a test
-            if running_pid(component, bin_dir) is None:
-                raise LocalClusterError(f"{component.name} is not running; log: {component.log_file}\n"
-                                        f"{cluster.log_tail(component)}")
         stack.prepare(bin_dir, echo)
-    except (LocalClusterError, RuntimeError, OSError) as error:
+        dead = [c for c in COMPONENTS if running_pid(c, bin_dir) is None]
+        if dead:  # a process that died after starting shows here, not later in a test
+            raise LocalClusterError(_died(dead))
+    except BaseException as error:  # Ctrl-C and timeouts too: nothing this call started is left running
+        dead = [c for c in started if running_pid(c, bin_dir) is None]
         for component in reversed(started):
-            cluster.stop(component)
-        raise LocalClusterError(str(error)) from None
+            try:
+                cluster.stop(component)
+            except LocalClusterError as stop_error:
+                echo(f"local: {stop_error}")
+        if not isinstance(error, Exception) or isinstance(error, LocalClusterError):
+            raise
+        raise LocalClusterError(f"{error}\n{_died(dead)}" if dead else str(error)) from None
     if not missing:
         echo("local: already up")
+
+
+def _died(components: list[cluster.Component]) -> str:
+    return "\n".join(f"{c.name} is not running; log: {c.log_file}\n{cluster.log_tail(c)}" for c in components)
 
 
 def down(echo: Echo = print) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-VALIDITY = datetime.timedelta(days=30)
+VALIDITY = datetime.timedelta(days=365)  # a cluster is kept until `down`; a year outlives any of them
 # Names the API server answers to from this machine and, as kubernetes.default, from inside the cluster.
 SERVING_NAMES = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                  "kubernetes.default.svc.cluster.local")
@@ -31,6 +33,7 @@ CLIENTS = (
     ClientIdentity("controller-manager", "system:kube-controller-manager"),
     ClientIdentity("scheduler", "system:kube-scheduler"),
     ClientIdentity("kwok", "kwok-controller", "system:masters"),
+    ClientIdentity("apiserver-etcd-client", "kube-apiserver-etcd-client"),
 )
 
 
@@ -38,10 +41,16 @@ def _key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Created 0600 from the start: never readable by others, even for a moment."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+
+
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    path.chmod(0o600)
+    write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
 
 
 def _write_cert(path: Path, cert: x509.Certificate) -> None:
@@ -74,9 +83,12 @@ def _issue(subject: x509.Name, key: ec.EllipticCurvePrivateKey, issuer: x509.Nam
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def generate(pki: Path, service_ip: str) -> None:
-    """Write ca.crt, apiserver.crt/key, <client>.crt/key and sa.key/sa.pub into `pki` (created fresh)."""
-    pki.mkdir(parents=True, exist_ok=True)
+def generate(target: Path, service_ip: str) -> None:
+    """Write ca.crt, apiserver.crt/key, etcd.crt/key, <client>.crt/key and sa.key/sa.pub into `target`,
+    all or nothing: built beside it and renamed into place."""
+    pki = target.with_name(target.name + ".new")
+    shutil.rmtree(pki, ignore_errors=True)
+    pki.mkdir(parents=True)
     ca_key = _key()
     ca_name = _name("doc-rag-local-ca")
     _write_key(pki / "ca.key", ca_key)
@@ -88,6 +100,11 @@ def generate(pki: Path, service_ip: str) -> None:
     _write_key(pki / "apiserver.key", server_key)
     _write_cert(pki / "apiserver.crt", _issue(_name("kube-apiserver"), server_key, ca_name, ca_key,
                                               usages=(ExtendedKeyUsageOID.SERVER_AUTH,), sans=sans))
+    etcd_key = _key()
+    _write_key(pki / "etcd.key", etcd_key)
+    _write_cert(pki / "etcd.crt", _issue(_name("etcd"), etcd_key, ca_name, ca_key, usages=(
+        ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),  # peers authenticate each other
+        sans=[x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]))
 
     for client in CLIENTS:
         key = _key()
@@ -99,3 +116,5 @@ def generate(pki: Path, service_ip: str) -> None:
     _write_key(pki / "sa.key", signing_key)
     (pki / "sa.pub").write_bytes(signing_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    shutil.rmtree(target, ignore_errors=True)  # an incomplete set from an interrupted run
+    pki.rename(target)

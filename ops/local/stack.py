@@ -13,6 +13,7 @@ import yaml
 
 from ops.engine.build import pulumi_home
 from ops.local.cluster import CLUSTER_DIR, KUBECONFIG, LOCAL_DIR
+from ops.local.pki import write_private
 from ops.stackconfig import PROJECT_DIR
 
 STACK = "local"
@@ -23,8 +24,8 @@ STATE_DIR = CLUSTER_DIR / "state"  # removed with the cluster: its objects are g
 PASSWORD_KEY = "doc-rag:postgresPassword"
 
 
-def environment(bin_dir: Path, prometheus_url: str = "") -> dict[str, str]:
-    exports = {
+def environment(bin_dir: Path) -> dict[str, str]:
+    return {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         "KUBECONFIG": str(KUBECONFIG),
         "PULUMI_HOME": str(pulumi_home()),
@@ -35,9 +36,6 @@ def environment(bin_dir: Path, prometheus_url: str = "") -> dict[str, str]:
         # The provider comes from the plugin cache at the version the SDK asks for, not from PATH.
         "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
     }
-    if prometheus_url:
-        exports["PROMETHEUS_URL"] = prometheus_url
-    return exports
 
 
 def shell_exports(values: dict[str, str]) -> str:
@@ -64,8 +62,7 @@ def prepare(bin_dir: Path, echo=print) -> None:
     LOCAL_DIR.mkdir(parents=True, exist_ok=True)
     if not PASSPHRASE_FILE.exists():
         _forget_unreadable_secrets()
-        PASSPHRASE_FILE.write_text(secrets.token_urlsafe(32))
-        PASSPHRASE_FILE.chmod(0o600)
+        write_private(PASSPHRASE_FILE, secrets.token_urlsafe(32).encode())
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **environment(bin_dir)}
     env.pop("PULUMI_CONFIG_PASSPHRASE", None)  # the file is the one source of the passphrase

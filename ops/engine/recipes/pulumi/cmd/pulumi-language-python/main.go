@@ -5,8 +5,9 @@
 // module proxy here does not serve at any version. This host is ours: it speaks the same LanguageRuntime
 // protocol through the published sdk/v3 packages (toolchain, rpcutil, the policy proxy) and runs
 // programs with the sdk's own pulumi-language-python-exec shim, installed beside it. It implements what
-// `pulumi preview/up/destroy`, policy packs and the Automation API call; code generation, templates and
-// debugging are left unimplemented (the engine treats Unimplemented as "not supported").
+// `pulumi preview/up/destroy/about/install`, policy packs and the Automation API call. Code generation
+// and templates are Unimplemented (the engine reports them as unsupported); attaching a debugger and the
+// `typechecker` runtime option are refused with an error that says so.
 package main
 
 import (
@@ -158,23 +159,35 @@ func (h *pythonHost) GetRequiredPackages(
 	}
 	var names []string
 	for _, p := range installed {
-		if strings.HasPrefix(p.Name, "pulumi-") || strings.HasPrefix(p.Name, "pulumi_") {
-			names = append(names, p.Name)
-		}
+		names = append(names, p.Name) // any distribution may ship a pulumi-plugin.json
 	}
 	manifests, err := pluginManifests(ctx, tc, names)
 	if err != nil {
 		return nil, err
 	}
 	var packages []*pulumirpc.PackageDependency
-	for _, name := range names {
-		m, ok := manifests[name]
+	for _, p := range installed {
+		m, ok := manifests[p.Name]
 		if !ok || !m.Resource {
 			continue // no pulumi-plugin.json, or a package without a resource plugin (pulumi-policy)
 		}
-		packages = append(packages, &pulumirpc.PackageDependency{
-			Name: m.Name, Version: "v" + strings.TrimPrefix(m.Version, "v"), Kind: "resource", Server: m.Server,
-		})
+		// name and version are optional in pulumi-plugin.json: the distribution's stand in for them.
+		name, version := m.Name, m.Version
+		if name == "" {
+			name = strings.TrimPrefix(strings.TrimPrefix(p.Name, "pulumi-"), "pulumi_")
+		}
+		if version == "" {
+			version = p.Version
+		}
+		dependency := &pulumirpc.PackageDependency{
+			Name: name, Version: "v" + strings.TrimPrefix(version, "v"), Kind: "resource", Server: m.Server,
+		}
+		if param := m.Parameterization; param != nil {
+			dependency.Parameterization = &pulumirpc.PackageParameterization{
+				Name: param.Name, Version: param.Version, Value: param.Value,
+			}
+		}
+		packages = append(packages, dependency)
 	}
 	return &pulumirpc.GetRequiredPackagesResponse{Packages: packages}, nil
 }
@@ -262,7 +275,7 @@ func (h *pythonHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulum
 	}
 	cmd.Env = append(cmd.Env, "PULUMI_CONFIG="+string(config), "PULUMI_CONFIG_SECRET_KEYS="+string(secretKeysJSON))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	// An interrupted update lets the program finish its in-flight registrations.
+	// A cancelled run gets SIGINT and 5 seconds to stop before it is killed.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 5 * time.Second
 
@@ -368,7 +381,11 @@ func (h *pythonHost) RunPlugin(
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("could not start the Python plugin: %w", err)
+		err = fmt.Errorf("could not start the Python plugin: %w", err)
+		if proxy != nil {
+			proxy.Abort(err) // engine calls waiting for the pack fail now instead of hanging
+		}
+		return err
 	}
 	if proxy != nil {
 		return proxy.Attach(ctx, cmd) // the proxy owns the process from here on
