@@ -1,6 +1,5 @@
 # make up | plan | test | setup | engine | lint | bench   (setup, and engine before it, are prerequisites)
 SHELL := /bin/bash
-.DEFAULT_GOAL := up
 PYTHON ?= python3
 PY := .venv/bin/python
 STACK ?= prod
@@ -18,11 +17,12 @@ engine:
 engine-bin:
 	@$(PYTHON) -m ops.engine --bin
 
-# Deploy the `local` stack with the real engine on the local control plane, then show the release.
-up: setup
+# Deploy the `local` stack with the real engine on the local control plane, then show the release. The
+# exports are taken whole or not at all: a failed `ops local env` must not leave an ambient `pulumi` to run.
+up: engine .venv/.installed
 	$(PY) -m ops local up
-	eval "$$($(PY) -m ops local env)" && pulumi up --stack local --yes --non-interactive \
-	  && $(PY) -m ops status -s local
+	exports=$$($(PY) -m ops local env) || exit 1; eval "$$exports"; \
+	  pulumi up --stack local --yes --non-interactive && $(PY) -m ops status -s local
 
 down:
 	$(PY) -m ops local down
