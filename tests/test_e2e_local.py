@@ -136,6 +136,14 @@ def test_preview_then_up_with_the_real_engine(project: Project):
     assert "Resources:" in up.stdout, up.stdout
 
 
+def test_the_password_is_never_in_clear_in_the_stack_state(project: Project):
+    password = project.pulumi("config", "get", "postgresPassword", "--stack", "local").stdout.strip()
+    exported = project.pulumi("stack", "export", "--stack", "local").stdout
+    assert len(password) >= 24 and '"ciphertext"' in exported
+    assert password not in exported, "the Postgres password appears in clear in `pulumi stack export`"
+    assert password not in (project.root / "Pulumi.local.yaml").read_text(), "password in clear in the stack file"
+
+
 def test_every_planned_object_exists_live(project: Project, planned: list[Path]):
     missing = sorted(set(path.stem for path in planned) - set(existing(project, planned)))
     assert len(planned) > 40 and not missing, missing

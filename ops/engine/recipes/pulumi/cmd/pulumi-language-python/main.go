@@ -129,6 +129,15 @@ func pythonOptions(info *pulumirpc.ProgramInfo, isPlugin bool) (toolchain.Python
 	return opts, nil
 }
 
+// pythonToolchain resolves the project's Python (virtualenv, pip/uv/poetry) from its runtime options.
+func pythonToolchain(info *pulumirpc.ProgramInfo, isPlugin bool) (toolchain.Toolchain, error) {
+	opts, err := pythonOptions(info, isPlugin)
+	if err != nil {
+		return nil, err
+	}
+	return toolchain.ResolveToolchain(opts)
+}
+
 func (h *pythonHost) Handshake(
 	ctx context.Context, req *pulumirpc.LanguageHandshakeRequest,
 ) (*pulumirpc.LanguageHandshakeResponse, error) {
@@ -145,11 +154,7 @@ func (h *pythonHost) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.
 func (h *pythonHost) GetRequiredPackages(
 	ctx context.Context, req *pulumirpc.GetRequiredPackagesRequest,
 ) (*pulumirpc.GetRequiredPackagesResponse, error) {
-	opts, err := pythonOptions(req.GetInfo(), false)
-	if err != nil {
-		return nil, err
-	}
-	tc, err := toolchain.ResolveToolchain(opts)
+	tc, err := pythonToolchain(req.GetInfo(), false)
 	if err != nil {
 		return nil, err
 	}
@@ -239,11 +244,7 @@ func (h *pythonHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulum
 	if req.GetAttachDebugger() {
 		return &pulumirpc.RunResponse{Error: "this language host does not support attaching a debugger"}, nil
 	}
-	opts, err := pythonOptions(req.GetInfo(), false)
-	if err != nil {
-		return nil, err
-	}
-	tc, err := toolchain.ResolveToolchain(opts)
+	tc, err := pythonToolchain(req.GetInfo(), false)
 	if err != nil {
 		return nil, err
 	}
@@ -326,11 +327,7 @@ func (h *pythonHost) RunPlugin(
 ) error {
 	ctx := server.Context()
 	isAnalyzer := req.GetKind() == string(apitype.AnalyzerPlugin)
-	opts, err := pythonOptions(req.GetInfo(), !isAnalyzer)
-	if err != nil {
-		return err
-	}
-	tc, err := toolchain.ResolveToolchain(opts)
+	tc, err := pythonToolchain(req.GetInfo(), !isAnalyzer)
 	if err != nil {
 		return err
 	}
@@ -414,11 +411,7 @@ func appendSet(env []string, key, value string) []string {
 func (h *pythonHost) InstallDependencies(
 	req *pulumirpc.InstallDependenciesRequest, server pulumirpc.LanguageRuntime_InstallDependenciesServer,
 ) error {
-	opts, err := pythonOptions(req.GetInfo(), req.GetIsPlugin())
-	if err != nil {
-		return err
-	}
-	tc, err := toolchain.ResolveToolchain(opts)
+	tc, err := pythonToolchain(req.GetInfo(), req.GetIsPlugin())
 	if err != nil {
 		return err
 	}
@@ -436,11 +429,7 @@ func (h *pythonHost) InstallDependencies(
 
 // About and GetProgramDependencies serve `pulumi about`.
 func (h *pythonHost) About(ctx context.Context, req *pulumirpc.AboutRequest) (*pulumirpc.AboutResponse, error) {
-	opts, err := pythonOptions(req.GetInfo(), false)
-	if err != nil {
-		return nil, err
-	}
-	tc, err := toolchain.ResolveToolchain(opts)
+	tc, err := pythonToolchain(req.GetInfo(), false)
 	if err != nil {
 		return nil, err
 	}
@@ -456,11 +445,7 @@ var pep440Release = regexp.MustCompile(`^\d+(\.\d+)*`)
 func (h *pythonHost) GetProgramDependencies(
 	ctx context.Context, req *pulumirpc.GetProgramDependenciesRequest,
 ) (*pulumirpc.GetProgramDependenciesResponse, error) {
-	opts, err := pythonOptions(req.GetInfo(), false)
-	if err != nil {
-		return nil, err
-	}
-	tc, err := toolchain.ResolveToolchain(opts)
+	tc, err := pythonToolchain(req.GetInfo(), false)
 	if err != nil {
 		return nil, err
 	}
