@@ -5,6 +5,8 @@ test_e2e_local.py, ahead of the cluster."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,13 @@ def test_up_without_the_engine_says_to_build_it_and_starts_nothing(tmp_path: Pat
     assert "the engine is not built or not the recipe's (run `make engine`)" in done.stderr
     assert "kube-apiserver: missing from" in done.stderr
     assert not (project / "build/local/cluster/pids").exists()
+
+
+def test_a_bad_port_base_is_refused_naming_the_variable(tmp_path: Path):
+    done = subprocess.run([sys.executable, "-m", "ops", "local", "status"], cwd=copy_project(tmp_path / "project"),
+                          capture_output=True, text=True, env={**os.environ, "DOC_RAG_LOCAL_PORT_BASE": "80"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "DOC_RAG_LOCAL_PORT_BASE = '80': allowed: a port number from 1024 to 65533" in done.stderr
 
 
 def test_crds_come_from_our_closed_schemas():

@@ -10,6 +10,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,7 +29,15 @@ KUBECONFIG = CLUSTER_DIR / "kubeconfig"
 
 # Three consecutive ports from DOC_RAG_LOCAL_PORT_BASE (etcd, etcd peer, kube-apiserver): the tests run their
 # cluster on another base, so a developer's `make up` cluster and `make test` do not collide.
-PORT_BASE = int(os.environ.get("DOC_RAG_LOCAL_PORT_BASE", "16379"))
+def _port_base() -> int:
+    text = os.environ.get("DOC_RAG_LOCAL_PORT_BASE", "16379")
+    if not text.isdigit() or not 1024 <= int(text) <= 65533:
+        print(f"error: DOC_RAG_LOCAL_PORT_BASE = {text!r}: allowed: a port number from 1024 to 65533", file=sys.stderr)
+        raise SystemExit(2)
+    return int(text)
+
+
+PORT_BASE = _port_base()
 ETCD_PORT, ETCD_PEER_PORT, APISERVER_PORT = PORT_BASE, PORT_BASE + 1, PORT_BASE + 2
 SERVICE_CIDR, SERVICE_IP = "10.96.0.0/16", "10.96.0.1"  # virtual IPs in API objects only: nothing routes there
 POD_CIDR = "10.244.0.1/16"  # kwok's fake pod IPs, likewise never dialled
