@@ -19,7 +19,7 @@ engine-bin:
 
 # Deploy the `local` stack with the real engine on the local control plane, then show the release. The
 # exports are taken whole or not at all: a failed `ops local env` must not leave an ambient `pulumi` to run.
-up: engine .venv/.installed
+up: engine .venv/.installed /usr/bin/promtool
 	$(PY) -m ops local up
 	exports=$$($(PY) -m ops local env) || exit 1; eval "$$exports"; \
 	  pulumi up --stack local --yes --non-interactive && $(PY) -m ops status -s local

@@ -18,7 +18,8 @@ from ops.engine.build import bin_dir
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The tests' cluster listens on its own ports, so a developer's `make up` cluster may keep running.
 PORT_BASE = 26379
-PORTS = (PORT_BASE, PORT_BASE + 1, PORT_BASE + 2)  # etcd, etcd peer, kube-apiserver (ops/local/cluster.py)
+# etcd, etcd peer, kube-apiserver, the traffic source, Prometheus (ops/local/cluster.py)
+PORTS = tuple(range(PORT_BASE, PORT_BASE + 5))
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".venv-*", "build", "__pycache__", ".pytest_cache",
                                      ".mypy_cache", ".ruff_cache")
 

@@ -14,6 +14,9 @@ import json
 import re
 import shutil
 import socket
+import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Iterator
 
@@ -112,7 +115,8 @@ def test_up_is_idempotent_and_status_names_every_process(project: Project):
     again = project.ops("local", "up")
     assert "local: already up" in again.stdout, again.stdout
     status = project.ops("local", "status").stdout
-    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"):
+    processes = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "prometheus", "traffic")
+    for name in processes:
         line = next(line for line in status.splitlines() if line.startswith(name + " "))
         assert "stopped" not in line and "log " in line, status
     nodes = json.loads(project.kubectl("get", "nodes", "-o", "json").stdout)["items"]
@@ -201,6 +205,47 @@ def copy_violating_fixture(project: Project, tmp_path: Path) -> Path:
     return fixture
 
 
+def prometheus_value(project: Project, promql: str) -> dict[str, float]:
+    """version -> value of an instant query on the local Prometheus (PROMETHEUS_URL from `ops local env`)."""
+    url = f"{project.env['PROMETHEUS_URL']}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    with urllib.request.urlopen(url, timeout=5) as response:
+        result = json.loads(response.read())["data"]["result"]
+    return {series["metric"].get("version", ""): float(series["value"][1]) for series in result}
+
+
+def eventually(check, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not reached within {timeout:.0f}s"
+        time.sleep(1)
+
+
+def test_traffic_follows_the_live_weight_and_the_colour_behaviour(project: Project):
+    """The traffic source splits its requests by the live objects; Prometheus scrapes it and evaluates the
+    rules the stack deployed; `ops local traffic` makes one colour fail."""
+    rules = json.loads(urllib.request.urlopen(f"{project.env['PROMETHEUS_URL']}/api/v1/rules", timeout=5).read())
+    recorded = {rule["name"] for group in rules["data"]["groups"] for rule in group["rules"]}
+    assert "version:http_requests:rate5m" in recorded
+    rate = "sum by (version) (rate(http_requests_total[6s]))"
+    eventually(lambda: set(prometheus_value(project, rate)) == {"blue"})  # weight 0: the canary gets nothing
+    project.pulumi("config", "set", "--path", "release.canaryWeight", "25", "--stack", "local")
+    project.pulumi("up", "--stack", "local", "--yes", "--skip-preview")
+
+    def green_share_is_a_quarter() -> bool:
+        rates = prometheus_value(project, rate)
+        return "green" in rates and 0.15 < rates["green"] / sum(rates.values()) < 0.35
+
+    eventually(green_share_is_a_quarter)
+    project.ops("local", "traffic", "--color", "green", "--error-share", "0.2")
+    errors = ('sum by (version) (rate(http_requests_total{status=~"5.."}[6s]))'
+              " / sum by (version) (rate(http_requests_total[6s]))")
+    eventually(lambda: 0.1 < prometheus_value(project, errors).get("green", 0) < 0.3)
+    assert prometheus_value(project, errors).get("blue", 0) == 0
+    project.ops("local", "traffic", "--reset")
+    project.pulumi("config", "set", "--path", "release.canaryWeight", "0", "--stack", "local")
+    project.pulumi("up", "--stack", "local", "--yes", "--skip-preview")
+
+
 def test_destroy_leaves_none_of_our_objects(project: Project, planned: list[Path]):
     project.pulumi("destroy", "--stack", "local", "--yes", "--skip-preview", timeout=1200)
     assert existing(project, planned) == []
@@ -208,7 +253,7 @@ def test_destroy_leaves_none_of_our_objects(project: Project, planned: list[Path
 
 def test_down_leaves_no_process_and_no_listener(project: Project):
     pids = [int(p.read_text().split()[0]) for p in (project.root / "build/local/cluster/pids").glob("*.pid")]
-    assert len(pids) == 5
+    assert len(pids) == 7
     project.ops("local", "down")
     assert all(gone(pid) for pid in pids)
     for port in PORTS:

@@ -27,8 +27,8 @@ PID_DIR = CLUSTER_DIR / "pids"
 LOG_DIR = CLUSTER_DIR / "logs"
 KUBECONFIG = CLUSTER_DIR / "kubeconfig"
 
-# Three consecutive ports from DOC_RAG_LOCAL_PORT_BASE (etcd, etcd peer, kube-apiserver): the tests run their
-# cluster on another base, so a developer's `make up` cluster and `make test` do not collide.
+# Consecutive ports from DOC_RAG_LOCAL_PORT_BASE (etcd, etcd peer, kube-apiserver, the traffic source,
+# Prometheus): the tests run their cluster on another base, so `make up` and `make test` do not collide.
 def _port_base() -> int:
     text = os.environ.get("DOC_RAG_LOCAL_PORT_BASE", "16379")
     if not text.isdigit() or not 1024 <= int(text) <= 65533:
@@ -39,6 +39,11 @@ def _port_base() -> int:
 
 PORT_BASE = _port_base()
 ETCD_PORT, ETCD_PEER_PORT, APISERVER_PORT = PORT_BASE, PORT_BASE + 1, PORT_BASE + 2
+TRAFFIC_PORT, PROMETHEUS_PORT = PORT_BASE + 3, PORT_BASE + 4
+PROMETHEUS_URL = f"http://127.0.0.1:{PROMETHEUS_PORT}"
+PROMETHEUS_BINARY = "/usr/bin/prometheus"  # Debian's package (make setup installs it)
+TRAFFIC_CONTROL = CLUSTER_DIR / "traffic.json"  # what `ops local traffic` asks of each colour
+RULES_DIR = CLUSTER_DIR / "rules"  # the rules the stack deployed, copied for the local Prometheus
 SERVICE_CIDR, SERVICE_IP = "10.96.0.0/16", "10.96.0.1"  # virtual IPs in API objects only: nothing routes there
 POD_CIDR = "10.244.0.1/16"  # kwok's fake pod IPs, likewise never dialled
 API_URL = f"https://127.0.0.1:{APISERVER_PORT}"
@@ -109,6 +114,17 @@ def _scheduler_args() -> list[str]:
     return [f"--kubeconfig={kubeconfig_for('scheduler')}", "--leader-elect=false", "--secure-port=0", "--v=1"]
 
 
+def _traffic_args() -> list[str]:
+    return ["-m", "ops.local.traffic", f"--port={TRAFFIC_PORT}", f"--control={TRAFFIC_CONTROL}",
+            f"--rules-dir={RULES_DIR}", f"--prometheus-url={PROMETHEUS_URL}"]
+
+
+def _prometheus_args() -> list[str]:
+    return [f"--config.file={CLUSTER_DIR / 'prometheus.yml'}", f"--storage.tsdb.path={CLUSTER_DIR / 'prometheus'}",
+            f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}", "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=1d", "--log.level=warn"]
+
+
 def _kwok_args() -> list[str]:
     return [f"--kubeconfig={kubeconfig_for('kwok')}", f"--config={CLUSTER_DIR / 'kwok-stages.yaml'}",
             "--manage-all-nodes=false", "--manage-nodes-with-label-selector=type=kwok", f"--cidr={POD_CIDR}",
@@ -123,6 +139,9 @@ COMPONENTS = (
     Component("kube-controller-manager", "kube-controller-manager", (), _controller_manager_args),
     Component("kube-scheduler", "kube-scheduler", (), _scheduler_args),
     Component("kwok", "kwok", (), _kwok_args),
+    # Absolute paths: not from the engine (Path joins keep an absolute second part as it is).
+    Component("prometheus", PROMETHEUS_BINARY, (PROMETHEUS_PORT,), _prometheus_args),
+    Component("traffic", sys.executable, (TRAFFIC_PORT,), _traffic_args),
 )
 
 
@@ -148,7 +167,7 @@ def start(component: Component, bin_dir: Path) -> int:
     binary = str(bin_dir / component.binary)
     with component.log_file.open("ab") as log:
         process = subprocess.Popen([binary, *component.args()], stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, cwd=CLUSTER_DIR, start_new_session=True)
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_DIR, start_new_session=True)
     component.pid_file.write_text(f"{process.pid} {binary}\n")
     # Until the child has exec'd, its /proc entry still shows this interpreter: wait for the binary, so
     # running_pid() (and a stop() right after a failure) recognises it.
@@ -244,3 +263,11 @@ def etcd_healthy() -> bool:
 
 def apiserver_ready() -> bool:
     return _get(f"{API_URL}/readyz", "admin") == b"ok"
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False

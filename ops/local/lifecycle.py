@@ -13,10 +13,14 @@ from ops.local.cluster import (
     CLUSTER_DIR,
     COMPONENTS,
     PKI_DIR,
+    PROMETHEUS_BINARY,
+    PROMETHEUS_URL,
     SERVICE_IP,
+    TRAFFIC_PORT,
     LocalClusterError,
     apiserver_ready,
     etcd_healthy,
+    http_ok,
     running_pid,
 )
 
@@ -26,11 +30,15 @@ Echo = Callable[[str], None]
 READINESS: dict[str, tuple[Callable[[], bool], str, float]] = {
     "etcd": (etcd_healthy, "/health", 60),
     "kube-apiserver": (apiserver_ready, "/readyz", 120),
+    "prometheus": (lambda: http_ok(f"{PROMETHEUS_URL}/-/ready"), "/-/ready", 60),
+    "traffic": (lambda: http_ok(f"http://127.0.0.1:{TRAFFIC_PORT}/metrics"), "/metrics", 30),
 }
 
 
 def check_engine(bin_dir: Path) -> None:
     problems = version_mismatches(bin_dir)
+    if not Path(PROMETHEUS_BINARY).exists():
+        problems.append(f"{PROMETHEUS_BINARY}: missing (Debian's prometheus package, which `make setup` installs)")
     if problems:
         raise LocalClusterError("the engine is not built or not the recipe's (run `make engine`):\n  "
                                 + "\n  ".join(problems))
@@ -45,6 +53,7 @@ def up(bin_dir: Path, echo: Echo = print) -> None:
         pki.generate(PKI_DIR, SERVICE_IP)
         bootstrap.write_kubeconfigs()
     bootstrap.write_kwok_stages(kwok_stage_dir(bin_dir.parent))
+    bootstrap.write_prometheus_config()
 
     missing = [c for c in COMPONENTS if running_pid(c, bin_dir) is None]
     taken = [f"{port} ({c.name})" for c in missing for port in c.ports if cluster.port_in_use(port)]

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from ops.engine.build import pulumi_home
-from ops.local.cluster import CLUSTER_DIR, KUBECONFIG, LOCAL_DIR
+from ops.local.cluster import CLUSTER_DIR, KUBECONFIG, LOCAL_DIR, PROMETHEUS_URL
 from ops.local.pki import write_private
 from ops.stackconfig import PROJECT_DIR
 
@@ -35,6 +35,7 @@ def environment(bin_dir: Path) -> dict[str, str]:
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         # The provider comes from the plugin cache at the version the SDK asks for, not from PATH.
         "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
+        "PROMETHEUS_URL": PROMETHEUS_URL,  # the local Prometheus, which scrapes the traffic source
     }
 
 

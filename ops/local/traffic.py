@@ -1,0 +1,173 @@
+"""The local stack's traffic: a steady request rate split between the colours as the live cluster routes it,
+served as the API's metrics for the local Prometheus to scrape (`python -m ops.local.traffic`, started by
+`ops local up`).
+
+kwok runs no containers, so no API pod answers a request; this process stands in for the API's metrics.
+Each tick it reads what the API server holds (the Services' `version` selectors and the canary Ingress's
+weight), sends `RATE` requests per second to the colours in that proportion, and counts them with the names
+and labels the recording rules and the gates query (components/prometheus_rules.py): `http_requests_total`
+by status and `http_request_duration_seconds_bucket`, labelled `version`. The behaviour of a colour (error
+share, latency) comes from a control file that `ops local traffic` writes. It also copies the rules the
+stack deployed (ConfigMap prometheus-rules) into the local Prometheus and reloads it when they change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Optional
+
+from components import prometheus_rules as rules
+from components.traffic import ACTIVE_SERVICE, CANARY_INGRESS, CANARY_SERVICE, NGINX
+from ops.local.cluster import API_URL, client_tls
+
+RATE = 40  # requests per second, all colours together
+TICK = 0.25  # seconds
+HEALTHY_LATENCY = 0.05  # seconds
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+NAMESPACE = "doc-rag-prod"
+RULES_NAMESPACE, RULES_CONFIGMAP = "doc-rag-monitoring", "prometheus-rules"
+
+
+def api_get(path: str) -> Optional[dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"{API_URL}{path}", timeout=3, context=client_tls("admin")) as response:
+            return json.loads(response.read())
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+
+
+def live_weights() -> dict[str, float]:
+    """colour -> share of requests, from the live objects; {} while the stack is not deployed."""
+    active = api_get(f"/api/v1/namespaces/{NAMESPACE}/services/{ACTIVE_SERVICE}")
+    canary = api_get(f"/api/v1/namespaces/{NAMESPACE}/services/{CANARY_SERVICE}")
+    ingress = api_get(f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses/{CANARY_INGRESS}")
+    if active is None:
+        return {}
+    active_color = active["spec"].get("selector", {}).get(rules.COLOR_LABEL)
+    canary_color = (canary or {}).get("spec", {}).get("selector", {}).get(rules.COLOR_LABEL)
+    annotations = (ingress or {}).get("metadata", {}).get("annotations", {})
+    weight = int(annotations.get(f"{NGINX}/canary-weight", "0")) if annotations.get(f"{NGINX}/canary") == "true" else 0
+    if not active_color:
+        return {}
+    if not canary_color or weight == 0:
+        return {active_color: 1.0}
+    return {active_color: (100 - weight) / 100, canary_color: weight / 100}
+
+
+class Metrics:
+    """Counters and histogram buckets per colour, rendered in Prometheus' text format."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: dict[tuple[str, str], int] = {}
+        self.buckets: dict[str, list[int]] = {}
+        self.sums: dict[str, float] = {}
+
+    def observe(self, color: str, status: str, seconds: float) -> None:
+        with self.lock:
+            self.requests[(color, status)] = self.requests.get((color, status), 0) + 1
+            counts = self.buckets.setdefault(color, [0] * (len(BUCKETS) + 1))
+            for index, bound in enumerate(BUCKETS):
+                if seconds <= bound:
+                    counts[index] += 1
+            counts[-1] += 1  # +Inf
+            self.sums[color] = self.sums.get(color, 0.0) + seconds
+
+    def exposition(self) -> str:
+        with self.lock:
+            lines = [f"# TYPE {rules.REQUESTS} counter"]
+            for (color, status), count in sorted(self.requests.items()):
+                labels = f'method="GET",status="{status}",{rules.COLOR_LABEL}="{color}"'
+                lines.append(f"{rules.REQUESTS}{{{labels}}} {count}")
+            histogram = rules.DURATION_BUCKETS.removesuffix("_bucket")
+            lines.append(f"# TYPE {histogram} histogram")
+            for color, counts in sorted(self.buckets.items()):
+                for bound, count in zip([*map(str, BUCKETS), "+Inf"], counts, strict=True):
+                    lines.append(f'{histogram}_bucket{{le="{bound}",{rules.COLOR_LABEL}="{color}"}} {count}')
+                lines.append(f'{histogram}_sum{{{rules.COLOR_LABEL}="{color}"}} {self.sums[color]}')
+                lines.append(f'{histogram}_count{{{rules.COLOR_LABEL}="{color}"}} {counts[-1]}')
+        return "\n".join(lines) + "\n"
+
+
+def behaviour(control: Path) -> dict[str, dict[str, float]]:
+    """colour -> {errorShare, latency} from the control file ({} = every colour healthy)."""
+    try:
+        return json.loads(control.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def send_requests(metrics: Metrics, weights: dict[str, float], control: Path, count: int) -> None:
+    if not weights:
+        return
+    colors, shares = zip(*sorted(weights.items()), strict=True)
+    settings = behaviour(control)
+    for color in random.choices(colors, weights=shares, k=count):
+        setting = settings.get(color, {})
+        failed = random.random() < float(setting.get("errorShare", 0.0))
+        latency = float(setting.get("latency", HEALTHY_LATENCY)) * random.uniform(0.8, 1.2)
+        metrics.observe(color, "500" if failed else "200", latency)
+
+
+def sync_rules(rules_dir: Path, prometheus_url: str, known: Optional[str]) -> Optional[str]:
+    """Copy the deployed rules into Prometheus' rule directory; reload Prometheus when they changed."""
+    configmap = api_get(f"/api/v1/namespaces/{RULES_NAMESPACE}/configmaps/{RULES_CONFIGMAP}")
+    text = ((configmap or {}).get("data") or {}).get(rules.RULES_FILE)
+    if text is None or text == known:
+        return known
+    (rules_dir / rules.RULES_FILE).write_text(text)
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{prometheus_url}/-/reload", method="POST"), timeout=5).close()
+    except (OSError, urllib.error.URLError):
+        return known  # retried on the next tick
+    return text
+
+
+def run(port: int, control: Path, rules_dir: Path, prometheus_url: str) -> None:
+    metrics = Metrics()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = metrics.exposition().encode() if self.path == "/metrics" else b"ok\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - scrapes are not worth a log line
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    weights: dict[str, float] = {}
+    known_rules: Optional[str] = None
+    last_read = 0.0
+    while True:
+        if time.monotonic() - last_read >= 1.0:  # the routing and rules as the API server holds them now
+            weights = live_weights()
+            known_rules = sync_rules(rules_dir, prometheus_url, known_rules)
+            last_read = time.monotonic()
+        send_requests(metrics, weights, control, round(RATE * TICK))
+        time.sleep(TICK)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m ops.local.traffic", description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--control", type=Path, required=True)
+    parser.add_argument("--rules-dir", type=Path, required=True)
+    parser.add_argument("--prometheus-url", required=True)
+    args = parser.parse_args()
+    run(args.port, args.control, args.rules_dir, args.prometheus_url)
+
+
+if __name__ == "__main__":
+    main()
