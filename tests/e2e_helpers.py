@@ -69,7 +69,8 @@ class Project:
 
 
 def test_environ(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "DOC_RAG_LOCAL_PORT_BASE": str(PORT_BASE), **extra}
+    # COLUMNS: rich renders the reports' tables unwrapped, so a query reads as one string.
+    env = {**os.environ, "DOC_RAG_LOCAL_PORT_BASE": str(PORT_BASE), "COLUMNS": "400", **extra}
     env.pop("PULUMI_CONFIG_PASSPHRASE", None)  # the local stack reads its passphrase file only
     return env
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from ops.engine.build import pulumi_home
-from ops.local.cluster import CLUSTER_DIR, KUBECONFIG, LOCAL_DIR, PROMETHEUS_URL
+from ops.local.cluster import CLUSTER_DIR, KUBECONFIG, LOCAL_DIR, PROMETHEUS_URL, TRAFFIC_PORT
 from ops.local.pki import write_private
 from ops.stackconfig import PROJECT_DIR
 
@@ -36,6 +36,9 @@ def environment(bin_dir: Path) -> dict[str, str]:
         # The provider comes from the plugin cache at the version the SDK asks for, not from PATH.
         "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
         "PROMETHEUS_URL": PROMETHEUS_URL,  # the local Prometheus, which scrapes the traffic source
+        # The traffic source stands in for the API's /health and /ready too (the smoke check after a flip):
+        # the stack's apiUrl names the public host, which does not exist here.
+        "DOC_RAG_API_URL": f"http://127.0.0.1:{TRAFFIC_PORT}",
     }
 
 
