@@ -156,17 +156,21 @@ def test_every_planned_object_exists_live(project: Project, planned: list[Path])
 
 
 def test_workloads_become_available_and_hpas_hold_their_minimum(project: Project):
+    hpas = live(project, "horizontalpodautoscalers")
+    assert hpas
+    for hpa in hpas:  # the HPA scales its Deployment (created without replicas) up to minReplicas
+        target = hpa["spec"]["scaleTargetRef"]["name"]
+        project.kubectl("wait", f"deployment/{target}", "-n", NAMESPACE,
+                        f"--for=jsonpath={{.status.availableReplicas}}={hpa['spec']['minReplicas']}", "--timeout=120s")
+    for kind in ("deployments", "statefulsets"):
+        for workload in live(project, kind):
+            name = f"{kind[:-1]}/{workload['metadata']['name']}"
+            project.kubectl("rollout", "status", name, "-n", NAMESPACE, "--timeout=120s")
     for deployment in live(project, "deployments"):
         status = deployment["status"]
         assert status.get("availableReplicas", 0) == deployment["spec"]["replicas"] > 0, deployment["metadata"]["name"]
     for statefulset in live(project, "statefulsets"):
         assert statefulset["status"].get("readyReplicas", 0) == statefulset["spec"]["replicas"]
-    hpas = live(project, "horizontalpodautoscalers")
-    assert hpas
-    for hpa in hpas:
-        target = hpa["spec"]["scaleTargetRef"]["name"]
-        project.kubectl("wait", f"deployment/{target}", "-n", NAMESPACE,
-                        f"--for=jsonpath={{.status.availableReplicas}}={hpa['spec']['minReplicas']}", "--timeout=120s")
 
 
 def test_every_pod_we_create_is_admitted_and_one_breaking_restricted_is_refused(project: Project):

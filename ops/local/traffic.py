@@ -54,7 +54,8 @@ def live_weights() -> dict[str, float]:
     active_color = active["spec"].get("selector", {}).get(rules.COLOR_LABEL)
     canary_color = (canary or {}).get("spec", {}).get("selector", {}).get(rules.COLOR_LABEL)
     annotations = (ingress or {}).get("metadata", {}).get("annotations", {})
-    weight = int(annotations.get(f"{NGINX}/canary-weight", "0")) if annotations.get(f"{NGINX}/canary") == "true" else 0
+    text = annotations.get(f"{NGINX}/canary-weight", "0") if annotations.get(f"{NGINX}/canary") == "true" else "0"
+    weight = min(int(text), 100) if text.isdigit() else 0  # as ingress-nginx reads a malformed weight: no canary
     if not active_color:
         return {}
     if not canary_color or weight == 0:
