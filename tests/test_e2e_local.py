@@ -26,6 +26,7 @@ import yaml
 
 from components.config import Verdict
 from ops.engine import build
+from ops.local.cluster import process_alive
 from tests.e2e_helpers import PORTS, Project, copy_project, engine_bin, local_env, local_up
 
 pytestmark = pytest.mark.e2e
@@ -35,13 +36,6 @@ NAMESPACE = "doc-rag-prod"
 
 def started_pids(printed: str) -> list[int]:
     return [int(pid) for pid in re.findall(r"started \(pid (\d+),", printed)]
-
-
-def gone(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def test_up_refuses_a_taken_port_and_starts_nothing(tmp_path: Path):
@@ -79,7 +73,8 @@ def test_a_process_dying_while_starting_is_named_with_its_log_and_the_rest_stopp
     assert "simulated: failed to listen" in done.stderr  # the log's tail
     pids = started_pids(done.stdout)
     assert len(pids) == 1 and "local: etcd started" in done.stdout  # and stopped again:
-    assert all(gone(pid) for pid in pids) and not list((project / "build/local/cluster").glob("pids/*.pid"))
+    assert not any(process_alive(pid) for pid in pids)
+    assert not list((project / "build/local/cluster").glob("pids/*.pid"))
 
 
 @pytest.fixture(scope="module")
@@ -309,7 +304,7 @@ def test_down_leaves_no_process_and_no_listener(project: Project):
     pids = [int(p.read_text().split()[0]) for p in (project.root / "build/local/cluster/pids").glob("*.pid")]
     assert len(pids) == 7
     project.ops("local", "down")
-    assert all(gone(pid) for pid in pids)
+    assert not any(process_alive(pid) for pid in pids)
     for port in PORTS:
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still listening"

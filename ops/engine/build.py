@@ -84,8 +84,7 @@ def pulumi_home() -> Path:
 
 def _go_env(**extra: str) -> dict[str, str]:
     # GOTOOLCHAIN=local: build with the machine's Go, never fetch another toolchain behind the user's back.
-    env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-trimpath", **extra}
-    return env
+    return {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-trimpath", **extra}
 
 
 def _x(symbol: str, value: str) -> str:
@@ -128,6 +127,15 @@ class Builder:
         return Path(info["Dir"])
 
 
+def _writable_copy(source: Path, target: Path) -> None:
+    """A copy of a module-cache directory (read-only there) that the build may change."""
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target)
+    for path in [target, *target.rglob("*")]:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
 def build_kubernetes(b: Builder) -> None:
     version = f"v{KUBERNETES_VERSION}"
     major, minor, _ = KUBERNETES_VERSION.split(".")
@@ -150,12 +158,7 @@ def build_kwok(b: Builder) -> None:
     b.go(["install", "-ldflags", f"-s -w {_x('sigs.k8s.io/kwok/pkg/consts.Version', KWOK_VERSION)}",
           f"sigs.k8s.io/kwok/cmd/kwok@v{KWOK_VERSION}"], RECIPES, GOBIN=str(b.bin))
     # kwok's own Stages ship in its module: keep the release's copy beside the binary (ops/local uses them).
-    stages = kwok_stage_dir(b.target)
-    if stages.exists():
-        shutil.rmtree(stages)
-    shutil.copytree(b.module_dir(f"sigs.k8s.io/kwok@v{KWOK_VERSION}") / "kustomize" / "stage", stages)
-    for path in [stages, *stages.rglob("*")]:
-        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    _writable_copy(b.module_dir(f"sigs.k8s.io/kwok@v{KWOK_VERSION}") / "kustomize" / "stage", kwok_stage_dir(b.target))
 
 
 def build_pulumi(b: Builder) -> None:
@@ -173,13 +176,8 @@ def build_pulumi(b: Builder) -> None:
 def build_provider(b: Builder) -> None:
     """The provider's main go:embeds files that `go generate` writes and the module zip lacks: build a
     writable copy of the module, its local sdk/v4 replace pointed at the published sdk/v4 release."""
-    source = b.module_dir(PROVIDER_MODULE)
     work = b.target / "src" / "pulumi-kubernetes-provider"
-    if work.exists():
-        shutil.rmtree(work)
-    shutil.copytree(source, work)
-    for path in [work, *work.rglob("*")]:
-        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    _writable_copy(b.module_dir(PROVIDER_MODULE), work)
     sdk_path, sdk_version = PROVIDER_SDK.split("@")
     b.go(["mod", "edit", f"-replace={sdk_path}={sdk_path}@{sdk_version}"], work)
     main = work / "cmd" / "pulumi-resource-kubernetes"

@@ -1,6 +1,7 @@
-"""The local control plane's processes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
-kwok on 127.0.0.1, no containers. Each is started by `up` with its pid in a pid file and stopped by
-`down` through that pid only (never by name); a process that dies while starting stops the rest.
+"""The local cluster's processes on 127.0.0.1, no containers: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, kwok, Debian's Prometheus and the traffic source. Each is started by `up` with its pid (and
+binary) in a pid file and stopped by `down` through that pid only (never by name); a process that dies
+while starting stops the rest.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ PID_DIR = CLUSTER_DIR / "pids"
 LOG_DIR = CLUSTER_DIR / "logs"
 KUBECONFIG = CLUSTER_DIR / "kubeconfig"
 
-# Consecutive ports from DOC_RAG_LOCAL_PORT_BASE (etcd, etcd peer, kube-apiserver, the traffic source,
-# Prometheus): the tests run their cluster on another base, so `make up` and `make test` do not collide.
 def _port_base() -> int:
     text = os.environ.get("DOC_RAG_LOCAL_PORT_BASE", "16379")
     if not text.isdigit() or not 1024 <= int(text) <= 65533:
@@ -37,6 +36,8 @@ def _port_base() -> int:
     return int(text)
 
 
+# Consecutive ports from DOC_RAG_LOCAL_PORT_BASE (etcd, etcd peer, kube-apiserver, the traffic source,
+# Prometheus): the tests run their cluster on another base, so `make up` and `make test` do not collide.
 PORT_BASE = _port_base()
 ETCD_PORT, ETCD_PEER_PORT, APISERVER_PORT = PORT_BASE, PORT_BASE + 1, PORT_BASE + 2
 TRAFFIC_PORT, PROMETHEUS_PORT = PORT_BASE + 3, PORT_BASE + 4
@@ -158,7 +159,7 @@ def running_pid(component: Component, bin_dir: Optional[Path] = None) -> Optiona
         return None
     if command != recorded or (bin_dir is not None and command != str(bin_dir / component.binary)):
         return None
-    return pid if _alive(pid) else None
+    return pid if process_alive(pid) else None
 
 
 def start(component: Component, bin_dir: Path) -> int:
@@ -184,22 +185,22 @@ def stop(component: Component, timeout: float = 15.0) -> Optional[int]:
         try:
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            while _alive(pid) and time.monotonic() < deadline:
+            while process_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if _alive(pid):
+            if process_alive(pid):
                 os.kill(pid, signal.SIGKILL)
                 deadline = time.monotonic() + timeout
-                while _alive(pid) and time.monotonic() < deadline:
+                while process_alive(pid) and time.monotonic() < deadline:
                     time.sleep(0.05)
         except ProcessLookupError:
             pass  # it exited on its own meanwhile
-        if _alive(pid):
+        if process_alive(pid):
             raise LocalClusterError(f"{component.name} (pid {pid}) did not exit after SIGKILL")
     component.pid_file.unlink(missing_ok=True)
     return pid
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
     except ChildProcessError:
@@ -249,7 +250,8 @@ def client_tls(identity: str) -> ssl.SSLContext:
     return context
 
 
-def _get(url: str, identity: str) -> bytes:
+def https_get(url: str, identity: str) -> bytes:
+    """The body of a 200 answer to a client-certificate request, b"" for anything else."""
     try:
         with urllib.request.urlopen(url, timeout=3, context=client_tls(identity)) as response:
             return response.read() if response.status == 200 else b""
@@ -258,11 +260,11 @@ def _get(url: str, identity: str) -> bytes:
 
 
 def etcd_healthy() -> bool:
-    return b'"health":"true"' in _get(f"{ETCD_URL}/health", "apiserver-etcd-client")
+    return b'"health":"true"' in https_get(f"{ETCD_URL}/health", "apiserver-etcd-client")
 
 
 def apiserver_ready() -> bool:
-    return _get(f"{API_URL}/readyz", "admin") == b"ok"
+    return https_get(f"{API_URL}/readyz", "admin") == b"ok"
 
 
 def http_ok(url: str) -> bool:

@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 from components import prometheus_rules as rules
 from components.traffic import ACTIVE_SERVICE, CANARY_INGRESS, CANARY_SERVICE, NGINX
-from ops.local.cluster import API_URL, client_tls
+from ops.local.cluster import API_URL, https_get
 
 RATE = 40  # requests per second, all colours together
 TICK = 0.25  # seconds
@@ -37,11 +37,8 @@ RULES_NAMESPACE, RULES_CONFIGMAP = "doc-rag-monitoring", "prometheus-rules"
 
 
 def api_get(path: str) -> Optional[dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(f"{API_URL}{path}", timeout=3, context=client_tls("admin")) as response:
-            return json.loads(response.read())
-    except (OSError, urllib.error.URLError, ValueError):
-        return None
+    body = https_get(f"{API_URL}{path}", "admin")
+    return json.loads(body) if body else None
 
 
 def live_weights() -> dict[str, float]:
