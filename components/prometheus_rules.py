@@ -337,14 +337,15 @@ class GateQueries:
     request_rate_record: str
 
 
-def gate_queries(color: str, count_window: Optional[str] = None) -> GateQueries:
-    """The raw PromQL the recording rules use, restricted to one colour."""
+def gate_queries(color: str, window: str = GATE_WINDOW) -> GateQueries:
+    """The raw PromQL the recording rules use, restricted to one colour, over `window` (`ops promote` narrows
+    it to the current step's age, so traffic from before the step cannot dilute the step's own)."""
     matcher = f'{{{COLOR_LABEL}="{color}"}}'
     only = {COLOR_LABEL: color}
     return GateQueries(
-        error_ratio=error_ratio_expr(matchers=only),
-        p95_latency_seconds=p95_latency_expr(matchers=only),
-        request_count=request_count_expr(count_window or GATE_WINDOW, matchers=only),
+        error_ratio=error_ratio_expr(window, matchers=only),
+        p95_latency_seconds=p95_latency_expr(window, matchers=only),
+        request_count=request_count_expr(window, matchers=only),
         error_ratio_record=RECORD_ERROR_RATIO + matcher,
         p95_latency_record=RECORD_P95_LATENCY + matcher,
         request_rate_record=RECORD_REQUEST_RATE + matcher,

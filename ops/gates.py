@@ -1,7 +1,9 @@
 """Canary gates: the recording rules' own PromQL, judged against release.gates thresholds.
 
-Four gates for the colour under test:
-  requests            increase(http_requests_total[5m]) >= minRequests, else the ratios mean nothing
+Four gates for the colour under test, each over the current step's own traffic: the window is the step's
+age (at most 5m, see step_window), so a colour that served healthily as the stable one minutes ago does
+not dilute the errors of its new canary:
+  requests            increase(http_requests_total[window]) >= minRequests, else the ratios mean nothing
   errorRatio          5xx / all <= maxErrorRatio
   errorRatioVsStable  canary 5xx share - stable 5xx share <= maxErrorRatioVsStable (a difference, so a
                       stable colour at 0 % errors does not make every canary error fatal); `skip`, with
@@ -19,7 +21,7 @@ import math
 from typing import Literal, Optional, Protocol
 
 from components.config import Color, GatesConfig, GateVerdict, duration_seconds
-from components.prometheus_rules import gate_queries
+from components.prometheus_rules import GATE_WINDOW, gate_queries
 from ops.prometheus import PrometheusError, QueryResult
 from ops.release_state import GateReport, ReportVerdict
 
@@ -46,10 +48,21 @@ def _judge(value: Optional[float], threshold: float) -> Literal["pass", "fail", 
     return "pass" if value <= threshold else "fail"
 
 
+def step_window(age: Optional[float]) -> str:
+    """The gates' PromQL window for a step that has run `age` seconds: its own traffic only, at most GATE_WINDOW
+    (unknown age: GATE_WINDOW). Whole seconds, at least 1s (PromQL durations); a window shorter than two
+    scrapes has no rate yet, which reads as no data."""
+    longest = duration_seconds(GATE_WINDOW)
+    if age is None or age >= longest:
+        return GATE_WINDOW
+    return f"{max(1, math.ceil(age))}s"
+
+
 def evaluate(backend: QueryBackend, gates: GatesConfig, color: Color, baseline: Optional[Color],
-             at: Optional[float] = None) -> GateReport:
-    """Evaluate every gate for `color`; `baseline` is the stable colour (None after the flip: no baseline)."""
-    canary = gate_queries(color)
+             at: Optional[float] = None, window: str = GATE_WINDOW) -> GateReport:
+    """Evaluate every gate for `color` over `window`; `baseline` is the stable colour (None after the flip: no
+    baseline), judged over the same window."""
+    canary = gate_queries(color, window)
     requests = _ask(backend, canary.request_count, at)
     samples = _value(requests)
     enough = samples is not None and samples >= gates.minRequests
@@ -62,7 +75,7 @@ def evaluate(backend: QueryBackend, gates: GatesConfig, color: Color, baseline: 
                                 query=ratio.query, value=canary_ratio, threshold=gates.maxErrorRatio,
                                 samples=samples))
 
-    verdicts.append(_relative(backend, gates, ratio, samples, baseline, at))
+    verdicts.append(_relative(backend, gates, ratio, samples, baseline, at, window))
 
     latency = _ask(backend, canary.p95_latency_seconds, at)
     max_latency = duration_seconds(gates.maxP95Latency)
@@ -72,13 +85,14 @@ def evaluate(backend: QueryBackend, gates: GatesConfig, color: Color, baseline: 
 
 
 def _relative(backend: QueryBackend, gates: GatesConfig, ratio: QueryResult, samples: Optional[float],
-              baseline: Optional[Color], at: Optional[float]) -> GateVerdict:
+              baseline: Optional[Color], at: Optional[float], window: str) -> GateVerdict:
     """errorRatioVsStable: the canary's 5xx share minus the stable colour's, or `skip` without a baseline."""
     threshold = gates.maxErrorRatioVsStable
     if baseline is None:
         return GateVerdict(gate="errorRatioVsStable", status="skip", threshold=threshold,
                            reason="after the flip: no stable colour to compare with")
-    stable_requests = _ask(backend, gate_queries(baseline).request_count, at)
+    stable_queries = gate_queries(baseline, window)
+    stable_requests = _ask(backend, stable_queries.request_count, at)
     served = _value(stable_requests)
     # An answered query with (almost) no stable traffic is the last step's normal state, not missing data;
     # an unanswered one stays `nodata`.
@@ -87,7 +101,7 @@ def _relative(backend: QueryBackend, gates: GatesConfig, ratio: QueryResult, sam
         return GateVerdict(gate="errorRatioVsStable", status="skip", query=stable_requests.query, threshold=threshold,
                            samples=samples, reason=f"stable {baseline} {what} in the window (fewer than "
                                                    f"minRequests {gates.minRequests}): no baseline")
-    stable = _ask(backend, gate_queries(baseline).error_ratio, at)
+    stable = _ask(backend, stable_queries.error_ratio, at)
     canary_ratio, stable_ratio = _value(ratio), _value(stable)
     excess = None if canary_ratio is None or stable_ratio is None else canary_ratio - stable_ratio
     return GateVerdict(gate="errorRatioVsStable", status=_judge(excess, threshold),

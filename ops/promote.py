@@ -209,12 +209,17 @@ def prometheus_problem(base_url: str, timeout: float = 10.0) -> Optional[str]:
     return None
 
 
-def prometheus_gates(base_url: str) -> GateSource:
-    from ops.gates import evaluate
+def prometheus_gates(base_url: str, clock: Clock) -> GateSource:
+    """Gates asked of Prometheus over the current step's traffic (its age by `clock`)."""
+    from ops.gates import evaluate, step_window
     from ops.prometheus import PrometheusClient
 
     client = PrometheusClient(base_url)
-    return lambda observe, thresholds: evaluate(client, thresholds, observe.color, observe.baseline)
+
+    def gates(observe: Observe, thresholds: GatesConfig) -> GateReport:
+        age = None if observe.since is None else clock.now() - observe.since
+        return evaluate(client, thresholds, observe.color, observe.baseline, window=step_window(age))
+    return gates
 
 
 def http_smoke(api_url: str, timeout: float = 10.0) -> SmokeCheck:
@@ -304,7 +309,8 @@ def promote_command(args: argparse.Namespace) -> int:
             console.print(f"error: no Prometheus URL: {HOW_TO_SET_PROMETHEUS}", markup=False)
             return EXIT_USAGE
         api = endpoint(args.api_url, view, "apiUrl", "DOC_RAG_API_URL", f"https://{view.config.domain}")
-        gates, smoke, clock = prometheus_gates(prometheus), http_smoke(str(api)), SystemClock()
+        clock = SystemClock()
+        gates, smoke = prometheus_gates(prometheus, clock), http_smoke(str(api))
 
         def preflight() -> Optional[str]:
             problem = prometheus_problem(prometheus)

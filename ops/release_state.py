@@ -138,12 +138,14 @@ class Up:
 
 @dataclass(frozen=True)
 class Observe:
-    """Wait `after` seconds, then evaluate the gates for `color` (against `baseline`, if any)."""
+    """Wait `after` seconds, then evaluate the gates for `color` (against `baseline`, if any) over the traffic
+    since `since` (epoch seconds: when the current step reached traffic; None when unknown)."""
 
     after: float
     color: Color
     baseline: Optional[Color]
     reason: str
+    since: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,7 @@ def _rollback(state: ReleaseState, reason: str, now: float, gates: tuple[GateVer
 
 def _observe(state: ReleaseState, policy: Policy, reason: str) -> Observe:
     baseline: Optional[Color] = state.stable_color if state.phase == "canary" else None
-    return Observe(policy.interval, state.candidate_color, baseline, reason)
+    return Observe(policy.interval, state.candidate_color, baseline, reason, state.soak_started)
 
 
 def _describe(gates: list[GateVerdict]) -> str:

@@ -21,8 +21,8 @@ from components.config import ConfigError
 from ops import promote  # make_driver through the module: one binding, whoever imports first
 from ops.driver import StackView
 from ops.plan import EXIT_USAGE
-from ops.promote import GateSource, endpoint, gate_table, prometheus_gates, pulumi_cli
-from ops.release_state import Observe
+from ops.promote import GateSource, SystemClock, endpoint, gate_table, prometheus_gates, pulumi_cli
+from ops.release_state import Observe, epoch
 from ops.stackconfig import UsageError, load_stack_config
 
 LAST_VERDICTS = 8
@@ -75,7 +75,9 @@ def show_status(view: StackView, console: Console, gates: Optional[GateSource] =
         console.print(verdict_table(view))
     if gates is not None:
         baseline = state.stable_color if state.phase == "canary" else None
-        report = gates(Observe(0, state.candidate_color, baseline, "status"), view.release.gates)
+        last = state.last_decision
+        since = epoch(last.time) if state.phase != "idle" and last is not None else None  # the step's own traffic
+        report = gates(Observe(0, state.candidate_color, baseline, "status", since), view.release.gates)
         console.print(gate_table(report.gates, f"live gates for {state.candidate_color}: {report.verdict}"))
 
 
@@ -107,7 +109,7 @@ def status_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # Offline there are no outputs, so only a URL from the flag or the environment is asked.
     url = endpoint(args.prometheus_url, view, "prometheusUrl", "PROMETHEUS_URL")
-    gates = prometheus_gates(url) if url else None
+    gates = prometheus_gates(url, SystemClock()) if url else None
     if gates is None:
         console.print("live gates: no Prometheus URL (--prometheus-url or PROMETHEUS_URL)")
     while True:

@@ -21,7 +21,7 @@ import pytest
 
 from components.config import GatesConfig
 from components.prometheus_rules import JOB, gate_queries
-from ops.gates import evaluate
+from ops.gates import evaluate, step_window
 from ops.prometheus import PrometheusClient, PrometheusError
 from tests.conftest import require_tool
 
@@ -37,6 +37,12 @@ class Traffic:
     rps: float
     error_share: float = 0.001
     latency: float = 0.08
+    # The colour served like this until `switched` seconds before the slot's end (then as above).
+    before: "Traffic | None" = None
+    switched: int = 0
+
+    def at(self, before_end: float) -> "Traffic":
+        return self.before if self.before is not None and before_end > self.switched else self
 
 
 # scenario -> {colour: traffic}; a colour absent from a scenario has no series at all there.
@@ -49,6 +55,8 @@ SCENARIOS: dict[str, dict[str, Traffic]] = {
     "low_traffic": {"blue": Traffic(100), "green": Traffic(0.1)},
     # the last canary step (weight 100): blue's series exist but stay flat, green takes every request
     "all_on_canary": {"blue": Traffic(0), "green": Traffic(100)},
+    # green was the healthy stable colour until 2 minutes ago; since its canary step began it fails 20 %
+    "recently_stable": {"blue": Traffic(100), "green": Traffic(2, error_share=0.2, before=Traffic(100), switched=120)},
 }
 
 
@@ -67,17 +75,20 @@ def openmetrics(start: float) -> tuple[str, dict[str, float]]:
         ends[name] = slot_start + SLOT
         for color, traffic in colors.items():
             ok_lines, err_lines, bucket_lines = [], [], {le: [] for le in (*BUCKETS, math.inf)}
+            total = errors = 0.0
+            fast = {le: 0.0 for le in bucket_lines}
             for tick in range(SLOT // SCRAPE + 1):
                 at = slot_start + tick * SCRAPE
-                total = traffic.rps * tick * SCRAPE
-                errors = total * traffic.error_share
+                now = traffic.at(SLOT - tick * SCRAPE)
+                served = now.rps * SCRAPE if tick else 0.0
+                total, errors = total + served, errors + served * now.error_share
                 ok_lines.append(f"http_requests_total{{{_labels(color, status='200')}}} {total - errors:.3f} {at:.0f}")
                 err_lines.append(f"http_requests_total{{{_labels(color, status='503')}}} {errors:.3f} {at:.0f}")
                 for le in bucket_lines:
-                    share = 1.0 if traffic.latency <= le else 0.0
+                    fast[le] += served if now.latency <= le else 0.0
                     bound = "+Inf" if le == math.inf else repr(le)
                     series = f"http_request_duration_seconds_bucket{{{_labels(color, le=bound)}}}"
-                    bucket_lines[le].append(f"{series} {total * share:.3f} {at:.0f}")
+                    bucket_lines[le].append(f"{series} {fast[le]:.3f} {at:.0f}")
             requests += ok_lines + err_lines
             for lines in bucket_lines.values():
                 buckets += lines
@@ -145,9 +156,10 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         log.close()
 
 
-def _statuses(server: Server, scenario: str, baseline: str | None = "blue") -> tuple[str, dict[str, str], dict]:
+def _statuses(server: Server, scenario: str, baseline: str | None = "blue", window: str = "5m"
+              ) -> tuple[str, dict[str, str], dict]:
     with PrometheusClient(server.url) as client:
-        report = evaluate(client, GatesConfig(), "green", baseline, at=server.ends[scenario])
+        report = evaluate(client, GatesConfig(), "green", baseline, at=server.ends[scenario], window=window)
     return report.verdict, {g.gate: g.status for g in report.gates}, {g.gate: g for g in report.gates}
 
 
@@ -208,6 +220,22 @@ def test_all_traffic_on_the_canary_skips_the_relative_gate_and_passes(prometheus
     assert skipped.value is None and skipped.threshold == 0.005
     assert skipped.reason == "stable blue served 0 requests in the window (fewer than minRequests 100): no baseline"
     assert gate_queries("blue").request_count in skipped.query  # what was asked, for the report
+
+
+def test_a_step_is_judged_on_its_own_traffic_not_on_what_the_colour_served_before(prometheus: Server):
+    """green served healthily as the stable colour until its canary step began 2 minutes ago: over 5 minutes its
+    20 % errors drown in the old traffic, over the step's own window (what `ops promote` asks) they fail it."""
+    diluted, _, _ = _statuses(prometheus, "recently_stable")
+    assert diluted == "pass"  # the blind spot a fixed window has
+    verdict, statuses, gates = _statuses(prometheus, "recently_stable", window=step_window(120))
+    assert verdict == "fail" and statuses["errorRatio"] == "fail"
+    assert gates["errorRatio"].value == pytest.approx(0.2, rel=0.1) and "[120s]" in gates["errorRatio"].query
+    assert gates["requests"].value == pytest.approx(2 * 120, rel=0.15)
+
+
+def test_step_window_is_the_step_age_capped_at_the_rules_window():
+    assert [step_window(age) for age in (None, 0, 4.2, 120, 299.5, 300, 3600)] == [
+        "5m", "1s", "5s", "120s", "300s", "5m", "5m"]
 
 
 def test_after_the_flip_there_is_no_baseline(prometheus: Server):

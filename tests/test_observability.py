@@ -378,7 +378,7 @@ def test_gate_queries_are_the_recording_rules_expressions_restricted_to_one_colo
     assert green.request_count.replace(',version="green"', "") == \
         recorded[rules.RECORD_REQUEST_RATE].replace("rate(", "increase(")
     assert green.error_ratio_record == 'version:http_requests_errors:ratio_rate5m{version="green"}'
-    assert "[30m]" in rules.gate_queries("green", "30m").request_count
+    assert "[30m]" in rules.gate_queries("green", "30m").error_ratio
 
 
 def test_monitoring_objects_pass_strict_schema_and_restricted_pods(prod_run):
