@@ -2,11 +2,13 @@
 
 1. the offline plan tiers (ops.plan: program under the SDK monitor, T3-T6 on what it registers);
 2. where reachable: `pulumi preview` with the policy pack (Automation API), node readiness (`kubectl get
-   nodes` against the stack's own cluster: its `kubeconfig` output when it has one, else the current
-   context, and the report says which), and the Prometheus (/-/healthy) and Grafana (/api/health) health
-   endpoints.
-A live part whose tool or URL is missing is skipped with the reason (the plan tiers are never skipped);
---offline skips them all. Exit codes: 0 all pass, 1 something failed, 2 invalid config or usage.
+   nodes` against the stack's own cluster: its `kubeconfig` output (eks), else the kubeconfig its config
+   names (existing), else the current context, and the report says which), and the health endpoints of
+   the API (/health, /ready), Prometheus (/-/healthy) and Grafana (/api/health). Each URL comes from the
+   flag, else the environment (DOC_RAG_API_URL, PROMETHEUS_URL, GRAFANA_URL), else the stack output.
+A live part whose tool or URL is missing is skipped with the reason, as is an in-cluster address
+(`*.svc`) this machine cannot resolve (the plan tiers are never skipped); --offline skips them all.
+Exit codes: 0 all pass, 1 something failed, 2 invalid config or usage.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
+from urllib.parse import urlsplit
 
 import httpx
 from rich.console import Console
@@ -28,7 +32,7 @@ from rich.table import Table
 
 from ops.checks.base import CheckResult
 from ops.plan import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE
-from ops.stackconfig import PROJECT_DIR, UsageError
+from ops.stackconfig import PROJECT_DIR, UsageError, load_stack_config
 
 POLICY_PACK = PROJECT_DIR / "policies"
 
@@ -89,14 +93,29 @@ def kubeconfig_file(content: Any) -> Iterator[Optional[str]]:
             os.unlink(path)
 
 
+def configured_kubeconfig(stack: str) -> Optional[str]:
+    """What an `existing` cluster's config names as its kubeconfig (contents, or a path from the project
+    directory, as the provider reads it); None when it names none."""
+    try:
+        return load_stack_config(stack).model().cluster.kubeconfig
+    except (UsageError, ValueError):
+        return None
+
+
 def stack_node_readiness(live: LiveStack) -> CheckResult:
     """Nodes of the stack's own cluster: never whatever cluster the current context happens to be."""
     content = live.driver.secret_output("kubeconfig") if live.driver is not None else None
+    where = "via the stack's kubeconfig output"
+    named = None if content else configured_kubeconfig(live.stack)
+    if named and "\n" not in named:
+        if not (PROJECT_DIR / named).is_file():
+            return CheckResult("fail", f"cluster.kubeconfig names {PROJECT_DIR / named}, which does not exist")
+        content, where = (PROJECT_DIR / named).read_text(), f"via cluster.kubeconfig ({named})"
+    elif named:
+        content, where = named, "via the kubeconfig in cluster.kubeconfig"
     with kubeconfig_file(content) as path:
         result = node_readiness(kubeconfig=path)
-    if path:
-        where = "via the stack's kubeconfig output"
-    else:
+    if not path:
         why = "the stack has no kubeconfig output" if live.driver is not None else live.problem
         where = f"via the current kubectl context ({why})"
     return CheckResult(result.status, f"{result.summary}; {where}", result.findings)
@@ -126,26 +145,49 @@ def node_readiness(kubectl: Optional[str] = None, timeout: float = 30, kubeconfi
     return CheckResult("pass", f"{len(ready)}/{len(nodes)} nodes Ready")
 
 
-def http_health(what: str, url: Optional[str], path: str, timeout: float = 10) -> CheckResult:
-    if not url:
-        return CheckResult("skip", f"no {what} URL (--{what.lower()}-url, or the stack output): skipped")
-    target = url.rstrip("/") + path
+def resolvable(host: str) -> bool:
     try:
-        code = httpx.get(target, timeout=timeout).status_code
-    except httpx.HTTPError as error:
-        return CheckResult("fail", f"{what} not reachable at {target}: {error}")
-    return CheckResult("pass" if code == 200 else "fail", f"{target}: HTTP {code}")
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return False
+    return True
+
+
+def http_health(what: str, url: Optional[str], paths: tuple[str, ...], env: str, timeout: float = 10) -> CheckResult:
+    flag = f"--{what.lower()}-url"
+    if not url:
+        return CheckResult("skip", f"no {what} URL ({flag}, ${env}, or the stack output): skipped")
+    host = urlsplit(url).hostname or ""
+    if ".svc" in host and not resolvable(host):
+        return CheckResult("skip", f"{url} is an in-cluster address this machine cannot resolve: port-forward and "
+                                   f"pass {flag} or set ${env}")
+    answers, failed = [], False
+    for path in paths:
+        target = url.rstrip("/") + path
+        try:
+            code = httpx.get(target, timeout=timeout).status_code
+        except httpx.HTTPError as error:
+            return CheckResult("fail", f"{what} not reachable at {target}: {error}")
+        answers.append(f"{target}: HTTP {code}")
+        failed = failed or code != 200
+    return CheckResult("fail" if failed else "pass", "; ".join(answers))
 
 
 def live_probes(args: argparse.Namespace) -> list[Probe]:
     live = open_stack(args.stack)  # outputs: the in-cluster URLs observability exports ({} without a CLI)
-    prometheus = args.prometheus_url or live.outputs.get("prometheusUrl")
-    grafana = args.grafana_url or live.outputs.get("grafanaUrl")
+
+    def url(flag: Optional[str], env: str, output: str) -> Optional[str]:
+        return flag or os.environ.get(env) or live.outputs.get(output)
+
+    api = url(args.api_url, "DOC_RAG_API_URL", "apiUrl")
+    prometheus = url(args.prometheus_url, "PROMETHEUS_URL", "prometheusUrl")
+    grafana = url(args.grafana_url, "GRAFANA_URL", "grafanaUrl")
     return [
         Probe("pulumi preview", lambda: pulumi_preview(live)),
         Probe("node readiness", lambda: stack_node_readiness(live)),
-        Probe("prometheus health", lambda: http_health("Prometheus", prometheus, "/-/healthy")),
-        Probe("grafana health", lambda: http_health("Grafana", grafana, "/api/health")),
+        Probe("api health", lambda: http_health("API", api, ("/health", "/ready"), "DOC_RAG_API_URL")),
+        Probe("prometheus health", lambda: http_health("Prometheus", prometheus, ("/-/healthy",), "PROMETHEUS_URL")),
+        Probe("grafana health", lambda: http_health("Grafana", grafana, ("/api/health",), "GRAFANA_URL")),
     ]
 
 
@@ -186,6 +228,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides for the plan")
     parser.add_argument("--out", type=Path, default=None, help="plan output directory (default build/plan/STACK)")
     parser.add_argument("--offline", action="store_true", help="only the plan tiers; skip preview, nodes, health")
-    parser.add_argument("--prometheus-url", help="Prometheus base URL for /-/healthy (default: output prometheusUrl)")
-    parser.add_argument("--grafana-url", help="Grafana base URL for /api/health (default: output grafanaUrl)")
+    parser.add_argument("--api-url", help="API base URL for /health and /ready (default: $DOC_RAG_API_URL, output apiUrl)")
+    parser.add_argument("--prometheus-url",
+                        help="Prometheus base URL for /-/healthy (default: $PROMETHEUS_URL, output prometheusUrl)")
+    parser.add_argument("--grafana-url", help="Grafana base URL for /api/health (default: $GRAFANA_URL, output grafanaUrl)")
     parser.set_defaults(func=check_command)

@@ -272,11 +272,13 @@ def test_check_reports_not_ready_nodes_and_unreachable_health_endpoints(tmp_path
 
     nodes = node_readiness(str(FIXTURES / "kubectl-not-ready"))
     assert nodes.status == "fail" and "1/2 nodes Ready" in nodes.summary and "ip-10-0-2-20" in nodes.summary
-    assert http_health("Grafana", None, "/api/health").status == "skip"
+    assert http_health("Grafana", None, ("/api/health",), "GRAFANA_URL").status == "skip"
+    in_cluster = http_health("Grafana", "http://grafana.doc-rag-monitoring.svc:3000", ("/api/health",), "GRAFANA_URL")
+    assert in_cluster.status == "skip" and "--grafana-url or set $GRAFANA_URL" in in_cluster.summary
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    down = http_health("Prometheus", f"http://127.0.0.1:{port}", "/-/healthy", timeout=1)
+    down = http_health("Prometheus", f"http://127.0.0.1:{port}", ("/-/healthy",), "PROMETHEUS_URL", timeout=1)
     assert down.status == "fail" and "not reachable" in down.summary
 
     out = io.StringIO()
@@ -387,7 +389,7 @@ def test_check_previews_with_the_policy_pack_and_points_kubectl_at_the_stack(fak
     state["outputs"]["kubeconfig"] = json.dumps({"clusters": [{"name": "doc-rag-prod"}]})  # eks: a JSON string
     state["preview_error"] = "error: preview failed: policy violation (fake)"
     fake_pulumi.set(**state)
-    args = argparse.Namespace(stack="prod", prometheus_url=None, grafana_url=None)
+    args = argparse.Namespace(stack="prod", api_url=None, prometheus_url=None, grafana_url=None)
     results = {probe.name: probe.run() for probe in live_probes(args)}
 
     nodes = results["node readiness"]
@@ -403,3 +405,13 @@ def test_check_previews_with_the_policy_pack_and_points_kubectl_at_the_stack(fak
     fake_pulumi.set(**state)
     nodes = {probe.name: probe for probe in live_probes(args)}["node readiness"].run()
     assert nodes.status == "fail" and "current kubectl context" in nodes.summary
+    # an existing cluster whose config names its kubeconfig is asked through that file, never the context
+    monkeypatch.setattr("ops.check.PROJECT_DIR", tmp_path)
+    local_args = argparse.Namespace(stack="local", api_url=None, prometheus_url=None, grafana_url=None)
+    missing = {probe.name: probe for probe in live_probes(local_args)}["node readiness"].run()
+    assert missing.status == "fail" and "build/local/cluster/kubeconfig, which does not exist" in missing.summary
+    named = tmp_path / "build/local/cluster/kubeconfig"
+    named.parent.mkdir(parents=True)
+    named.write_text("clusters: [{name: doc-rag-prod}]\n")
+    local = {probe.name: probe for probe in live_probes(local_args)}["node readiness"].run()
+    assert local.status == "pass" and "via cluster.kubeconfig (build/local/cluster/kubeconfig)" in local.summary
