@@ -103,12 +103,16 @@ def service_update_order(state: TrafficState) -> tuple[list[str], list[str]]:
             [name for name, share in shares.items() if share == 0])
 
 
+# The stack owns every routing field: an `up` takes back a weight or selector edited by hand (server-side
+# apply would stop on the field-manager conflict instead), after `ops promote` refused to start while the
+# live objects differed from the stack (ops/live_drift.py).
+PATCH_FORCE = {"pulumi.com/patchForce": "true"}
+
+
 def _metadata(name: str, namespace: str = NS_PROD, annotations: Optional[dict[str, Any]] = None,
               component: str = "traffic") -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels(component)}
-    if annotations:
-        metadata["annotations"] = annotations
-    return metadata
+    return {"name": name, "namespace": namespace, "labels": labels(component),
+            "annotations": {**(annotations or {}), **PATCH_FORCE}}
 
 
 def api_service_manifest(name: str, selector: dict[str, str], scrape: bool = True) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from components.config import GatesConfig, GateVerdict, duration_seconds
 from ops.driver import StackView, UpOutcome, release_outputs
+from ops.live_drift import DriftedField
 from ops.promote import FakeClock, run_release
 from ops.release_state import GateReport, Observe, Up
 from ops.stackconfig import load_stack_config
@@ -38,9 +39,13 @@ class MemoryDriver:
     view: StackView
     clock: Optional[FakeClock] = None
     calls: list[tuple[Up, float, float]] = field(default_factory=list)  # action, wall clock, fake clock
+    drifted: tuple[DriftedField, ...] = ()  # what the live cluster differs in (tests of the refusal)
 
     def read(self) -> StackView:
         return self.view
+
+    def live_drift(self) -> list[DriftedField]:
+        return list(self.drifted)
 
     def up(self, action: Up) -> UpOutcome:
         self.calls.append((action, time.perf_counter(), self.clock.now() if self.clock else 0.0))

@@ -1,7 +1,8 @@
 """`python -m ops check -s STACK`: the seed's pre-deployment check, one report, non-zero on failure.
 
 1. the offline plan tiers (ops.plan: program under the SDK monitor, T3-T6 on what it registers);
-2. where reachable: `pulumi preview` with the policy pack (Automation API), node readiness (`kubectl get
+2. where reachable: `pulumi preview` with the policy pack (Automation API), live drift (objects changed
+   outside Pulumi: ops/live_drift.py), node readiness (`kubectl get
    nodes` against the stack's own cluster: its `kubeconfig` output (eks), else the kubeconfig its config
    names (existing), else the current context, and the report says which), and the health endpoints of
    the API (/health, /ready), Prometheus (/-/healthy) and Grafana (/api/health). Each URL comes from the
@@ -91,6 +92,22 @@ def kubeconfig_file(content: Any) -> Iterator[Optional[str]]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def live_drift(live: LiveStack) -> CheckResult:
+    """Objects changed in the cluster outside Pulumi since the last `up` (refresh-based, changes nothing)."""
+    if live.driver is None:
+        return CheckResult("skip" if not live.cli_found else "fail",
+                           f"live drift not compared: {live.problem}")
+    try:
+        drifted = live.driver.live_drift()
+    except UsageError as error:
+        return CheckResult("fail", str(error))
+    if not drifted:
+        return CheckResult("pass", "the live objects are what the stack deployed")
+    return CheckResult("fail", f"{len(drifted)} field(s) changed outside Pulumi: "
+                               + "; ".join(field.describe() for field in drifted)
+                               + f" (put them back: `pulumi up --stack {live.stack}`)")
 
 
 def configured_kubeconfig(stack: str) -> Optional[str]:
@@ -184,6 +201,7 @@ def live_probes(args: argparse.Namespace) -> list[Probe]:
     grafana = url(args.grafana_url, "GRAFANA_URL", "grafanaUrl")
     return [
         Probe("pulumi preview", lambda: pulumi_preview(live)),
+        Probe("live drift", lambda: live_drift(live)),
         Probe("node readiness", lambda: stack_node_readiness(live)),
         Probe("api health", lambda: http_health("API", api, ("/health", "/ready"), "DOC_RAG_API_URL")),
         Probe("prometheus health", lambda: http_health("Prometheus", prometheus, ("/-/healthy",), "PROMETHEUS_URL")),

@@ -31,6 +31,7 @@ from components.config import (
     Verdict,
     parse_config,
 )
+from ops.live_drift import DriftedField, drifted_fields
 from ops.manifests import manifest_id, manifests
 from ops.release_state import ReleaseState, Up
 from ops.runner import run_program
@@ -200,6 +201,8 @@ class Driver(Protocol):
 
     def up(self, action: Up) -> UpOutcome: ...
 
+    def live_drift(self) -> list[DriftedField]: ...
+
 
 # -- config writes shared by both drivers: `pulumi config set --path` assignments -------------------
 
@@ -331,6 +334,15 @@ class AutomationDriver:
         except self._auto.CommandError:
             return None
 
+    def live_drift(self) -> list[DriftedField]:
+        """What was changed in the cluster outside Pulumi since the last `up` (ops/live_drift.py)."""
+        try:
+            printed = self._cli("refresh", "--preview-only", "--json", "--non-interactive")
+            return drifted_fields(json.loads(printed or "{}"))
+        except (self._auto.CommandError, ValueError) as error:
+            raise StackAccessError(f"pulumi could not compare the live objects of stack {self.stack.name!r} with "
+                                   f"the stack (refresh --preview-only): {cli_error_tail(error)}") from None
+
     def up(self, action: Up) -> UpOutcome:
         try:
             write = config_write(tuple(self.read().release.history), action)
@@ -386,6 +398,9 @@ class OfflineDriver:
             self._outputs = run.outputs
             self._manifests = {manifest_id(m): m for m in manifests(run.resources)}
         return self._config
+
+    def live_drift(self) -> list[DriftedField]:
+        return []  # no cluster: the offline plan is all there is
 
     def read(self) -> StackView:
         config = self._load()

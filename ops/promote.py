@@ -23,6 +23,7 @@ from rich.table import Table
 
 from components.config import ConfigError, GatesConfig, GateVerdict, ReleaseConfig, duration_seconds
 from ops.driver import AutomationDriver, Driver, OfflineDriver, StackView
+from ops.live_drift import drift_report
 from ops.plan import EXIT_USAGE
 from ops.release_state import (
     EXIT_ROLLBACK_FAILED,
@@ -313,6 +314,10 @@ def promote_command(args: argparse.Namespace) -> int:
         gates, smoke = prometheus_gates(prometheus, clock), http_smoke(str(api))
 
         def preflight() -> Optional[str]:
+            # A hand-edited weight would be overwritten by the first `up`: refuse, naming it, before touching it.
+            drifted = driver.live_drift()
+            if drifted:
+                return drift_report(args.stack, drifted) + " Then promote again."
             problem = prometheus_problem(prometheus)
             return problem and f"Prometheus at {prometheus} (from {source}) is not usable: {problem}; " \
                                f"{HOW_TO_SET_PROMETHEUS}"

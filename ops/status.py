@@ -19,7 +19,7 @@ from rich.table import Table
 
 from components.config import ConfigError
 from ops import promote  # make_driver through the module: one binding, whoever imports first
-from ops.driver import StackView
+from ops.driver import Driver, StackView
 from ops.plan import EXIT_USAGE
 from ops.promote import GateSource, SystemClock, endpoint, gate_table, prometheus_gates, pulumi_cli
 from ops.release_state import Observe, epoch
@@ -81,12 +81,30 @@ def show_status(view: StackView, console: Console, gates: Optional[GateSource] =
         console.print(gate_table(report.gates, f"live gates for {state.candidate_color}: {report.verdict}"))
 
 
-def stack_reader(stack: str, console: Console) -> tuple[Reader, bool]:
-    """How status reads the stack, and whether the deployed state is known: through the CLI (config and
-    outputs), else the stack files alone. Never a local program run: its outputs are not what is deployed."""
+def show_live_drift(stack: str, driver: Driver, console: Console) -> None:
+    """What changed in the cluster outside Pulumi (refresh-based: the stack's objects against the live ones)."""
+    try:
+        drifted = driver.live_drift()
+    except UsageError as error:
+        console.print(f"live drift: unknown ({error})", markup=False)
+        return
+    if not drifted:
+        console.print("live drift: none (the live objects are what the stack deployed)")
+        return
+    console.print(f"[red]live drift: {len(drifted)} field(s) changed outside Pulumi[/]")
+    for field in drifted:
+        console.print(f"  {field.describe()}", markup=False)
+    console.print(f"  put the stack's values back with `pulumi up --stack {stack}`, or keep a change by putting it "
+                  f"in the stack config first", markup=False)
+
+
+def stack_reader(stack: str, console: Console) -> tuple[Reader, Optional[Driver]]:
+    """How status reads the stack, and the driver when the deployed state is known: through the CLI (config
+    and outputs), else the stack files alone. Never a local program run: its outputs are not what is deployed."""
     if pulumi_cli() is None:
-        return (lambda: StackView(load_stack_config(stack).model(), {}, stack)), False
-    return promote.make_driver(stack, False, [], console).read, True
+        return (lambda: StackView(load_stack_config(stack).model(), {}, stack)), None
+    driver = promote.make_driver(stack, False, [], console)
+    return driver.read, driver
 
 
 def positive_seconds(text: str) -> float:
@@ -102,7 +120,7 @@ def positive_seconds(text: str) -> float:
 def status_command(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     try:
-        read, online = stack_reader(args.stack, console)
+        read, driver = stack_reader(args.stack, console)
         view = read()
     except (UsageError, ConfigError) as error:
         console.print(f"error: {error}", markup=False)
@@ -113,7 +131,9 @@ def status_command(args: argparse.Namespace) -> int:
     if gates is None:
         console.print("live gates: no Prometheus URL (--prometheus-url or PROMETHEUS_URL)")
     while True:
-        show_status(view, console, gates, offline=not online)
+        show_status(view, console, gates, offline=driver is None)
+        if driver is not None:
+            show_live_drift(args.stack, driver, console)
         if not args.watch:
             return 0
         try:

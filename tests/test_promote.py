@@ -325,6 +325,24 @@ def test_promote_exits_2_before_any_up_when_prometheus_is_not_usable(monkeypatch
     assert driver.calls == []
 
 
+def test_promote_refuses_a_stack_whose_live_objects_drifted_before_any_up(monkeypatch, capsys):
+    """A weight edited with kubectl would be overwritten by the first `up`: refused (exit 2) naming it."""
+    import ops.promote
+    from ops.live_drift import DriftedField
+
+    drifted = DriftedField("Ingress", "doc-rag-prod/api-ingress",
+                           'metadata.annotations["nginx.ingress.kubernetes.io/canary-weight"]', "0", "30")
+    driver = _memory_driver()
+    driver.drifted = (drifted,)
+    monkeypatch.setattr(ops.promote, "make_driver", lambda *args: driver)
+    monkeypatch.setenv("PROMETHEUS_URL", "http://127.0.0.1:9")  # never asked: drift is refused first
+    assert main(["promote", "-s", "prod"]) == 2
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "changed outside Pulumi" in printed and "stack '0', live '30'" in printed
+    assert "`pulumi up --stack prod`" in printed and "Prometheus" not in printed
+    assert driver.calls == []
+
+
 def test_run_release_stops_on_a_failed_preflight():
     driver = _memory_driver()
     result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()),

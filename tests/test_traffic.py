@@ -397,6 +397,17 @@ def test_seed_value(prod, obj, path, expected):
     assert lookup(rendered[obj], path) == expected
 
 
+def test_every_routing_object_forces_its_fields_back_on_up(prod):
+    """The stack owns every weight and selector: server-side apply takes a field edited by hand back (after
+    `ops promote` refused to start on the drift) instead of stopping on the field-manager conflict."""
+    routing = [key for key, manifest in objects(prod).items()
+               if manifest["metadata"].get("labels", {}).get("app.kubernetes.io/component") in ("traffic", "api")
+               and manifest["kind"] in ("Service", "Ingress", "VirtualService", "DestinationRule", "Gateway")]
+    assert {ACTIVE_SVC, CANARY_SVC} <= set(routing) and len(routing) >= 7, routing
+    for key in routing:
+        assert objects(prod)[key]["metadata"]["annotations"]["pulumi.com/patchForce"] == "true", key
+
+
 def test_scrape_annotations_have_one_source(monkeypatch, prod):
     """api.SCRAPE_ANNOTATIONS (from METRICS_PORT / METRICS_PATH) is the one copy: both scraped Services and the
     pod templates carry exactly it, and the Service builder reads it (a change there reaches the Services)."""
@@ -404,7 +415,7 @@ def test_scrape_annotations_have_one_source(monkeypatch, prod):
                                       "prometheus.io/path": api.METRICS_PATH}
     rendered = objects(prod)
     for key in (ACTIVE_SVC, CANARY_SVC):
-        assert rendered[key]["metadata"]["annotations"] == api.SCRAPE_ANNOTATIONS, key
+        assert rendered[key]["metadata"]["annotations"] == {**api.SCRAPE_ANNOTATIONS, **traffic.PATCH_FORCE}, key
     for color in ("blue", "green"):
         template = rendered[f"Deployment/{PROD}/api-deployment-{color}"]["spec"]["template"]
         assert template["metadata"]["annotations"] == api.SCRAPE_ANNOTATIONS, color

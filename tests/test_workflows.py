@@ -41,7 +41,7 @@ def actionlint(*paths: Path) -> subprocess.CompletedProcess:
 
 def test_workflows_pass_actionlint():
     files = sorted(WORKFLOWS.glob("*.yml"))
-    assert {path.name for path in files} == {"preview.yml", "deploy.yml"}
+    assert {path.name for path in files} == {"preview.yml", "deploy.yml", "drift.yml"}
     result = actionlint(*files)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -53,7 +53,7 @@ def test_actionlint_rejects_the_broken_workflow():
         assert problem in result.stdout, (problem, result.stdout)
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "drift.yml"])
 def test_every_action_is_pinned_to_a_commit(name: str):
     assert unpinned_actions(load(WORKFLOWS / name)) == []
 
@@ -85,3 +85,19 @@ def test_deploy_runs_up_on_main_behind_the_environment_approval():
     # Only the approved job can assume the deploy role.
     assert all("AWS_DEPLOY_ROLE_ARN" not in yaml.safe_dump(job) for name, job in document["jobs"].items()
                if name != "up")
+
+
+def test_drift_runs_every_day_per_deployed_stack_and_names_what_drifted():
+    document = load(WORKFLOWS / "drift.yml")
+    assert "schedule" in document["on"] and "workflow_dispatch" in document["on"]
+    job = document["jobs"]["drift"]
+    deployed = set(re.findall(r"pulumi up --stack (\w+)", (WORKFLOWS / "deploy.yml").read_text()))
+    assert set(job["strategy"]["matrix"]["stack"]) == deployed == {"prod"}
+    commands = [step.get("run", "") for step in job["steps"]]
+    assert any("pulumi preview --refresh --expect-no-changes" in c and '--stack "$STACK"' in c for c in commands)
+    namer = next(step for step in job["steps"] if "ops.live_drift" in step.get("run", ""))
+    assert namer["if"] == "failure()" and "refresh --preview-only --json" in namer["run"] and "--github" in namer["run"]
+    # Read-only: it never deploys or comments, and never queues in (and so cancels) deploy's group.
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert "AWS_DEPLOY_ROLE_ARN" not in yaml.safe_dump(document)
+    assert document["concurrency"]["group"] != load(WORKFLOWS / "deploy.yml")["concurrency"]["group"]
