@@ -194,6 +194,17 @@ class UpOutcome:
     ok: bool
     error: str = ""
     summary: str = ""
+    locked: bool = False  # another update holds the stack's lock: this `up` changed nothing
+
+
+LOCKED = "the stack is currently locked"  # what the CLI says when another update holds the lock
+
+
+def locked_message(stack: str, cli_error: str) -> str:
+    holder = next((line.strip() for line in cli_error.splitlines() if "created by" in line), "")
+    return (f"stack {stack} is locked by another update{f' ({holder})' if holder else ''}: wait for it to end. If "
+            f"nothing runs for it any more (a killed promote or up), clear the lock with `pulumi cancel --stack "
+            f"{stack} --yes`, then run promote again (it finishes what the killed update left)")
 
 
 class Driver(Protocol):
@@ -344,6 +355,8 @@ class AutomationDriver:
                                    f"the stack (refresh --preview-only): {cli_error_tail(error)}") from None
 
     def up(self, action: Up) -> UpOutcome:
+        stack_file = self.work_dir / f"Pulumi.{self.stack.name}.yaml"
+        before = stack_file.read_bytes() if stack_file.is_file() else None
         try:
             write = config_write(tuple(self.read().release.history), action)
             if write.remove_history:
@@ -352,7 +365,11 @@ class AutomationDriver:
                                        for path, value in write.assignments}, path=True)
             result = self.stack.up(on_output=self._echo, show_secrets=False)
         except self._auto.CommandError as error:
-            return UpOutcome(False, _tail(str(error)))
+            if LOCKED not in str(error):
+                return UpOutcome(False, _tail(str(error)))
+            if before is not None:  # nothing ran: the config goes back to what is deployed
+                stack_file.write_bytes(before)
+            return UpOutcome(False, locked_message(self.stack.name, str(error)), locked=True)
         except StackAccessError as error:
             return UpOutcome(False, str(error))
         return UpOutcome(True, summary=str(result.summary.resource_changes or {}))

@@ -138,7 +138,8 @@ def run_release(driver: Driver, gates: GateSource, smoke: SmokeCheck, clock: Clo
             outcome = driver.up(action)
             if not outcome.ok:
                 console.print(f"  up failed: {outcome.error}", markup=False)
-            state, action = step(state, policy, UpDone(action, outcome.ok, clock.now(), outcome.error))
+            state, action = step(state, policy, UpDone(action, outcome.ok, clock.now(), outcome.error,
+                                                     outcome.locked))
         elif isinstance(action, Observe):
             clock.sleep(action.after)
             report = gates(action, thresholds)

@@ -174,6 +174,7 @@ class UpDone:
     ok: bool
     now: float
     error: str = ""
+    locked: bool = False  # not run: another update held the stack's lock
 
 
 @dataclass(frozen=True)
@@ -327,6 +328,10 @@ def _start(state: ReleaseState, policy: Policy, now: float) -> tuple[ReleaseStat
 def _up_done(state: ReleaseState, policy: Policy, event: UpDone) -> tuple[ReleaseState, Action]:
     action = event.action
     if not event.ok:
+        if event.locked and action.kind != "rollback":
+            # Another update runs (or a killed one left its lock): this one changed nothing, so there is
+            # nothing to roll back, and a second `up` must not start beside the first.
+            return state, Finish(EXIT_REFUSED, f"{action.kind} up not run, nothing changed: {event.error}")
         if action.kind == "rollback":
             return state, Finish(EXIT_ROLLBACK_FAILED,
                                  f"ROLLBACK FAILED ({event.error}); traffic state needs manual action: run "

@@ -376,6 +376,33 @@ def test_automation_driver_reads_plain_keys_one_by_one_and_decrypts_nothing(fake
     assert not [call for call in calls if call[:1] == ["config"] and "--show-secrets" in call]
 
 
+def test_an_up_refused_by_the_stack_lock_changes_nothing_and_names_pulumi_cancel(fake_pulumi, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(PROJECT_DIR / "Pulumi.yaml", project / "Pulumi.yaml")
+    stack_file = project / "Pulumi.prod.yaml"
+    stack_file.write_text("config: {}\n")
+    _fake_stack(fake_pulumi)
+    driver = AutomationDriver("prod", work_dir=project, echo=lambda line: None)
+    assert driver.up(up("start", 5, (verdict("start", 0),))).ok
+    assert "# set-all" in stack_file.read_text()  # the fake writes config as the CLI does
+
+    stack_file.write_text("config: {}\n")
+    state = json.loads(fake_pulumi.state_file.read_text())
+    fake_pulumi.set(**state, up_error="error: the stack is currently locked by 1 lock(s). Either wait for the other "
+                                      "process(es) to end or delete the lock file with `pulumi cancel`.\n  file:///"
+                                      "state/.pulumi/locks/x.json: created by root@vm (pid 17486) at 2026-12-03")
+    outcome = driver.up(up("start", 5, (verdict("start", 0),)))
+    assert not outcome.ok and outcome.locked
+    assert "created by root@vm (pid 17486)" in outcome.error and "`pulumi cancel --stack prod --yes`" in outcome.error
+    assert stack_file.read_text() == "config: {}\n"  # the config it wrote is taken back: nothing changed
+
+    state["up_error"] = "error: update failed: the API server said no"
+    fake_pulumi.set(**state)
+    failed = driver.up(up("start", 5, (verdict("start", 0),)))
+    assert not failed.ok and not failed.locked and "the API server said no" in failed.error
+
+
 def test_check_previews_with_the_policy_pack_and_points_kubectl_at_the_stack(fake_pulumi, tmp_path, monkeypatch):
     import argparse
 

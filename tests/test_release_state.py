@@ -424,3 +424,29 @@ def test_a_flip_whose_up_was_killed_gets_the_full_stabilization_from_when_it_is_
     assert run.kinds == ["reconcile", "done"]
     assert isinstance(run.actions[1], Smoke)
     assert len(run.observations) == POLICY.stabilization / POLICY.interval  # the whole window, not zero
+
+
+@pytest.mark.parametrize("kind_index", [0, 2])  # the start up, an advance
+def test_an_up_refused_by_the_stack_lock_ends_the_run_without_a_rollback(kind_index):
+    """Another update holds the lock: this up changed nothing, so nothing is rolled back and no second up starts."""
+    state, action = step(fresh(), POLICY, Started(T0))
+    for _ in range(kind_index):  # walk to the wanted up on passing gates
+        state, action = step(state, POLICY, UpDone(action, True, T0))
+        while isinstance(action, Observe):
+            state, action = step(state, POLICY, GatesObserved(report("pass"), T0 + 10_000))
+    assert isinstance(action, Up)
+    before = state
+    state, finish = step(state, POLICY, UpDone(action, False, T0, "stack prod is locked by another update", True))
+    assert isinstance(finish, Finish) and finish.exit_code == EXIT_REFUSED
+    assert f"{action.kind} up not run, nothing changed: stack prod is locked" in finish.message
+    assert state == before
+
+
+def test_a_rollback_refused_by_the_lock_still_says_rollback_failed():
+    state = fresh(history=(), in_sync=True)
+    state, action = step(state, POLICY, Started(T0))
+    state, action = step(state, POLICY, UpDone(action, True, T0))
+    state, rollback = step(state, POLICY, GatesObserved(report("fail"), T0 + 30))
+    assert isinstance(rollback, Up) and rollback.kind == "rollback"
+    _, finish = step(state, POLICY, UpDone(rollback, False, T0, "stack prod is locked by another update", True))
+    assert isinstance(finish, Finish) and finish.exit_code == EXIT_ROLLBACK_FAILED and "locked" in finish.message
