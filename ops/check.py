@@ -107,7 +107,7 @@ def live_drift(live: LiveStack) -> CheckResult:
         return CheckResult("pass", "the live objects are what the stack deployed")
     return CheckResult("fail", f"{len(drifted)} field(s) changed outside Pulumi: "
                                + "; ".join(field.describe() for field in drifted)
-                               + f" (put them back: `pulumi up --stack {live.stack}`)")
+                               + f" (put them back: `pulumi up --refresh --stack {live.stack}`)")
 
 
 def configured_kubeconfig(stack: str) -> Optional[str]:
@@ -246,8 +246,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides for the plan")
     parser.add_argument("--out", type=Path, default=None, help="plan output directory (default build/plan/STACK)")
     parser.add_argument("--offline", action="store_true", help="only the plan tiers; skip preview, nodes, health")
-    parser.add_argument("--api-url", help="API base URL for /health and /ready (default: $DOC_RAG_API_URL, output apiUrl)")
+    parser.add_argument("--api-url",
+                        help="API base URL for /health and /ready (default: $DOC_RAG_API_URL, output apiUrl)")
     parser.add_argument("--prometheus-url",
                         help="Prometheus base URL for /-/healthy (default: $PROMETHEUS_URL, output prometheusUrl)")
-    parser.add_argument("--grafana-url", help="Grafana base URL for /api/health (default: $GRAFANA_URL, output grafanaUrl)")
+    parser.add_argument("--grafana-url",
+                        help="Grafana base URL for /api/health (default: $GRAFANA_URL, output grafanaUrl)")
     parser.set_defaults(func=check_command)

@@ -73,12 +73,13 @@ def drifted_fields(refresh_preview: dict[str, Any]) -> list[DriftedField]:
 
 
 def drift_report(stack: str, fields: list[DriftedField]) -> str:
-    """What drifted, and the two ways out."""
+    """What drifted, and the two ways out. The `up` needs --refresh: without it the engine compares the program
+    with the stack's state only, which still holds the old values, and finds nothing to change."""
     listed = "\n".join(f"  {field.describe()}" for field in fields)
     return (f"the live objects differ from what stack {stack} deployed (changed outside Pulumi):\n{listed}\n"
-            f"To put the stack's values back run `pulumi up --stack {stack}` (the routing objects force their fields "
-            f"back); to keep a change, put it in the stack config first (a weight: release.canaryWeight), then "
-            f"`pulumi up --stack {stack}`.")
+            f"To put the stack's values back run `pulumi up --refresh --stack {stack}` (the routing objects force "
+            f"their fields back); to keep a change, put it in the stack config first (a weight: "
+            f"release.canaryWeight), then `pulumi up --refresh --stack {stack}`.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,8 +94,8 @@ def show_live_drift(stack: str, driver: Driver, console: Console) -> None:
     console.print(f"[red]live drift: {len(drifted)} field(s) changed outside Pulumi[/]")
     for field in drifted:
         console.print(f"  {field.describe()}", markup=False)
-    console.print(f"  put the stack's values back with `pulumi up --stack {stack}`, or keep a change by putting it "
-                  f"in the stack config first", markup=False)
+    console.print(f"  put the stack's values back with `pulumi up --refresh --stack {stack}`, or keep a change by "
+                  f"putting it in the stack config first", markup=False)
 
 
 def stack_reader(stack: str, console: Console) -> tuple[Reader, Optional[Driver]]:

@@ -432,7 +432,7 @@ def test_check_previews_with_the_policy_pack_and_points_kubectl_at_the_stack(fak
     fake_pulumi.set(**state)
     drift = {probe.name: probe for probe in live_probes(args)}["live drift"].run()
     assert drift.status == "fail" and "2 field(s) changed outside Pulumi" in drift.summary
-    assert "stack '0', live '30'" in drift.summary and "`pulumi up --stack prod`" in drift.summary
+    assert "stack '0', live '30'" in drift.summary and "`pulumi up --refresh --stack prod`" in drift.summary
     assert [call for call in fake_pulumi.calls() if call[:1] == ["refresh"]][-1][1:3] == ["--preview-only", "--json"]
 
     # without a kubeconfig output (existing mode) kubectl uses, and the report names, the current context

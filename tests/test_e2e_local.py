@@ -11,9 +11,13 @@ runs in order on one worker.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -265,6 +269,182 @@ def test_promote_walks_every_step_with_real_ups_and_flips(project: Project):
     deployed = [Verdict.model_validate(v) for v in outputs["releaseHistory"]]
     assert deployed == [Verdict.model_validate(v) for v in history]
     assert outputs["activeColor"] == "green" and outputs["canaryWeight"] == 0
+
+
+def live_weight(project: Project) -> str:
+    return project.kubectl("get", "ingress", "api-ingress", "-n", NAMESPACE, "-o",
+                           r"jsonpath={.metadata.annotations.nginx\.ingress\.kubernetes\.io/canary-weight}").stdout
+
+
+def live_selector(project: Project) -> str:
+    return project.kubectl("get", "service", "api-service", "-n", NAMESPACE, "-o",
+                           "jsonpath={.spec.selector.version}").stdout
+
+
+def updates(project: Project) -> int:
+    """How many updates the stack has run (a refused command must add none)."""
+    return len(json.loads(project.pulumi("stack", "history", "--json", "--stack", "local").stdout))
+
+
+def ups_run(printed: str) -> list[str]:
+    return re.findall(r"^(start|advance|flip|done|rollback|reconcile): up with", printed, re.MULTILINE)
+
+
+def set_image(project: Project, color: str, image: str) -> None:
+    project.pulumi("config", "set", "--path", f"release.{color}.image", image, "--stack", "local")
+
+
+def test_status_shows_the_live_colours_verdicts_gates_and_no_drift(project: Project):
+    shown = " ".join(project.ops("status", "-s", "local").stdout.split())
+    assert "stack config: green active, canary weight 0%" in shown and "; deployed" in shown
+    assert "│ green │ active │ doc-rag/api:v1.1.0 │" in shown and "│ blue │ canary │ doc-rag/api:v1.0.0 │" in shown
+    assert "│ done │ doc-rag/api:v1.1.0 │" in shown  # the last verdict
+    assert re.search(r"live gates for blue: \w+", shown) and 'version="blue"' in shown
+    assert "live drift: none" in shown
+
+
+def test_check_runs_its_live_probes_against_the_local_cluster(project: Project):
+    done = project.ops("check", "-s", "local", "--out", str(project.root / "build" / "check-local"))
+    rows = {match[0]: match[1] for match in re.findall(r"│ ([a-z0-9 -]+?) +│ (pass|fail|skip) +│", done.stdout)}
+    for probe in ("pulumi preview", "live drift", "node readiness", "api health", "prometheus health"):
+        assert rows.get(probe) == "pass", (probe, done.stdout[-3000:])
+    assert "via cluster.kubeconfig (build/local/cluster/kubeconfig)" in done.stdout
+    assert "check: passed" in done.stdout
+
+
+def test_rollback_after_the_flip_returns_live_traffic_to_the_previous_colour(project: Project):
+    done = project.ops("rollback", "-s", "local")
+    assert "rolled back: blue doc-rag/api:v1.0.0 serves all traffic" in " ".join(done.stdout.split())
+    assert live_selector(project) == "blue" and live_weight(project) == "0"
+    assert stack_history(project)[-1]["decision"] == "rollback"
+    outputs = json.loads(project.pulumi("stack", "output", "--json", "--stack", "local").stdout)
+    assert outputs["activeColor"] == "blue" and outputs["releaseHistory"][-1]["decision"] == "rollback"
+
+
+def test_a_breaching_canary_is_rolled_back_with_one_up_and_the_report_names_the_gate(project: Project):
+    """green served all traffic a minute ago: its new canary is judged on the step's own requests only."""
+    set_image(project, "green", "doc-rag/api:v1.2.0")
+    project.ops("local", "traffic", "--color", "green", "--error-share", "0.2")
+    try:
+        with CanaryWeights(project) as weights:
+            done = project.ops("promote", "-s", "local", check=False)
+    finally:
+        project.ops("local", "traffic", "--reset")
+    assert done.returncode == 1, done.stdout[-4000:]
+    assert ups_run(done.stdout) == ["start", "rollback"]
+    assert 5 in weights.seen and live_weight(project) == "0" and live_selector(project) == "blue"
+    assert "rolled back to blue at weight 0: gate breached at 5%: errorRatio" in " ".join(done.stdout.split())
+    row = re.search(r"│ errorRatio +│ fail +│ ([0-9.]+) +│ 0\.01 +│ ([0-9.]+) +│ \( ", done.stdout)
+    assert row and 0.1 < float(row[1]) < 0.35 and float(row[2]) >= 25, done.stdout[-4000:]
+    assert 'status=~"5..",version="green"' in done.stdout  # the query the gate asked
+    last = stack_history(project)[-1]
+    assert last["decision"] == "rollback" and "errorRatio" in {gate["gate"] for gate in last["gates"]}
+
+
+def test_promote_refuses_bad_input_before_any_up(project: Project, tmp_path: Path):
+    set_image(project, "green", "doc-rag/api:v1.3.0")
+    before = updates(project)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    unreachable = project.run(sys.executable, "-m", "ops", "promote", "-s", "local", "--prometheus-url",
+                              f"http://127.0.0.1:{closed}", check=False)
+    assert unreachable.returncode == 2 and "is not usable" in unreachable.stdout, unreachable.stdout[-2000:]
+
+    # A stack file behind the deployed one (a stale clone): its last verdict missing.
+    stack_file = project.root / "Pulumi.local.yaml"
+    current = stack_file.read_text()
+    document = yaml.safe_load(current)
+    document["config"]["doc-rag:release"]["history"] = document["config"]["doc-rag:release"]["history"][:-1]
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    try:
+        stale = project.ops("promote", "-s", "local", check=False)
+    finally:
+        stack_file.write_text(current)
+    printed = " ".join(stale.stdout.split())
+    assert stale.returncode == 2 and "differs from the deployed stack" in printed, printed[-2000:]
+    assert "pulumi config refresh -s local" in printed
+    assert ups_run(unreachable.stdout + stale.stdout) == [] and updates(project) == before
+    assert live_weight(project) == "0"
+
+
+def test_a_weight_edited_with_kubectl_is_drift_that_promote_refuses(project: Project):
+    before = updates(project)
+    project.kubectl("annotate", "ingress", "api-ingress", "-n", NAMESPACE, "--overwrite",
+                    "nginx.ingress.kubernetes.io/canary-weight=30")
+    field = 'Ingress doc-rag-prod/api-ingress metadata.annotations["nginx.ingress.kubernetes.io/canary-weight"]: ' \
+            "stack '0', live '30'"
+    status = " ".join(project.ops("status", "-s", "local").stdout.split())
+    assert "live drift: 1 field(s) changed outside Pulumi" in status and field in status
+    check = project.ops("check", "-s", "local", "--out", str(project.root / "build" / "check-local"), check=False)
+    assert check.returncode == 1 and re.search(r"│ live drift +│ fail +│", check.stdout)
+    refused = project.ops("promote", "-s", "local", check=False)
+    printed = " ".join(refused.stdout.split())
+    assert refused.returncode == 2 and field in printed and "`pulumi up --refresh --stack local`" in printed
+    assert ups_run(refused.stdout) == [] and updates(project) == before and live_weight(project) == "30"
+    project.pulumi("up", "--refresh", "--stack", "local", "--yes", "--skip-preview")  # the named fix
+    assert live_weight(project) == "0"
+    assert "live drift: none" in project.ops("status", "-s", "local").stdout
+
+
+class Promote:
+    """`ops promote` in its own process group, so a test can SIGKILL it with every `pulumi` it started."""
+
+    def __init__(self, project: Project, log: Path):
+        self.log = log
+        self.process = subprocess.Popen([sys.executable, "-m", "ops", "promote", "-s", "local"], cwd=project.root,
+                                        env={**project.env, "PYTHONUNBUFFERED": "1"}, stdout=log.open("w"),
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def wait_for(self, check, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert self.process.poll() is None, f"promote ended early:\n{self.log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"not reached:\n{self.log.read_text()[-3000:]}"
+            time.sleep(0.05)
+
+
+def test_a_promote_killed_during_a_soak_resumes_from_the_stack(project: Project, tmp_path: Path):
+    """SIGKILL while soaking at 5 %: the next promote starts no second release and repeats no step."""
+    promote = Promote(project, tmp_path / "promote.log")
+    promote.wait_for(lambda: "gates for green (soaking at 5%)" in promote.log.read_text())
+    promote.kill()
+    assert live_weight(project) == "5"
+    resumed = project.ops("promote", "-s", "local", timeout=900)
+    assert "resuming the soak at 5%" in resumed.stdout
+    assert ups_run(resumed.stdout) == ["advance", "advance", "advance", "flip", "done"]
+    assert [verdict["decision"] for verdict in stack_history(project)] == [
+        "start", "advance", "advance", "advance", "flip", "done"]
+    assert live_selector(project) == "green" and live_weight(project) == "0"
+
+
+def test_a_promote_killed_during_an_up_leaves_a_lock_that_is_named_then_resumes(project: Project, tmp_path: Path):
+    """SIGKILL while its `up` runs: the lock it leaves stops the next promote (nothing changed, `pulumi cancel`
+    named); after the cancel, promote finishes the interrupted step and the release, losing no verdict."""
+    set_image(project, "blue", "doc-rag/api:v1.4.0")
+    locks = project.root / "build" / "local" / "cluster" / "state"
+    promote = Promote(project, tmp_path / "promote.log")
+    promote.wait_for(lambda: "start: up with" in promote.log.read_text() and any(locks.rglob("locks/**/*.json")))
+    promote.kill()
+    assert any(locks.rglob("locks/**/*.json"))
+    config_before = (project.root / "Pulumi.local.yaml").read_text()
+    before = updates(project)
+    locked = project.ops("promote", "-s", "local", check=False)
+    printed = " ".join(locked.stdout.split())
+    assert locked.returncode == 2 and "is locked by another update" in printed, printed[-3000:]
+    assert "`pulumi cancel --stack local --yes`" in printed and "nothing changed" in printed
+    assert "rollback: up" not in locked.stdout and updates(project) == before
+    assert (project.root / "Pulumi.local.yaml").read_text() == config_before
+    project.pulumi("cancel", "--stack", "local", "--yes")
+    finished = project.ops("promote", "-s", "local", timeout=900)
+    assert ups_run(finished.stdout)[0] == "reconcile" and "start" not in ups_run(finished.stdout)
+    assert [verdict["decision"] for verdict in stack_history(project)] == [
+        "start", "advance", "advance", "advance", "flip", "done"]
+    assert live_selector(project) == "blue" and live_weight(project) == "0"
 
 
 def test_traffic_follows_the_live_weight_and_the_colour_behaviour(project: Project):

@@ -42,7 +42,7 @@ def test_a_field_absent_on_one_side_and_list_indices_are_read():
 def test_the_report_names_every_field_and_both_ways_out():
     text = drift_report("local", drifted_fields(json.loads(FIXTURE.read_text())))
     assert "changed outside Pulumi" in text and WEIGHT in text and "api-service-alb: deleted" in text
-    assert "`pulumi up --stack local`" in text and "release.canaryWeight" in text
+    assert "`pulumi up --refresh --stack local`" in text and "release.canaryWeight" in text
 
 
 def test_the_workflow_command_annotates_each_field_and_fails_only_on_drift(tmp_path, capsys):

@@ -339,7 +339,7 @@ def test_promote_refuses_a_stack_whose_live_objects_drifted_before_any_up(monkey
     assert main(["promote", "-s", "prod"]) == 2
     printed = " ".join(capsys.readouterr().out.split())
     assert "changed outside Pulumi" in printed and "stack '0', live '30'" in printed
-    assert "`pulumi up --stack prod`" in printed and "Prometheus" not in printed
+    assert "`pulumi up --refresh --stack prod`" in printed and "Prometheus" not in printed
     assert driver.calls == []
 
 
