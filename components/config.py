@@ -347,6 +347,10 @@ class GatesConfig(_Strict):
     minRequests: int = Field(default=100, ge=1, le=10_000_000, description="canary requests per gate window")
     interval: str = Field(default="30s", description="how often gates are evaluated while soaking")
     maxExtensions: int = Field(default=3, ge=0, le=20, description="soak extensions on missing data before failing")
+    holdOnPageAlerts: bool = Field(
+        default=True,
+        description="hold every step while a page-severity alert of our SLO rules fires (then fail closed)",
+    )
 
     @field_validator("maxP95Latency", "interval")
     @classmethod
@@ -363,8 +367,8 @@ class GatesConfig(_Strict):
 
 
 class GateVerdict(_Strict):
-    gate: Literal["requests", "errorRatio", "errorRatioVsStable", "p95Latency", "smoke"]
-    status: Literal["pass", "fail", "nodata", "skip"]
+    gate: Literal["requests", "errorRatio", "errorRatioVsStable", "p95Latency", "pageAlerts", "smoke"]
+    status: Literal["pass", "fail", "nodata", "skip", "hold"]
     query: str = ""
     value: Optional[float] = None
     threshold: Optional[float] = None

@@ -297,6 +297,11 @@ def alerting_rules() -> list[dict[str, Any]]:
     return api_alerting_rules() + edge_alerting_rules()
 
 
+def page_alerts() -> tuple[str, ...]:
+    """Our alerts that page: while one fires the error budget burns, and `ops promote` holds every step."""
+    return tuple(rule["alert"] for rule in alerting_rules() if rule["labels"]["severity"] == "page")
+
+
 def rule_groups(canary_color: str, canary_weight: int) -> dict[str, Any]:
     return {
         "groups": [

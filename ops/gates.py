@@ -10,6 +10,10 @@ not dilute the errors of its new canary:
                       the reason, when the stable colour served fewer than minRequests in the window (at
                       weight 100 it serves nothing: its 0/0 is no evidence against the canary)
   p95Latency          histogram_quantile(0.95, ...) <= maxP95Latency
+and one for the whole service (release.gates.holdOnPageAlerts):
+  pageAlerts          no page-severity alert of our SLO rules firing (Prometheus' alerts API): while one
+                      fires the error budget burns, so the step is held (`hold`) however good the canary
+                      looks; `nodata` when Prometheus cannot say (unreachable, or our rules not loaded)
 Missing data (empty vector, NaN, too few requests, Prometheus unreachable) is `nodata`, never `pass`:
 the state machine extends the soak on it, then fails closed. Too few requests make the whole report
 `insufficient` even when a ratio looks bad: 1 error in 3 requests is noise, not a verdict.
@@ -18,16 +22,20 @@ the state machine extends the soak on it, then fails closed. Too few requests ma
 from __future__ import annotations
 
 import math
-from typing import Literal, Optional, Protocol
+from typing import Any, Literal, Optional, Protocol
 
 from components.config import Color, GatesConfig, GateVerdict, duration_seconds
-from components.prometheus_rules import GATE_WINDOW, gate_queries
+from components.prometheus_rules import GATE_WINDOW, gate_queries, page_alerts
 from ops.prometheus import PrometheusError, QueryResult
 from ops.release_state import GateReport, ReportVerdict
 
 
 class QueryBackend(Protocol):
     def query(self, promql: str, at: Optional[float] = None) -> QueryResult: ...
+
+    def alerts(self) -> list[dict[str, Any]]: ...
+
+    def alerting_rules(self) -> list[dict[str, Any]]: ...
 
 
 def _ask(backend: QueryBackend, promql: str, at: Optional[float]) -> QueryResult:
@@ -81,7 +89,34 @@ def evaluate(backend: QueryBackend, gates: GatesConfig, color: Color, baseline: 
     max_latency = duration_seconds(gates.maxP95Latency)
     verdicts.append(GateVerdict(gate="p95Latency", status=_judge(_value(latency), max_latency), query=latency.query,
                                 value=_value(latency), threshold=max_latency, samples=samples))
+    verdicts.append(page_alerts_gate(backend, gates))
     return GateReport(tuple(verdicts), _overall(verdicts, enough))
+
+
+PAGE_ALERTS_QUERY = "GET /api/v1/alerts: state firing, severity page, alertname one of our page alerts"
+
+
+def page_alerts_gate(backend: QueryBackend, gates: GatesConfig) -> GateVerdict:
+    """`hold` while one of our page alerts fires, `nodata` when Prometheus cannot say, else `pass`."""
+    ours = set(page_alerts())
+    if not gates.holdOnPageAlerts:
+        return GateVerdict(gate="pageAlerts", status="skip", query=PAGE_ALERTS_QUERY,
+                           reason="release.gates.holdOnPageAlerts is false")
+    try:
+        loaded = {rule.get("name") for rule in backend.alerting_rules()} & ours
+        firing = sorted({alert["labels"]["alertname"] for alert in backend.alerts()
+                         if alert.get("state") == "firing" and alert.get("labels", {}).get("alertname") in ours
+                         and alert["labels"].get("severity") == "page"})
+    except PrometheusError as error:
+        return GateVerdict(gate="pageAlerts", status="nodata", query=PAGE_ALERTS_QUERY, threshold=0.0,
+                           reason=f"Prometheus cannot say: {error}")
+    if not loaded:
+        return GateVerdict(gate="pageAlerts", status="nodata", query=PAGE_ALERTS_QUERY, threshold=0.0,
+                           reason="Prometheus has none of our page alert rules loaded, so it cannot say whether "
+                                  "the error budget burns")
+    return GateVerdict(gate="pageAlerts", status="hold" if firing else "pass", query=PAGE_ALERTS_QUERY,
+                       value=float(len(firing)), threshold=0.0,
+                       reason=f"firing: {', '.join(firing)}" if firing else "")
 
 
 def _relative(backend: QueryBackend, gates: GatesConfig, ratio: QueryResult, samples: Optional[float],
@@ -110,10 +145,11 @@ def _relative(backend: QueryBackend, gates: GatesConfig, ratio: QueryResult, sam
 
 
 def _overall(verdicts: list[GateVerdict], enough: bool) -> ReportVerdict:
+    """A breach with enough traffic fails; too few requests, missing data or a held step is insufficient."""
     if not enough:
         return "insufficient"
     if any(verdict.status == "fail" for verdict in verdicts):
         return "fail"
-    if any(verdict.status == "nodata" for verdict in verdicts):
+    if any(verdict.status in ("nodata", "hold") for verdict in verdicts):
         return "insufficient"
     return "pass"

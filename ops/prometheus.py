@@ -1,4 +1,4 @@
-"""A small httpx client for Prometheus' HTTP API: instant queries and the health endpoints.
+"""A small httpx client for Prometheus' HTTP API: instant queries, alerts and rules, the health endpoints.
 
 An instant query answers a vector; the gates aggregate to one series per colour, so the answer is the
 value of that series (NaN when the vector is empty or the value is NaN, e.g. 0/0 without traffic)
@@ -49,8 +49,20 @@ class PrometheusClient:
         params: dict[str, Any] = {"query": promql}
         if at is not None:
             params["time"] = f"{at:.3f}"
+        return _first_value(promql, self._data("POST", "/api/v1/query", data=params))
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Every active alert (pending or firing) with its labels and state: /api/v1/alerts."""
+        return list(self._data("GET", "/api/v1/alerts").get("alerts") or [])
+
+    def alerting_rules(self) -> list[dict[str, Any]]:
+        """The alerting rules Prometheus has loaded (name, labels, state): /api/v1/rules?type=alert."""
+        groups = self._data("GET", "/api/v1/rules", params={"type": "alert"}).get("groups") or []
+        return [rule for group in groups for rule in group.get("rules") or [] if rule.get("type") == "alerting"]
+
+    def _data(self, method: str, path: str, **request: Any) -> dict[str, Any]:
         try:
-            response = self._http.post("/api/v1/query", data=params)
+            response = self._http.request(method, path, **request)
         except httpx.HTTPError as error:
             raise PrometheusError(f"{self.base_url}: {error}") from error
         try:
@@ -58,9 +70,9 @@ class PrometheusClient:
         except ValueError:
             raise PrometheusError(f"{self.base_url}: HTTP {response.status_code}, not JSON") from None
         if response.status_code != 200 or body.get("status") != "success":
-            raise PrometheusError(f"query failed ({body.get('errorType', response.status_code)}): "
+            raise PrometheusError(f"{path} failed ({body.get('errorType', response.status_code)}): "
                                   f"{body.get('error', response.text[:200])}")
-        return _first_value(promql, body["data"])
+        return dict(body["data"])
 
     def healthy(self) -> tuple[bool, str]:
         return _probe(self._http, "/-/healthy")

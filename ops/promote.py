@@ -242,6 +242,7 @@ def http_smoke(api_url: str, timeout: float = 10.0) -> SmokeCheck:
 def assumed_gates(observe: Observe, thresholds: GatesConfig) -> GateReport:
     """--dry-run: no Prometheus is asked; every gate is shown as skipped and the walk goes on."""
     from components.prometheus_rules import gate_queries
+    from ops.gates import PAGE_ALERTS_QUERY
 
     queries = gate_queries(observe.color)
     return GateReport((
@@ -249,6 +250,7 @@ def assumed_gates(observe: Observe, thresholds: GatesConfig) -> GateReport:
         GateVerdict(gate="errorRatio", status="skip", query=queries.error_ratio, threshold=thresholds.maxErrorRatio),
         GateVerdict(gate="p95Latency", status="skip", query=queries.p95_latency_seconds,
                     threshold=duration_seconds(thresholds.maxP95Latency)),
+        GateVerdict(gate="pageAlerts", status="skip", query=PAGE_ALERTS_QUERY, threshold=0.0),
     ), "pass")
 
 

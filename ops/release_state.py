@@ -59,7 +59,12 @@ class GateReport:
 
     @property
     def missing(self) -> list[GateVerdict]:
-        return [gate for gate in self.gates if gate.status == "nodata"]
+        """What keeps the report from passing without failing it: no data, or a step held by firing alerts."""
+        return [gate for gate in self.gates if gate.status in ("nodata", "hold")]
+
+    @property
+    def held(self) -> bool:
+        return any(gate.status == "hold" for gate in self.gates)
 
 
 @dataclass(frozen=True)
@@ -249,8 +254,10 @@ def _describe(gates: list[GateVerdict]) -> str:
     parts = []
     for gate in gates:
         value = "no data" if gate.value is None else f"{gate.value:g}"
-        parts.append(f"{gate.gate} {value} (threshold {gate.threshold:g})" if gate.threshold is not None
-                     else f"{gate.gate} {value}")
+        details = [f"threshold {gate.threshold:g}"] if gate.threshold is not None else []
+        if gate.status == "hold" and gate.reason:
+            details.append(gate.reason)
+        parts.append(f"{gate.gate} {value}" + (f" ({'; '.join(details)})" if details else ""))
     return ", ".join(parts)
 
 
@@ -382,11 +389,13 @@ def _gates_observed(state: ReleaseState, policy: Policy, event: GatesObserved) -
     if now - started < window + state.extensions * policy.soak:
         return state, _observe(state, policy, "watching")
     if report.verdict == "insufficient":
+        # A step is never passed on missing data, nor while the error budget burns (page alerts firing).
+        why = "held by firing page alerts" if report.held else "not enough data"
         if state.extensions < policy.max_extensions:
             extended = replace(state, extensions=state.extensions + 1)
-            return extended, _observe(extended, policy, f"not enough data ({_describe(report.missing)}): "
+            return extended, _observe(extended, policy, f"{why} ({_describe(report.missing)}): "
                                                         f"extension {extended.extensions}/{policy.max_extensions}")
-        return state, _rollback(state, f"fail closed: not enough data after {state.extensions} extensions "
+        return state, _rollback(state, f"fail closed: {why} after {state.extensions} extensions "
                                        f"({_describe(report.missing)})", now, report.gates)
     if state.phase == "stabilizing":
         return state, _up(state, _Decision("done", Target(state.active_color, 0),

@@ -447,6 +447,37 @@ def test_a_promote_killed_during_an_up_leaves_a_lock_that_is_named_then_resumes(
     assert live_selector(project) == "blue" and live_weight(project) == "0"
 
 
+def firing_alerts(project: Project) -> set[str]:
+    url = f"{project.env['PROMETHEUS_URL']}/api/v1/alerts"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        alerts = json.loads(response.read())["data"]["alerts"]
+    return {alert["labels"]["alertname"] for alert in alerts if alert["state"] == "firing"}
+
+
+def test_no_step_advances_while_the_error_budget_burns(project: Project):
+    """The active colour failing half its requests fires our fast-burn page alert (after its 2 minutes): a
+    healthy canary is held at its first step, then rolled back fail-closed, the alert named and recorded."""
+    traffic = json.loads(project.pulumi("stack", "output", "traffic", "--json", "--stack", "local").stdout)
+    active, canary = traffic["activeColor"], traffic["canaryColor"]
+    set_image(project, canary, "doc-rag/api:v1.5.0")
+    project.ops("local", "traffic", "--color", active, "--error-share", "0.5")
+    try:
+        eventually(lambda: "DocRagErrorBudgetBurnFast" in firing_alerts(project), timeout=420)
+        done = project.ops("promote", "-s", "local", check=False, timeout=900)
+    finally:
+        project.ops("local", "traffic", "--reset")
+    printed = " ".join(done.stdout.split())
+    assert done.returncode == 1, done.stdout[-4000:]
+    assert ups_run(done.stdout) == ["start", "rollback"]  # never advanced
+    assert "held by firing page alerts (pageAlerts" in printed and "extension 3/3" in printed
+    assert "fail closed: held by firing page alerts after 3 extensions" in printed
+    assert "DocRagErrorBudgetBurnFast" in printed
+    last = stack_history(project)[-1]
+    assert last["decision"] == "rollback"
+    assert {gate["gate"]: gate["status"] for gate in last["gates"]}["pageAlerts"] == "hold"
+    assert live_weight(project) == "0" and live_selector(project) == active
+
+
 def test_traffic_follows_the_live_weight_and_the_colour_behaviour(project: Project):
     """The traffic source splits its requests by the live objects; Prometheus scrapes it and evaluates the
     rules the stack deployed; `ops local traffic` makes one colour fail. (After the releases above: their

@@ -9,19 +9,22 @@ stopped in the fixture's teardown.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import httpx
 import pytest
+import yaml
 
 from components.config import GatesConfig
-from components.prometheus_rules import JOB, gate_queries
-from ops.gates import evaluate, step_window
+from components.prometheus_rules import JOB, gate_queries, page_alerts, render_rules
+from ops.gates import evaluate, page_alerts_gate, step_window
 from ops.prometheus import PrometheusClient, PrometheusError
 from tests.conftest import require_tool
 
@@ -112,25 +115,17 @@ class Server:
     ends: dict[str, float]
 
 
-@pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@contextlib.contextmanager
+def serve(work: Path, config: dict, data: Path) -> Iterator[str]:
+    """Debian's Prometheus on a free 127.0.0.1 port with `config`; its URL while the block runs, stopped after."""
     binary = require_tool("prometheus", "Debian package prometheus (make setup installs it)")
-    promtool = require_tool("promtool", "Debian package prometheus (make setup installs it)")
-    work = tmp_path_factory.mktemp("prometheus")
-    data, config = work / "data", work / "prometheus.yml"
-    data.mkdir()
-    start = (time.time() // 3600) * 3600 - 4 * 3600  # recent enough for the default retention
-    text, ends = openmetrics(start)
-    source = work / "series.om"
-    source.write_text(text)
-    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
-                   check=True, capture_output=True, timeout=120)
-    config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
+    config_file = work / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(config))
     port = _free_port()
     log = (work / "prometheus.log").open("w")
     process = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={data}", f"--web.listen-address=127.0.0.1:{port}",
-         "--storage.tsdb.retention.time=30d"],
+        [binary, f"--config.file={config_file}", f"--storage.tsdb.path={data}",
+         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=30d"],
         stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -145,7 +140,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 log.flush()
                 pytest.fail("prometheus did not start:\n" + (work / "prometheus.log").read_text()[-3000:])
             time.sleep(0.2)
-        yield Server(url, ends)
+        yield url
     finally:
         process.terminate()
         try:
@@ -154,6 +149,26 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The backfilled scenarios, and our real rules loaded (none of the page alerts can fire here: the burn
+    rates have no recent data, and the metrics-absent alerts wait 5 minutes)."""
+    promtool = require_tool("promtool", "Debian package prometheus (make setup installs it)")
+    work = tmp_path_factory.mktemp("prometheus")
+    data = work / "data"
+    data.mkdir()
+    start = (time.time() // 3600) * 3600 - 4 * 3600  # recent enough for the default retention
+    text, ends = openmetrics(start)
+    source = work / "series.om"
+    source.write_text(text)
+    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+                   check=True, capture_output=True, timeout=120)
+    (work / "doc-rag.yml").write_text(render_rules("green", 0))
+    config = {"global": {"scrape_interval": "15s"}, "rule_files": [str(work / "doc-rag.yml")], "scrape_configs": []}
+    with serve(work, config, data) as url:
+        yield Server(url, ends)
 
 
 def _statuses(server: Server, scenario: str, baseline: str | None = "blue", window: str = "5m"
@@ -166,7 +181,9 @@ def _statuses(server: Server, scenario: str, baseline: str | None = "blue", wind
 def test_healthy_canary_passes(prometheus: Server):
     verdict, statuses, gates = _statuses(prometheus, "healthy")
     assert verdict == "pass", gates
-    assert statuses == {"requests": "pass", "errorRatio": "pass", "errorRatioVsStable": "pass", "p95Latency": "pass"}
+    assert statuses == {"requests": "pass", "errorRatio": "pass", "errorRatioVsStable": "pass", "p95Latency": "pass",
+                        "pageAlerts": "pass"}
+    assert gates["pageAlerts"].value == 0
     assert gates["requests"].value == pytest.approx(10 * 300, rel=0.1)  # increase over the rules' 5m window
     assert gates["errorRatio"].value == pytest.approx(0.001, rel=0.05)
     assert gates["p95Latency"].value <= 0.1
@@ -200,7 +217,7 @@ def test_no_traffic_is_insufficient_never_a_pass(prometheus: Server):
     verdict, statuses, gates = _statuses(prometheus, "no_traffic")
     assert verdict == "insufficient"
     assert statuses == {"requests": "nodata", "errorRatio": "nodata", "errorRatioVsStable": "nodata",
-                        "p95Latency": "nodata"}
+                        "p95Latency": "nodata", "pageAlerts": "pass"}
     assert gates["errorRatio"].value is None
 
 
@@ -215,7 +232,8 @@ def test_all_traffic_on_the_canary_skips_the_relative_gate_and_passes(prometheus
     """At weight 100 the stable colour serves nothing: its ratio is 0/0, which is no reason to fail closed."""
     verdict, statuses, gates = _statuses(prometheus, "all_on_canary")
     assert verdict == "pass", gates
-    assert statuses == {"requests": "pass", "errorRatio": "pass", "errorRatioVsStable": "skip", "p95Latency": "pass"}
+    assert statuses == {"requests": "pass", "errorRatio": "pass", "errorRatioVsStable": "skip", "p95Latency": "pass",
+                        "pageAlerts": "pass"}
     skipped = gates["errorRatioVsStable"]
     assert skipped.value is None and skipped.threshold == 0.005
     assert skipped.reason == "stable blue served 0 requests in the window (fewer than minRequests 100): no baseline"
@@ -270,3 +288,46 @@ def test_readiness_probe_asks_ready_and_one_query(prometheus: Server):
     down = f"http://127.0.0.1:{_free_port()}"
     problem = prometheus_problem(down, timeout=1)
     assert problem is not None and f"{down}/-/ready" in problem
+
+
+# -- the fifth gate: our page alerts, from Prometheus' alerts API -------------------------------------------------
+
+def _alert(name: str, severity: str, expr: str = "vector(1)") -> dict:
+    return {"alert": name, "expr": expr, "labels": {"severity": severity}}
+
+
+def test_a_firing_page_alert_of_ours_holds_the_step_and_nothing_else_does(tmp_path: Path):
+    """Only our own page alerts hold: a ticket, someone else's page alert and a pending one do not."""
+    fast, medium = page_alerts()[:2]
+    rules = {"groups": [{"name": "test", "interval": "1s", "rules": [
+        _alert(fast, "page"),
+        {**_alert(medium, "page"), "for": "1h"},  # pending, not firing
+        _alert("SomeoneElsesAlert", "page"),
+        _alert("DocRagErrorBudgetBurnSlow", "ticket"),
+    ]}]}
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
+    data = tmp_path / "data"
+    data.mkdir()
+    with serve(tmp_path, {"global": {"evaluation_interval": "1s"}, "rule_files": [str(tmp_path / "rules.yml")]},
+               data) as url, PrometheusClient(url) as client:
+        deadline = time.time() + 30
+        while not any(a["labels"]["alertname"] == fast and a["state"] == "firing" for a in client.alerts()):
+            assert time.time() < deadline, client.alerts()
+            time.sleep(0.2)
+        held = page_alerts_gate(client, GatesConfig())
+        assert held.status == "hold" and held.value == 1 and held.reason == f"firing: {fast}"
+        report = evaluate(client, GatesConfig(minRequests=1), "green", None)
+        assert report.verdict == "insufficient" and report.held  # held, never passed
+        ignored = page_alerts_gate(client, GatesConfig(holdOnPageAlerts=False))
+        assert ignored.status == "skip" and "holdOnPageAlerts is false" in ignored.reason
+
+
+def test_page_alerts_fail_closed_when_prometheus_cannot_say(prometheus: Server, tmp_path: Path):
+    with PrometheusClient(f"http://127.0.0.1:{_free_port()}", timeout=1) as client:
+        unreachable = page_alerts_gate(client, GatesConfig())
+    assert unreachable.status == "nodata" and "cannot say" in unreachable.reason
+    data = tmp_path / "data"
+    data.mkdir()
+    with serve(tmp_path, {"global": {"evaluation_interval": "1s"}}, data) as url, PrometheusClient(url) as client:
+        unloaded = page_alerts_gate(client, GatesConfig())
+    assert unloaded.status == "nodata" and "none of our page alert rules loaded" in unloaded.reason

@@ -141,6 +141,31 @@ def test_failed_smoke_check_after_the_flip_rolls_back():
     assert "smoke check failed" in run.ups[-1].verdict.reason
 
 
+def held(where: Where) -> GateReport:
+    """A canary that looks fine while one of our page alerts fires (the error budget burns)."""
+    alerts = GateVerdict(gate="pageAlerts", status="hold", query="GET /api/v1/alerts", value=1.0, threshold=0.0,
+                         reason="firing: DocRagErrorBudgetBurnFast")
+    return GateReport((*report("pass").gates, alerts), "insufficient")
+
+
+def test_a_step_is_held_while_a_page_alert_fires_then_fails_closed_naming_it():
+    run = simulate(fresh(), gates=held)
+    assert run.kinds == ["start", "rollback"]  # never advanced
+    reasons = [o.reason for o in run.observations if o.reason != "watching"]
+    assert reasons[1] == ("held by firing page alerts (pageAlerts 1 (threshold 0; firing: DocRagErrorBudgetBurnFast)): "
+                          "extension 1/3")
+    rollback = run.ups[-1].verdict
+    assert rollback.reason.startswith("fail closed: held by firing page alerts after 3 extensions")
+    assert "DocRagErrorBudgetBurnFast" in rollback.reason
+    assert [g.gate for g in rollback.gates if g.status == "hold"] == ["pageAlerts"]  # recorded like the others
+
+
+def test_a_page_alert_that_stops_firing_lets_the_step_advance():
+    run = simulate(fresh(), gates=lambda w: held(w) if w.now < T0 + 400 else report("pass"))
+    assert run.kinds == ["start", "advance", "advance", "advance", "flip", "done"]
+    assert run.ups[1].verdict.extensions >= 1  # the first step waited
+
+
 def test_nan_everywhere_extends_then_fails_closed():
     run = simulate(fresh(), gates=lambda w: report("insufficient", value=None))
     assert run.kinds == ["start", "rollback"]

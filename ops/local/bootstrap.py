@@ -12,7 +12,16 @@ import yaml
 
 from components import prometheus_rules as rules
 from ops.checks.crd_schema import schemas
-from ops.local.cluster import API_URL, CLUSTER_DIR, KUBECONFIG, PKI_DIR, RULES_DIR, TRAFFIC_PORT, kubeconfig_for
+from ops.local.cluster import (
+    API_URL,
+    CLUSTER_DIR,
+    EDGE_METRICS_PATH,
+    KUBECONFIG,
+    PKI_DIR,
+    RULES_DIR,
+    TRAFFIC_PORT,
+    kubeconfig_for,
+)
 
 # kwok's own Stages (read from the engine's copy of the kwok module, see ops/engine/build.py): nodes
 # become Ready and keep a lease, pods run and become Ready, claims of class kwok-volume get a bound volume.
@@ -57,13 +66,18 @@ def write_kwok_stages(kwok_stage_dir: Path) -> Path:
 
 
 def write_prometheus_config() -> None:
-    """The local Prometheus: the traffic source scraped as the API's job, the deployed rules evaluated,
+    """The local Prometheus: the traffic source scraped as the API's and the edge's jobs, the deployed rules evaluated,
     both every 2 s so a short soak sees several points."""
     RULES_DIR.mkdir(parents=True, exist_ok=True)
     config = {
         "global": {"scrape_interval": "2s", "evaluation_interval": "2s"},
         "rule_files": [str(RULES_DIR / "*.yml")],
-        "scrape_configs": [{"job_name": rules.JOB, "static_configs": [{"targets": [f"127.0.0.1:{TRAFFIC_PORT}"]}]}],
+        "scrape_configs": [
+            {"job_name": rules.JOB, "static_configs": [{"targets": [f"127.0.0.1:{TRAFFIC_PORT}"]}]},
+            # The traffic source is the edge too (ops/local/traffic.py): ingress-nginx's counters.
+            {"job_name": rules.EDGE_JOB, "metrics_path": EDGE_METRICS_PATH,
+             "static_configs": [{"targets": [f"127.0.0.1:{TRAFFIC_PORT}"]}]},
+        ],
     }
     (CLUSTER_DIR / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 

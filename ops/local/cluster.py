@@ -41,6 +41,7 @@ def _port_base() -> int:
 PORT_BASE = _port_base()
 ETCD_PORT, ETCD_PEER_PORT, APISERVER_PORT = PORT_BASE, PORT_BASE + 1, PORT_BASE + 2
 TRAFFIC_PORT, PROMETHEUS_PORT = PORT_BASE + 3, PORT_BASE + 4
+EDGE_METRICS_PATH = "/edge/metrics"  # where the traffic source serves the edge's (ingress-nginx's) counters
 PROMETHEUS_URL = f"http://127.0.0.1:{PROMETHEUS_PORT}"
 PROMETHEUS_BINARY = "/usr/bin/prometheus"  # Debian's package (make setup installs it)
 TRAFFIC_CONTROL = CLUSTER_DIR / "traffic.json"  # what `ops local traffic` asks of each colour

@@ -6,8 +6,11 @@ kwok runs no containers, so no API pod answers a request; this process stands in
 Each tick it reads what the API server holds (the Services' `version` selectors and the canary Ingress's
 weight), sends `RATE` requests per second to the colours in that proportion, and counts them with the names
 and labels the recording rules and the gates query (components/prometheus_rules.py): `http_requests_total`
-by status and `http_request_duration_seconds_bucket`, labelled `version`. The behaviour of a colour (error
-share, latency) comes from a control file that `ops local traffic` writes. It also copies the rules the
+by status and `http_request_duration_seconds_bucket`, labelled `version`. It is the edge too: each request is
+also counted as ingress-nginx counts it (`nginx_ingress_controller_requests` by the Ingress that routed it,
+served on /edge/metrics for the `ingress-nginx` job), so the edge SLO rules are fed and its metrics-absent
+alert stays quiet as on a real cluster. The behaviour of a colour (error share, latency) comes from a
+control file that `ops local traffic` writes. It also copies the rules the
 stack deployed (ConfigMap prometheus-rules) into the local Prometheus and reloads it when they change.
 """
 
@@ -25,8 +28,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from components import prometheus_rules as rules
-from components.traffic import ACTIVE_SERVICE, CANARY_INGRESS, CANARY_SERVICE, NGINX
-from ops.local.cluster import API_URL, https_get
+from components.traffic import ACTIVE_SERVICE, CANARY_INGRESS, CANARY_SERVICE, MAIN_INGRESS, NGINX
+from ops.local.cluster import API_URL, EDGE_METRICS_PATH, https_get
 
 RATE = 40  # requests per second, all colours together
 TICK = 0.25  # seconds
@@ -41,8 +44,11 @@ def api_get(path: str) -> Optional[dict[str, Any]]:
     return json.loads(body) if body else None
 
 
-def live_weights() -> dict[str, float]:
-    """colour -> share of requests, from the live objects; {} while the stack is not deployed."""
+Routes = dict[str, tuple[float, str, str]]  # colour -> (share of requests, Ingress and Service routing them)
+
+
+def live_routes() -> Routes:
+    """How the live objects route requests to each colour; {} while the stack is not deployed."""
     active = api_get(f"/api/v1/namespaces/{NAMESPACE}/services/{ACTIVE_SERVICE}")
     canary = api_get(f"/api/v1/namespaces/{NAMESPACE}/services/{CANARY_SERVICE}")
     ingress = api_get(f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses/{CANARY_INGRESS}")
@@ -55,9 +61,11 @@ def live_weights() -> dict[str, float]:
     weight = min(int(text), 100) if text.isdigit() else 0  # as ingress-nginx reads a malformed weight: no canary
     if not active_color:
         return {}
+    active_route = (MAIN_INGRESS, ACTIVE_SERVICE)
     if not canary_color or weight == 0:
-        return {active_color: 1.0}
-    return {active_color: (100 - weight) / 100, canary_color: weight / 100}
+        return {active_color: (1.0, *active_route)}
+    return {active_color: ((100 - weight) / 100, *active_route),
+            canary_color: (weight / 100, CANARY_INGRESS, CANARY_SERVICE)}
 
 
 class Metrics:
@@ -68,10 +76,12 @@ class Metrics:
         self.requests: dict[tuple[str, str], int] = {}
         self.buckets: dict[str, list[int]] = {}
         self.sums: dict[str, float] = {}
+        self.edge: dict[tuple[str, str, str], int] = {}  # (ingress, service, status) -> requests
 
-    def observe(self, color: str, status: str, seconds: float) -> None:
+    def observe(self, color: str, status: str, seconds: float, ingress: str, service: str) -> None:
         with self.lock:
             self.requests[(color, status)] = self.requests.get((color, status), 0) + 1
+            self.edge[(ingress, service, status)] = self.edge.get((ingress, service, status), 0) + 1
             counts = self.buckets.setdefault(color, [0] * (len(BUCKETS) + 1))
             for index, bound in enumerate(BUCKETS):
                 if seconds <= bound:
@@ -94,6 +104,15 @@ class Metrics:
                 lines.append(f'{histogram}_count{{{rules.COLOR_LABEL}="{color}"}} {counts[-1]}')
         return "\n".join(lines) + "\n"
 
+    def edge_exposition(self) -> str:
+        with self.lock:
+            lines = [f"# TYPE {rules.EDGE_REQUESTS} counter"]
+            for (ingress, service, status), count in sorted(self.edge.items()):
+                labels = (f'ingress="{ingress}",method="GET",namespace="{NAMESPACE}",service="{service}",'
+                          f'status="{status}"')
+                lines.append(f"{rules.EDGE_REQUESTS}{{{labels}}} {count}")
+        return "\n".join(lines) + "\n"
+
 
 def behaviour(control: Path) -> dict[str, dict[str, float]]:
     """colour -> {errorShare, latency} from the control file ({} = every colour healthy)."""
@@ -103,16 +122,16 @@ def behaviour(control: Path) -> dict[str, dict[str, float]]:
         return {}
 
 
-def send_requests(metrics: Metrics, weights: dict[str, float], control: Path, count: int) -> None:
-    if not weights:
+def send_requests(metrics: Metrics, routes: Routes, control: Path, count: int) -> None:
+    if not routes:
         return
-    colors, shares = zip(*sorted(weights.items()), strict=True)
+    colors = sorted(routes)
     settings = behaviour(control)
-    for color in random.choices(colors, weights=shares, k=count):
+    for color in random.choices(colors, weights=[routes[color][0] for color in colors], k=count):
         setting = settings.get(color, {})
         failed = random.random() < float(setting.get("errorShare", 0.0))
         latency = float(setting.get("latency", HEALTHY_LATENCY)) * random.uniform(0.8, 1.2)
-        metrics.observe(color, "500" if failed else "200", latency)
+        metrics.observe(color, "500" if failed else "200", latency, *routes[color][1:])
 
 
 def sync_rules(rules_dir: Path, prometheus_url: str, known: Optional[str]) -> Optional[str]:
@@ -134,7 +153,8 @@ def run(port: int, control: Path, rules_dir: Path, prometheus_url: str) -> None:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            body = metrics.exposition().encode() if self.path == "/metrics" else b"ok\n"
+            pages = {"/metrics": metrics.exposition, EDGE_METRICS_PATH: metrics.edge_exposition}
+            body = pages[self.path]().encode() if self.path in pages else b"ok\n"
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.end_headers()
@@ -145,15 +165,15 @@ def run(port: int, control: Path, rules_dir: Path, prometheus_url: str) -> None:
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    weights: dict[str, float] = {}
+    routes: Routes = {}
     known_rules: Optional[str] = None
     last_read = 0.0
     while True:
         if time.monotonic() - last_read >= 1.0:  # the routing and rules as the API server holds them now
-            weights = live_weights()
+            routes = live_routes()
             known_rules = sync_rules(rules_dir, prometheus_url, known_rules)
             last_read = time.monotonic()
-        send_requests(metrics, weights, control, round(RATE * TICK))
+        send_requests(metrics, routes, control, round(RATE * TICK))
         time.sleep(TICK)
 
 
