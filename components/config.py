@@ -382,7 +382,7 @@ class Verdict(_Strict):
     time: str
     activeColor: Color
     weight: int = Field(ge=0, le=100)
-    decision: Literal["start", "advance", "flip", "done", "rollback", "reconcile"]
+    decision: Literal["start", "advance", "flip", "done", "rollback", "reconcile", "revive"]
     image: str = ""  # the candidate image being released
     stableImage: str = ""  # the image it replaces
     # Where the decision sends traffic (activeColor/weight above are where it stood): an interrupted
@@ -392,6 +392,9 @@ class Verdict(_Strict):
     reason: str = ""
     extensions: int = Field(default=0, ge=0, le=100)
     gates: list[GateVerdict] = Field(default_factory=list)
+    # `done` that retired the previous colour (release.retire): the replicas it had, which a rollback or the next
+    # release revives it with. `revive`: the replicas it was given back.
+    replicas: Optional[int] = Field(default=None, ge=1, le=50)
 
     @field_validator("time")
     @classmethod
@@ -409,6 +412,10 @@ class ReleaseConfig(_Strict):
     green: ColorConfig
     soak: str = Field(default="5m", description="how long each canary step is watched before the next")
     stabilization: str = Field(default="15m", description="how long the new colour is watched after the flip")
+    retire: Literal["afterStabilization", "manual"] = Field(
+        default="afterStabilization",
+        description="scale the previous colour to 0 with the final up of a release (the plan's), or leave it to you",
+    )
     gates: GatesConfig = Field(default_factory=GatesConfig)
     history: list[Verdict] = Field(default_factory=list, max_length=MAX_HISTORY)
 

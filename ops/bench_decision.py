@@ -49,9 +49,11 @@ class MemoryDriver:
 
     def up(self, action: Up) -> UpOutcome:
         self.calls.append((action, time.perf_counter(), self.clock.now() if self.clock else 0.0))
+        colors = {color: self.view.release.color(color).model_copy(update={"replicas": count})
+                  for color, count in action.replicas}
         release = self.view.release.model_copy(update={
             "activeColor": action.target.active_color, "canaryWeight": action.target.weight,
-            "history": list(action.history)})
+            "history": list(action.history), **colors})
         config = self.view.config.model_copy(update={"release": release})
         self.view = StackView(config, {**self.view.outputs, **release_outputs(config)}, self.view.stack)
         return UpOutcome(True)

@@ -176,6 +176,7 @@ class StackView:
         return ReleaseState(
             active_color=release.activeColor, weight=release.canaryWeight, steps=tuple(release.steps),
             history=history, images=(("blue", release.blue.image), ("green", release.green.image)),
+            replicas=(("blue", release.blue.replicas), ("green", release.green.replicas)),
             in_sync=drift.kind == "in_sync" or drift.history_cleared,
             deployed_images=tuple(sorted(deployed.images.items())) if deployed is not None else (),
         )
@@ -240,9 +241,11 @@ class ConfigWrite:
 
 
 def config_write(current: tuple[Verdict, ...], action: Up) -> ConfigWrite:
-    """The config change one action makes: colour, weight, and the verdicts not yet in config."""
+    """The config change one action makes: colour, weight, replicas it retires or revives, and the verdicts not
+    yet in config."""
     pairs: list[tuple[str, str]] = [("release.activeColor", action.target.active_color),
                                     ("release.canaryWeight", str(action.target.weight))]
+    pairs += [(f"release.{color}.replicas", str(count)) for color, count in action.replicas]  # retire, revive
     appends = action.history[:len(current)] == current
     first_new = len(current) if appends else 0
     for index in range(first_new, len(action.history)):
@@ -432,8 +435,10 @@ class OfflineDriver:
         for path, value in write.assignments:
             set_path(values, path, value)
         staged = StackConfig(current.stack, values, current.foreign, set(current.secret_keys), current.placeholders)
+        replicas = "".join(f" && pulumi config set --path release.{color}.replicas {count}"
+                           for color, count in action.replicas)
         self.echo(f"  would run: pulumi config set --path release.activeColor {action.target.active_color} "
-                  f"&& pulumi config set --path release.canaryWeight {action.target.weight} && pulumi up")
+                  f"&& pulumi config set --path release.canaryWeight {action.target.weight}{replicas} && pulumi up")
         injected = self.fail_on(action)
         if injected:
             return UpOutcome(False, injected)

@@ -85,7 +85,8 @@ SmokeCheck = Callable[[], tuple[bool, tuple[GateVerdict, ...]]]
 
 def policy_of(release: ReleaseConfig) -> Policy:
     return Policy(soak=duration_seconds(release.soak), stabilization=duration_seconds(release.stabilization),
-                  interval=duration_seconds(release.gates.interval), max_extensions=release.gates.maxExtensions)
+                  interval=duration_seconds(release.gates.interval), max_extensions=release.gates.maxExtensions,
+                  retire=release.retire == "afterStabilization")
 
 
 @dataclass

@@ -23,7 +23,7 @@ from components.config import Color, GateVerdict, Verdict
 
 Phase = Literal["idle", "canary", "stabilizing"]
 ReportVerdict = Literal["pass", "fail", "insufficient"]
-UpKind = Literal["start", "advance", "flip", "done", "rollback", "reconcile"]
+UpKind = Literal["start", "advance", "flip", "done", "rollback", "reconcile", "revive"]
 
 # Exit codes of promote (and of the Finish action): documented in docs/operations.md.
 EXIT_OK = 0
@@ -75,6 +75,7 @@ class Policy:
     stabilization: float
     interval: float
     max_extensions: int
+    retire: bool = False  # release.retire afterStabilization: the final up scales the previous colour to 0
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,17 @@ class ReleaseState:
     images: tuple[tuple[str, str], ...] = ()  # (colour, image) pairs from config
     in_sync: bool = True  # activeColor, canaryWeight and history equal what the last successful `up` deployed
     deployed_images: tuple[tuple[str, str], ...] = ()  # (colour, image) at the last `up`; () when unknown
+    replicas: tuple[tuple[str, int], ...] = ()  # (colour, replicas) from config; 0 = retired
     # Pacing of the current soak (not persisted: a resumed soak starts afresh).
     soak_started: Optional[float] = None
     extensions: int = 0
 
     @property
     def last_decision(self) -> Optional[Verdict]:
-        """The newest verdict that decided something (a reconcile only re-applies the one before it)."""
-        return next((verdict for verdict in reversed(self.history) if verdict.decision != "reconcile"), None)
+        """The newest verdict that decided where traffic goes: a reconcile only re-applies the one before it, and
+        a revive only gives a retired colour its pods back before a rollback moves traffic to it."""
+        return next((verdict for verdict in reversed(self.history)
+                     if verdict.decision not in ("reconcile", "revive")), None)
 
     @property
     def in_progress(self) -> bool:
@@ -124,6 +128,12 @@ class ReleaseState:
     def image(self, color: Color) -> str:
         return dict(self.images).get(color, "")
 
+    def replica_count(self, color: Color) -> int:
+        return dict(self.replicas).get(color, 1)  # unknown (old callers): not retired
+
+    def with_replicas(self, changes: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+        return tuple(sorted({**dict(self.replicas), **dict(changes)}.items()))
+
 
 @dataclass(frozen=True)
 class Target:
@@ -139,6 +149,7 @@ class Up:
     target: Target
     verdict: Verdict  # why: the history's new last entry (a reconcile's verdict is only printed, never written)
     history: tuple[Verdict, ...]  # the complete history to write
+    replicas: tuple[tuple[str, int], ...] = ()  # release.<colour>.replicas to write with it (retire, revive)
 
 
 @dataclass(frozen=True)
@@ -214,7 +225,8 @@ def _release_images(state: ReleaseState) -> tuple[str, str]:
     return state.image(state.candidate_color), state.image(state.stable_color)
 
 
-def _up(state: ReleaseState, decision: _Decision, now: float) -> Up:
+def _up(state: ReleaseState, decision: _Decision, now: float, replicas: tuple[tuple[str, int], ...] = (),
+        recorded_replicas: Optional[int] = None) -> Up:
     image, stable_image = _release_images(state)
     verdict = Verdict(
         time=iso(now),
@@ -228,6 +240,7 @@ def _up(state: ReleaseState, decision: _Decision, now: float) -> Up:
         reason=decision.reason,
         extensions=state.extensions,
         gates=list(decision.gates),
+        replicas=recorded_replicas,
     )
     # A new release starts a new history; the previous release's verdicts stay in the stack's
     # update history (each `up` exported them as releaseHistory). A reconcile re-applies the last
@@ -238,7 +251,7 @@ def _up(state: ReleaseState, decision: _Decision, now: float) -> Up:
         history = (verdict,)
     else:
         history = (*state.history, verdict)
-    return Up(decision.kind, decision.target, verdict, history)
+    return Up(decision.kind, decision.target, verdict, history, replicas)
 
 
 def _rollback(state: ReleaseState, reason: str, now: float, gates: tuple[GateVerdict, ...] = ()) -> Up:
@@ -321,15 +334,32 @@ def _start(state: ReleaseState, policy: Policy, now: float) -> tuple[ReleaseStat
         what = "was just replaced" if last.decision == "done" else "was rolled back"
         return state, Finish(EXIT_REFUSED, f"nothing to promote: release.{state.candidate_color}.image "
                                            f"{candidate} {what}; set a new image first")
+    revive, count = _revival(state, state.candidate_color)
+    if count is None:
+        return state, Finish(EXIT_REFUSED, f"release.{state.candidate_color}.replicas is 0, so the canary would have "
+                                           f"no pod, and no verdict says how many it had: set it first (`pulumi "
+                                           f"config set --path release.{state.candidate_color}.replicas 3`)")
     if state.phase == "canary":
         # A canary weight set by hand after the last release ended: adopted as a new release from where it
         # stands (the start `up` changes no traffic; it records the images the release goes on with).
         decision = _Decision("start", Target(state.active_color, state.weight),
                              f"adopting the manual canary {state.candidate_color} {candidate} at {state.weight}%")
-        return state, _up(state, decision, now)
+        return state, _up(state, decision, now, revive, count if revive else None)
+    revived = f" (revived with {count} replicas)" if revive else ""
     decision = _Decision("start", Target(state.active_color, state.steps[0]),
-                         f"canary {state.candidate_color} {candidate} at {state.steps[0]}%")
-    return state, _up(state, decision, now)
+                         f"canary {state.candidate_color} {candidate} at {state.steps[0]}%{revived}")
+    return state, _up(state, decision, now, revive, count if revive else None)
+
+
+def _revival(state: ReleaseState, color: Color) -> tuple[tuple[tuple[str, int], ...], Optional[int]]:
+    """What gives a retired `color` its pods back: ((colour, replicas),) and the count; () when it is not retired;
+    count None when it is retired and no verdict recorded how many it had."""
+    current = state.replica_count(color)
+    if current > 0:
+        return (), current
+    last = state.last_decision
+    known = last.replicas if last is not None and last.decision == "done" else None
+    return (((color, known),), known) if known else ((), None)
 
 
 def _up_done(state: ReleaseState, policy: Policy, event: UpDone) -> tuple[ReleaseState, Action]:
@@ -351,13 +381,15 @@ def _up_done(state: ReleaseState, policy: Policy, event: UpDone) -> tuple[Releas
         return state, _rollback(state, f"{action.kind} up failed: {event.error}", event.now)
 
     moved = replace(state, active_color=action.target.active_color, weight=action.target.weight,
-                    history=action.history, in_sync=True, soak_started=event.now, extensions=0)
+                    history=action.history, in_sync=True, soak_started=event.now, extensions=0,
+                    replicas=state.with_replicas(action.replicas))
     if action.kind == "rollback":
         return moved, Finish(EXIT_ROLLED_BACK, f"rolled back to {moved.active_color} at weight 0: "
                                                f"{action.verdict.reason}", tuple(action.verdict.gates))
     if action.kind == "done":
+        retired = f"; {other(moved.active_color)} retired (scaled to 0)" if action.replicas else ""
         return moved, Finish(EXIT_OK, f"release complete: {moved.active_color} "
-                                      f"{moved.image(moved.active_color)} is active and stable")
+                                      f"{moved.image(moved.active_color)} is active and stable{retired}")
     if action.kind == "flip":
         return moved, Smoke()
     if action.kind == "reconcile":
@@ -398,8 +430,7 @@ def _gates_observed(state: ReleaseState, policy: Policy, event: GatesObserved) -
         return state, _rollback(state, f"fail closed: {why} after {state.extensions} extensions "
                                        f"({_describe(report.missing)})", now, report.gates)
     if state.phase == "stabilizing":
-        return state, _up(state, _Decision("done", Target(state.active_color, 0),
-                                           f"stable for {policy.stabilization:g}s after the flip", report.gates), now)
+        return state, _done(state, policy, report, now)
     later = [step for step in state.steps if step > state.weight]
     if later:
         return state, _up(state, _Decision("advance", Target(state.active_color, later[0]),
@@ -407,6 +438,19 @@ def _gates_observed(state: ReleaseState, policy: Policy, event: GatesObserved) -
     return state, _up(state, _Decision("flip", Target(other(state.active_color), 0),
                                        f"gates passed at {state.weight}%: {other(state.active_color)} becomes active",
                                        report.gates), now)
+
+
+def _done(state: ReleaseState, policy: Policy, report: GateReport, now: float) -> Up:
+    """The final up of a release; with release.retire afterStabilization it also scales the previous colour to 0
+    (its HPA and PDB go with it, components/api.py) and records how many replicas it had."""
+    reason = f"stable for {policy.stabilization:g}s after the flip"
+    previous = other(state.active_color)
+    count = state.replica_count(previous)
+    if not policy.retire or count == 0:
+        return _up(state, _Decision("done", Target(state.active_color, 0), reason, report.gates), now)
+    return _up(state, _Decision("done", Target(state.active_color, 0),
+                                f"{reason}; {previous} retired (scaled to 0 from {count} replicas)", report.gates),
+               now, ((previous, 0),), count)
 
 
 def _smoke_done(state: ReleaseState, policy: Policy, event: SmokeDone) -> tuple[ReleaseState, Action]:
@@ -443,7 +487,8 @@ def action_budget(policy: Policy, steps: int) -> int:
 
 
 def manual_rollback(state: ReleaseState, now: float, reason: str) -> Union[Up, Finish, None]:
-    """`ops rollback`: during a canary weight 0; after a flip (stabilizing or done) the previous colour.
+    """`ops rollback`: during a canary weight 0; after a flip (stabilizing or done) the previous colour, revived
+    first by a `revive` up when the release retired it (call again once that up is deployed).
 
     None when there is nothing to undo (no canary traffic and no completed flip to revert); a Finish
     (exit 2, nothing changed) when the colour that would take all traffic no longer holds the image it
@@ -465,7 +510,17 @@ def manual_rollback(state: ReleaseState, now: float, reason: str) -> Union[Up, F
         return _rollback(state, reason, now)
     # A finished release is undone by flipping back: the previous colour still holds its image. The
     # verdict names the released image as the one rolled back, so promote will not re-release it.
-    up = _up(state, _Decision("rollback", Target(target, 0), reason), now)
+    revive, count = _revival(state, target)
+    if count is None:
+        return Finish(EXIT_REFUSED, f"release.{target}.replicas is 0 and no verdict says how many it had: set it "
+                                    f"(`pulumi config set --path release.{target}.replicas 3`), then roll back")
+    if revive:
+        # Retired: its pods come back in one `up` (which waits for them), and only then does traffic move.
+        up = _up(state, _Decision("revive", Target(state.active_color, 0),
+                                  f"reviving {target} with {count} replicas before traffic moves back to it"),
+                 now, revive, count)
+    else:
+        up = _up(state, _Decision("rollback", Target(target, 0), reason), now)
     verdict = up.verdict.model_copy(update={"image": last.image or state.image(state.active_color),
                                             "stableImage": known or state.image(target)})
     return replace(up, verdict=verdict, history=(*up.history[:-1], verdict))

@@ -1,6 +1,7 @@
 """`python -m ops rollback -s STACK [--dry-run]`: put all traffic back on the stable colour with one `up`.
 
-During a canary that is weight 0; after a flip (stabilizing or completed) it is the previous colour.
+During a canary that is weight 0; after a flip (stabilizing or completed) it is the previous colour; when the
+release retired that colour, one `up` revives it first (and waits for its pods), then one moves traffic back.
 The rollback verdict is appended to the stack's release history like any other decision.
 Exit codes: 0 rolled back or nothing to undo, 2 usage/config, 3 the rollback `up` failed.
 """
@@ -17,7 +18,7 @@ from ops import promote  # make_driver through the module: one binding, whoever 
 from ops.driver import Driver
 from ops.plan import EXIT_USAGE
 from ops.promote import Clock, SystemClock
-from ops.release_state import EXIT_OK, EXIT_ROLLBACK_FAILED, Finish, manual_rollback, reconcile
+from ops.release_state import EXIT_OK, EXIT_ROLLBACK_FAILED, Finish, Up, manual_rollback, reconcile
 from ops.stackconfig import UsageError
 
 
@@ -38,6 +39,19 @@ def rollback(driver: Driver, clock: Clock, console: Console, reason: str) -> int
     elif action is None:
         console.print(f"nothing to roll back: {state.active_color} is active with canary weight 0")
         return EXIT_OK
+    if isinstance(action, Up) and action.kind == "revive":
+        # The release retired the colour traffic goes back to: its pods first (the `up` waits for them).
+        console.print(f"rollback: up reviving {action.replicas[0][0]} with {action.replicas[0][1]} replicas "
+                      f"({action.verdict.reason})", markup=False)
+        outcome = driver.up(action)
+        if not outcome.ok:
+            console.print(f"ROLLBACK FAILED while reviving: {outcome.error}", markup=False)
+            return EXIT_ROLLBACK_FAILED
+        state = driver.read().state()
+        action = manual_rollback(state, clock.now(), reason)
+        if not isinstance(action, Up):
+            console.print("ROLLBACK FAILED: after the revive there is nothing to roll back (please report it)")
+            return EXIT_ROLLBACK_FAILED
     console.print(f"rollback: up with activeColor={action.target.active_color}, canaryWeight=0 "
                   f"(was {state.active_color} at {state.weight}%, phase {state.phase})")
     outcome = driver.up(action)

@@ -38,7 +38,8 @@ def release_table(view: StackView) -> Table:
     for color in ("blue", "green"):
         active = color == release.activeColor
         share = 100 - release.canaryWeight if active else release.canaryWeight
-        table.add_row(color, "active" if active else "canary", release.color(color).image,
+        retired = not active and release.color(color).replicas == 0
+        table.add_row(color, "active" if active else "retired" if retired else "canary", release.color(color).image,
                       str(release.color(color).replicas), f"{share}%")
     return table
 

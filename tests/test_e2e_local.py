@@ -257,7 +257,8 @@ def stack_history(project: Project) -> list[dict]:
 def test_promote_walks_every_step_with_real_ups_and_flips(project: Project):
     with CanaryWeights(project) as weights:
         done = project.ops("promote", "-s", "local", timeout=900)
-    assert "release complete: green doc-rag/api:v1.1.0 is active and stable (exit 0)" in " ".join(done.stdout.split())
+    assert ("release complete: green doc-rag/api:v1.1.0 is active and stable; blue retired (scaled to 0) (exit 0)"
+            in " ".join(done.stdout.split()))
     assert {5, 25, 50, 100} <= weights.seen, weights.seen  # each step reached the live Ingress
     selector = project.kubectl("get", "service", "api-service", "-n", NAMESPACE, "-o",
                                "jsonpath={.spec.selector.version}").stdout
@@ -269,6 +270,28 @@ def test_promote_walks_every_step_with_real_ups_and_flips(project: Project):
     deployed = [Verdict.model_validate(v) for v in outputs["releaseHistory"]]
     assert deployed == [Verdict.model_validate(v) for v in history]
     assert outputs["activeColor"] == "green" and outputs["canaryWeight"] == 0
+    # The previous colour is retired as the plan does: no pods, and its HPA and PDB gone with them.
+    assert history[-1]["replicas"] == 3 and stack_file_release(project)["blue"]["replicas"] == 0
+    assert live_ready(project, "blue") == ("0", "")
+    eventually(lambda: not colour_pods(project, "blue"))
+    names = {item["metadata"]["name"] for kind in ("hpa", "pdb") for item in live(project, kind)}
+    assert {"api-hpa-green", "api-pdb-green"} <= names and not {"api-hpa-blue", "api-pdb-blue"} & names
+
+
+def stack_file_release(project: Project) -> dict:
+    return yaml.safe_load((project.root / "Pulumi.local.yaml").read_text())["config"]["doc-rag:release"]
+
+
+def live_ready(project: Project, color: str) -> tuple[str, str]:
+    """(spec.replicas, status.readyReplicas) of a colour's Deployment."""
+    shown = project.kubectl("get", "deployment", f"api-deployment-{color}", "-n", NAMESPACE, "-o",
+                            "jsonpath={.spec.replicas} {.status.readyReplicas}").stdout
+    replicas, _, ready = shown.partition(" ")
+    return replicas, ready
+
+
+def colour_pods(project: Project, color: str) -> list[dict]:
+    return [pod for pod in live(project, "pods") if pod["metadata"].get("labels", {}).get("version") == color]
 
 
 def live_weight(project: Project) -> str:
@@ -297,7 +320,8 @@ def set_image(project: Project, color: str, image: str) -> None:
 def test_status_shows_the_live_colours_verdicts_gates_and_no_drift(project: Project):
     shown = " ".join(project.ops("status", "-s", "local").stdout.split())
     assert "stack config: green active, canary weight 0%" in shown and "; deployed" in shown
-    assert "│ green │ active │ doc-rag/api:v1.1.0 │" in shown and "│ blue │ canary │ doc-rag/api:v1.0.0 │" in shown
+    assert "│ green │ active │ doc-rag/api:v1.1.0 │ 3 │ 100% │" in shown
+    assert "│ blue │ retired │ doc-rag/api:v1.0.0 │ 0 │ 0% │" in shown
     assert "│ done │ doc-rag/api:v1.1.0 │" in shown  # the last verdict
     assert re.search(r"live gates for blue: \w+", shown) and 'version="blue"' in shown
     assert "live drift: none" in shown
@@ -312,10 +336,40 @@ def test_check_runs_its_live_probes_against_the_local_cluster(project: Project):
     assert "check: passed" in done.stdout
 
 
-def test_rollback_after_the_flip_returns_live_traffic_to_the_previous_colour(project: Project):
-    done = project.ops("rollback", "-s", "local")
-    assert "rolled back: blue doc-rag/api:v1.0.0 serves all traffic" in " ".join(done.stdout.split())
+class SelectorAndReadiness:
+    """(api-service's colour, blue's ready pods) every half second while a command runs."""
+
+    def __init__(self, project: Project):
+        self.project, self.seen, self._stop = project, [], threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            ready = live_ready(self.project, "blue")[1]
+            self.seen.append((live_selector(self.project), int(ready or 0)))
+            self._stop.wait(0.5)
+
+    def __enter__(self) -> "SelectorAndReadiness":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_rollback_after_the_flip_revives_the_retired_colour_then_returns_live_traffic_to_it(project: Project):
+    with SelectorAndReadiness(project) as watch:
+        done = project.ops("rollback", "-s", "local")
+    printed = " ".join(done.stdout.split())
+    assert "rollback: up reviving blue with 3 replicas" in printed
+    assert "rolled back: blue doc-rag/api:v1.0.0 serves all traffic" in printed
     assert live_selector(project) == "blue" and live_weight(project) == "0"
+    # Traffic moved only once blue had Ready pods again.
+    first_on_blue = next(ready for selector, ready in watch.seen if selector == "blue")
+    assert first_on_blue >= 1, watch.seen
+    eventually(lambda: live_ready(project, "blue") == ("3", "3"), timeout=120)  # the HPA's minimum, all Ready
+    assert [verdict["decision"] for verdict in stack_history(project)][-3:] == ["done", "revive", "rollback"]
     assert stack_history(project)[-1]["decision"] == "rollback"
     outputs = json.loads(project.pulumi("stack", "output", "--json", "--stack", "local").stdout)
     assert outputs["activeColor"] == "blue" and outputs["releaseHistory"][-1]["decision"] == "rollback"

@@ -412,3 +412,29 @@ def test_bench_decision_acts_within_one_gate_interval():
 
     numbers = run_bench(runs=4)
     assert numbers["within_one_interval"] and 0 < numbers["detection_max_s"] <= numbers["interval_s"] == 30
+
+
+def test_a_release_retires_the_previous_colour_and_rollback_revives_it_before_moving_traffic():
+    """prod's default release.retire (afterStabilization): the done `up` writes blue's replicas 0; `ops rollback`
+    then writes them back in a revive `up` (which waits for the pods) before the `up` that moves traffic."""
+    from ops.rollback import rollback
+
+    driver = _memory_driver()
+    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    assert result.exit_code == 0 and result.message.endswith("blue retired (scaled to 0)")
+    assert driver.view.release.blue.replicas == 0 and driver.view.release.green.replicas == 3
+    driver.calls.clear()
+    out = io.StringIO()
+    assert rollback(driver, FakeClock(), Console(file=out, width=300), "x") == 0, out.getvalue()
+    assert [up.kind for up, _, _ in driver.calls] == ["revive", "rollback"]
+    revive, back = driver.calls[0][0], driver.calls[1][0]
+    assert revive.replicas == (("blue", 3),) and revive.target.active_color == "green"  # traffic stays
+    assert back.target.active_color == "blue" and driver.view.release.blue.replicas == 3
+    assert "reviving blue with 3 replicas" in " ".join(out.getvalue().split())
+
+
+def test_release_retire_manual_leaves_the_previous_colour_running():
+    driver = _memory_driver(retire="manual")
+    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    assert result.exit_code == 0 and "retired" not in result.message
+    assert driver.view.release.blue.replicas == 3

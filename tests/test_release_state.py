@@ -75,22 +75,23 @@ class Run:
 
 
 def simulate(state: ReleaseState, gates: Callable[[Where], GateReport] = lambda w: report("pass"),
-             up_fails: Callable[[Up], bool] = lambda up: False, smoke_ok: bool = True, start: float = T0) -> Run:
+             up_fails: Callable[[Up], bool] = lambda up: False, smoke_ok: bool = True, start: float = T0,
+             policy: Policy = POLICY) -> Run:
     now, run = start, Run()
-    state, action = step(state, POLICY, Started(now))
+    state, action = step(state, policy, Started(now))
     for _ in range(10_000):
         run.actions.append(action)
         if isinstance(action, Finish):
             run.state = state
             return run
         if isinstance(action, Up):
-            state, action = step(state, POLICY, UpDone(action, not up_fails(action), now, "boom"))
+            state, action = step(state, policy, UpDone(action, not up_fails(action), now, "boom"))
         elif isinstance(action, Observe):
             now += action.after
-            state, action = step(state, POLICY, GatesObserved(gates(Where(state, action, now)), now))
+            state, action = step(state, policy, GatesObserved(gates(Where(state, action, now)), now))
         elif isinstance(action, Smoke):
             check = GateVerdict(gate="smoke", status="pass" if smoke_ok else "fail", query="https://x/ready")
-            state, action = step(state, POLICY, SmokeDone(smoke_ok, (check,), now))
+            state, action = step(state, policy, SmokeDone(smoke_ok, (check,), now))
     raise AssertionError("state machine did not finish")
 
 
@@ -475,3 +476,62 @@ def test_a_rollback_refused_by_the_lock_still_says_rollback_failed():
     assert isinstance(rollback, Up) and rollback.kind == "rollback"
     _, finish = step(state, POLICY, UpDone(rollback, False, T0, "stack prod is locked by another update", True))
     assert isinstance(finish, Finish) and finish.exit_code == EXIT_ROLLBACK_FAILED and "locked" in finish.message
+
+
+# -- retiring the previous colour (release.retire) and reviving it ------------------------------------------------
+
+RETIRE = replace(POLICY, retire=True)
+THREE_EACH = (("blue", 3), ("green", 3))
+
+
+def test_the_final_up_retires_the_previous_colour_and_records_its_replicas():
+    run = simulate(fresh(replicas=THREE_EACH), policy=RETIRE)
+    done = run.ups[-1]
+    assert run.kinds == ["start", "advance", "advance", "advance", "flip", "done"]  # no extra decision
+    assert done.replicas == (("blue", 0),) and done.verdict.replicas == 3
+    assert "blue retired (scaled to 0 from 3 replicas)" in done.verdict.reason
+    assert run.finish.exit_code == EXIT_OK and run.finish.message.endswith("; blue retired (scaled to 0)")
+    assert run.state is not None and run.state.replicas == (("blue", 0), ("green", 3))
+    # release.retire manual (Policy.retire False): the same walk leaves blue running
+    assert simulate(fresh(replicas=THREE_EACH)).ups[-1].replicas == ()
+
+
+def _retired() -> ReleaseState:
+    """After a release that made green active and retired blue (3 replicas)."""
+    history = simulate(fresh(replicas=THREE_EACH)).ups[-1].history
+    done = history[-1].model_copy(update={"replicas": 3})
+    return ReleaseState(active_color="green", weight=0, steps=STEPS, history=(*history[:-1], done),
+                        images=(("blue", "doc-rag/api:v1.2.0"), ("green", "doc-rag/api:v1.1.0")),
+                        replicas=(("blue", 0), ("green", 3)))
+
+
+def test_the_next_release_revives_the_retired_colour_with_its_start():
+    _, start = step(_retired(), RETIRE, Started(T0))
+    assert isinstance(start, Up) and start.kind == "start" and start.target == Target("green", 5)
+    assert start.replicas == (("blue", 3),) and start.verdict.replicas == 3
+    assert "revived with 3 replicas" in start.verdict.reason
+
+
+def test_a_canary_colour_at_zero_replicas_with_no_record_is_refused():
+    state = replace(_retired(), history=())
+    _, finish = step(state, RETIRE, Started(T0))
+    assert isinstance(finish, Finish) and finish.exit_code == EXIT_REFUSED
+    assert "release.blue.replicas is 0" in finish.message and "release.blue.replicas 3" in finish.message
+
+
+def test_rolling_back_a_retiring_release_revives_first_then_moves_traffic():
+    from ops.release_state import manual_rollback
+
+    state = replace(_retired(), images=IMAGES)  # blue still holds the image the release replaced
+    revive = manual_rollback(state, T0, "x")
+    assert isinstance(revive, Up) and revive.kind == "revive"
+    assert revive.target == Target("green", 0) and revive.replicas == (("blue", 3),)  # no traffic moves yet
+    revived = replace(state, history=revive.history, replicas=state.with_replicas(revive.replicas))
+    assert revived.last_decision is not None and revived.last_decision.decision == "done"  # a revive decides nothing
+    back = manual_rollback(revived, T0 + 60, "x")
+    assert isinstance(back, Up) and back.kind == "rollback" and back.target == Target("blue", 0)
+    assert [v.decision for v in back.history][-3:] == ["done", "revive", "rollback"]
+    assert back.verdict.image == "doc-rag/api:v1.1.0"  # the released image is the one rolled back
+    unknown = replace(state, history=(*state.history[:-1], state.history[-1].model_copy(update={"replicas": None})))
+    refused = manual_rollback(unknown, T0, "x")
+    assert isinstance(refused, Finish) and "release.blue.replicas is 0" in refused.message
