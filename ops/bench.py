@@ -1,4 +1,6 @@
-"""`make bench`: the plan's wall time beside the floor (importing the SDKs alone), measured in the same run.
+"""`make bench`: the plan's wall time beside the floor (importing the SDKs alone), measured in the same run;
+the decision time from a breach to the rollback `up` (ops/bench_decision.py); and on a live local stack, the
+time from a breach visible in Prometheus to the canary weight at 0 (ops/bench_live.py).
 
 Speed is judged here, never by a timed assertion in a test. Each command runs in a fresh interpreter
 REPEAT times; the median is reported so one slow run does not decide.
@@ -12,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from ops import bench_decision
+from ops import bench_decision, bench_live
 from ops.stackconfig import PROJECT_DIR
 
 REPEAT = 3
@@ -38,7 +40,9 @@ def main() -> int:
             plan = wall_time([sys.executable, "-m", "ops", "plan", "--stack", stack, "--out", out])
         print(f"plan   (python -m ops plan --stack {stack}, all checks):{' ' * (14 - len(stack))}{plan:6.2f} s"
               f"   ratio {plan / floor:5.1f}x floor")
-    return int(bench_decision.main() or 0)
+    decision = int(bench_decision.main() or 0)
+    live = bench_live.main()
+    return decision or live
 
 
 if __name__ == "__main__":

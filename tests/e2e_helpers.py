@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -14,14 +13,12 @@ from pathlib import Path
 import pytest
 
 from ops.engine.build import bin_dir
+from ops.local.scratch import copy_project  # noqa: F401 (re-exported: the tests' copy of the project)
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The tests' cluster listens on its own ports, so a developer's `make up` cluster may keep running.
 PORT_BASE = 26379
 # etcd, etcd peer, kube-apiserver, the traffic source, Prometheus (ops/local/cluster.py)
 PORTS = tuple(range(PORT_BASE, PORT_BASE + 5))
-COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".venv-*", "build", "__pycache__", ".pytest_cache",
-                                     ".mypy_cache", ".ruff_cache")
 
 
 def engine_bin() -> Path:
@@ -33,15 +30,6 @@ def engine_bin() -> Path:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(message)
     pytest.skip(message)
-
-
-def copy_project(target: Path) -> Path:
-    """The project as a user's checkout, without state: its own build/ and Pulumi.local.yaml."""
-    shutil.copytree(PROJECT_DIR, target, ignore=COPY_IGNORE)
-    for venv in (".venv", ".venv-checkov"):  # the plan's T5 runs checkov from its own virtualenv
-        if (PROJECT_DIR / venv).exists():
-            (target / venv).symlink_to(PROJECT_DIR / venv)
-    return target
 
 
 @dataclass

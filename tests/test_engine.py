@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from ops.engine import build
-from tests.e2e_helpers import PROJECT_DIR, engine_bin
+from tests.conftest import PROJECT_DIR
+from tests.e2e_helpers import engine_bin
 
 
 def pinned(requirement: str) -> str:
