@@ -357,11 +357,24 @@ class AutomationDriver:
             raise StackAccessError(f"pulumi could not compare the live objects of stack {self.stack.name!r} with "
                                    f"the stack (refresh --preview-only): {cli_error_tail(error)}") from None
 
+    def _config_history(self) -> tuple[Verdict, ...]:
+        """The verdicts config holds now, from one `config get` (a whole read() costs a CLI call per key, and
+        sits between a rollback's decision and its `up`)."""
+        try:
+            text = self.stack.get_config(f"{PROJECT}:release").value
+        except self._auto.CommandError as error:
+            if "not found" in str(error):
+                return ()
+            raise StackAccessError(f"pulumi could not read release of stack {self.stack.name!r}: "
+                                   f"{cli_error_tail(error)}") from None
+        release = json.loads(text) if text[:1] == "{" else {}
+        return tuple(Verdict.model_validate(verdict) for verdict in release.get("history") or [])
+
     def up(self, action: Up) -> UpOutcome:
         stack_file = self.work_dir / f"Pulumi.{self.stack.name}.yaml"
         before = stack_file.read_bytes() if stack_file.is_file() else None
         try:
-            write = config_write(tuple(self.read().release.history), action)
+            write = config_write(self._config_history(), action)
             if write.remove_history:
                 self.stack.remove_config(f"{PROJECT}:release.history", path=True)
             self.stack.set_all_config({f"{PROJECT}:{path}": self._auto.ConfigValue(value)
