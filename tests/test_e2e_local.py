@@ -23,7 +23,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import yaml
@@ -225,23 +225,22 @@ def eventually(check, timeout: float = 60) -> None:
         time.sleep(1)
 
 
-class CanaryWeights:
-    """Every weight the live canary Ingress carries while a command runs (polled every half second)."""
+class Sampled:
+    """What `sample()` returns, every half second while a command runs (a sample that fails is skipped)."""
 
-    def __init__(self, project: Project):
-        self.project, self.seen, self._stop = project, set(), threading.Event()
+    def __init__(self, sample: Callable[[], Any]):
+        self.sample, self.seen, self._stop = sample, [], threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def _watch(self) -> None:
         while not self._stop.is_set():
-            done = self.project.kubectl("get", "ingress", "api-ingress", "-n", NAMESPACE, "-o",
-                                        r"jsonpath={.metadata.annotations.nginx\.ingress\.kubernetes\.io/canary-weight}",
-                                        check=False)
-            if done.returncode == 0 and done.stdout.strip().isdigit():
-                self.seen.add(int(done.stdout))
+            try:
+                self.seen.append(self.sample())
+            except AssertionError:  # a kubectl that failed (the object not there yet)
+                pass
             self._stop.wait(0.5)
 
-    def __enter__(self) -> "CanaryWeights":
+    def __enter__(self) -> "Sampled":
         self._thread.start()
         return self
 
@@ -250,16 +249,21 @@ class CanaryWeights:
         self._thread.join()
 
 
+def weights_seen(project: Project) -> Sampled:
+    """Every weight the live canary Ingress carries while a command runs."""
+    return Sampled(lambda: live_weight(project))
+
+
 def stack_history(project: Project) -> list[dict]:
     return yaml.safe_load((project.root / "Pulumi.local.yaml").read_text())["config"]["doc-rag:release"]["history"]
 
 
 def test_promote_walks_every_step_with_real_ups_and_flips(project: Project):
-    with CanaryWeights(project) as weights:
+    with weights_seen(project) as weights:
         done = project.ops("promote", "-s", "local", timeout=900)
     assert ("release complete: green doc-rag/api:v1.1.0 is active and stable; blue retired (scaled to 0) (exit 0)"
             in " ".join(done.stdout.split()))
-    assert {5, 25, 50, 100} <= weights.seen, weights.seen  # each step reached the live Ingress
+    assert {"5", "25", "50", "100"} <= set(weights.seen), weights.seen  # each step reached the live Ingress
     selector = project.kubectl("get", "service", "api-service", "-n", NAMESPACE, "-o",
                                "jsonpath={.spec.selector.version}").stdout
     assert selector == "green"
@@ -336,30 +340,8 @@ def test_check_runs_its_live_probes_against_the_local_cluster(project: Project):
     assert "check: passed" in done.stdout
 
 
-class SelectorAndReadiness:
-    """(api-service's colour, blue's ready pods) every half second while a command runs."""
-
-    def __init__(self, project: Project):
-        self.project, self.seen, self._stop = project, [], threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            ready = live_ready(self.project, "blue")[1]
-            self.seen.append((live_selector(self.project), int(ready or 0)))
-            self._stop.wait(0.5)
-
-    def __enter__(self) -> "SelectorAndReadiness":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def test_rollback_after_the_flip_revives_the_retired_colour_then_returns_live_traffic_to_it(project: Project):
-    with SelectorAndReadiness(project) as watch:
+    with Sampled(lambda: (live_selector(project), int(live_ready(project, "blue")[1] or 0))) as watch:
         done = project.ops("rollback", "-s", "local")
     printed = " ".join(done.stdout.split())
     assert "rollback: up reviving blue with 3 replicas" in printed
@@ -380,13 +362,13 @@ def test_a_breaching_canary_is_rolled_back_with_one_up_and_the_report_names_the_
     set_image(project, "green", "doc-rag/api:v1.2.0")
     project.ops("local", "traffic", "--color", "green", "--error-share", "0.2")
     try:
-        with CanaryWeights(project) as weights:
+        with weights_seen(project) as weights:
             done = project.ops("promote", "-s", "local", check=False)
     finally:
         project.ops("local", "traffic", "--reset")
     assert done.returncode == 1, done.stdout[-4000:]
     assert ups_run(done.stdout) == ["start", "rollback"]
-    assert 5 in weights.seen and live_weight(project) == "0" and live_selector(project) == "blue"
+    assert "5" in weights.seen and live_weight(project) == "0" and live_selector(project) == "blue"
     assert "rolled back to blue at weight 0: gate breached at 5%: errorRatio" in " ".join(done.stdout.split())
     row = re.search(r"│ errorRatio +│ fail +│ ([0-9.]+) +│ 0\.01 +│ ([0-9.]+) +│ \( ", done.stdout)
     assert row and 0.1 < float(row[1]) < 0.35 and float(row[2]) >= 25, done.stdout[-4000:]
