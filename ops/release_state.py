@@ -4,11 +4,12 @@ Pure: no clock, no network, no Pulumi. Time arrives inside events (`now`, epoch 
 arrive as a GateReport, and the caller (ops/promote.py) performs the returned action and feeds back
 what happened. That makes every path of a release a table test (tests/test_release_state.py).
 
-The stack is the only state that matters: active colour, canary weight and the verdict history are
-stack config, deployed with each `up` and exported as the `releaseHistory` output. Where a release
-stands (its phase) is derived from them, so a promote that was interrupted resumes from the stack
-alone. The phase comes from the last real decision: a `reconcile` (re-applying config whose `up` was
-interrupted) records no verdict, and entries an older version wrote for it are skipped. The in-memory
+The stack is the only state that matters: active colour, canary weight, the colours' replicas (0 =
+retired) and the verdict history are stack config, deployed with each `up`, the history exported as the
+`releaseHistory` output. Where a release stands (its phase) is derived from them, so a promote that was
+interrupted resumes from the stack alone. The phase comes from the last real decision: a `reconcile`
+(re-applying config whose `up` was interrupted) records no verdict, and entries an older version wrote for
+it are skipped, as is a `revive` (a retired colour given its pods back before a rollback moves traffic). The in-memory
 fields (soak start, extensions) only pace the current soak.
 """
 
@@ -129,7 +130,7 @@ class ReleaseState:
         return dict(self.images).get(color, "")
 
     def replica_count(self, color: Color) -> int:
-        return dict(self.replicas).get(color, 1)  # unknown (old callers): not retired
+        return dict(self.replicas).get(color, 1)  # not given: running, never retired
 
     def with_replicas(self, changes: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
         return tuple(sorted({**dict(self.replicas), **dict(changes)}.items()))
