@@ -72,9 +72,28 @@ def _without_ciphertext(value: Any, path: str) -> tuple[Any, list[str]]:
     return value, []
 
 
+def yaml_mapping(path: Path) -> dict[str, Any]:
+    """A project or stack file's top-level mapping; a file that is not one is a usage error naming the file and
+    the place the parser stopped (exit 2), never a traceback."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise UsageError(f"{path.name} is not valid YAML{where}: {problem}; fix the file (it is what "
+                         f"`pulumi config` reads too)") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise UsageError(f"{path.name}: allowed: a mapping at the top level (`config:` ...), not a "
+                         f"{type(document).__name__}")
+    return document
+
+
 def project_defaults(project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], set[str]]:
     """Defaults and secret declarations from Pulumi.yaml's typed `config:` block."""
-    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    project = yaml_mapping(project_dir / "Pulumi.yaml")
     defaults: dict[str, Any] = {}
     secret: set[str] = set()
     for key, spec in (project.get("config") or {}).items():
@@ -165,7 +184,7 @@ def load_stack_config(stack: str, overrides: tuple[str, ...] | list[str] = (),
         raise UsageError(f"unknown stack {stack!r}: no {stack_file.name}; allowed: {known}")
     defaults, secret_keys = project_defaults(project_dir)
     values = copy.deepcopy(defaults)
-    stack_doc = yaml.safe_load(stack_file.read_text()) or {}
+    stack_doc = yaml_mapping(stack_file)
     foreign: dict[str, Any] = {}
     for key, value in (stack_doc.get("config") or {}).items():
         if ":" in key and not key.startswith(f"{PROJECT}:"):

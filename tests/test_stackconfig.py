@@ -74,3 +74,17 @@ def test_nested_ciphertext_becomes_a_placeholder_and_marks_the_key_secret(tmp_pa
     assert "cluster.kubeconfig" in config.placeholders
     assert "doc-rag:cluster" in config.engine_secret_keys()
     assert config.model().cluster.mode == "existing"  # the rest of the key is still read
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("config:\n  doc-rag:release: [\n", "Pulumi.broken.yaml is not valid YAML at line 3, column 1"),
+    ("- a\n- b\n", "Pulumi.broken.yaml: allowed: a mapping at the top level (`config:` ...), not a list"),
+])
+def test_a_stack_file_that_is_not_a_yaml_mapping_is_a_usage_error_naming_it(tmp_path, content, message):
+    """exit 2 with the file and the place, never a PyYAML traceback or an AttributeError."""
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.broken.yaml").write_text(content)
+    with pytest.raises(UsageError) as raised:
+        load_stack_config("broken", project_dir=tmp_path)
+    assert message in str(raised.value)
+
