@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from components.config import duration_seconds
 from ops.engine.build import bin_dir
 from ops.gates import evaluate, step_window
 from ops.local.scratch import copy_project
+from ops.local.stack import parse_exports
 from ops.prometheus import PrometheusClient
 from ops.stackconfig import load_stack_config
 
@@ -69,9 +69,7 @@ class Scratch:
         return self.run(sys.executable, "-m", "ops", *args)
 
     def load_env(self) -> None:
-        for line in self.ops("local", "env").splitlines():
-            key, _, value = line.removeprefix("export ").partition("=")
-            self.env[key] = shlex.split(value)[0] if value else ""
+        self.env.update(parse_exports(self.ops("local", "env")))
 
     def canary_weight(self) -> str:
         return self.run("kubectl", "get", "ingress", "api-ingress", "-n", "doc-rag-prod", "-o",

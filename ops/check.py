@@ -32,7 +32,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ops.checks.base import CheckResult
+from ops.live_drift import remedy
 from ops.plan import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE
+from ops.promote import url_source
 from ops.stackconfig import PROJECT_DIR, UsageError, load_stack_config
 
 POLICY_PACK = PROJECT_DIR / "policies"
@@ -107,7 +109,7 @@ def live_drift(live: LiveStack) -> CheckResult:
         return CheckResult("pass", "the live objects are what the stack deployed")
     return CheckResult("fail", f"{len(drifted)} field(s) changed outside Pulumi: "
                                + "; ".join(field.describe() for field in drifted)
-                               + f" (put them back: `pulumi up --refresh --stack {live.stack}`)")
+                               + f" ({remedy(live.stack)})")
 
 
 def configured_kubeconfig(stack: str) -> Optional[str]:
@@ -192,13 +194,9 @@ def http_health(what: str, url: Optional[str], paths: tuple[str, ...], env: str,
 
 def live_probes(args: argparse.Namespace) -> list[Probe]:
     live = open_stack(args.stack)  # outputs: the in-cluster URLs observability exports ({} without a CLI)
-
-    def url(flag: Optional[str], env: str, output: str) -> Optional[str]:
-        return flag or os.environ.get(env) or live.outputs.get(output)
-
-    api = url(args.api_url, "DOC_RAG_API_URL", "apiUrl")
-    prometheus = url(args.prometheus_url, "PROMETHEUS_URL", "prometheusUrl")
-    grafana = url(args.grafana_url, "GRAFANA_URL", "grafanaUrl")
+    api = url_source(args.api_url, "DOC_RAG_API_URL", live.outputs, "apiUrl")[0]
+    prometheus = url_source(args.prometheus_url, "PROMETHEUS_URL", live.outputs, "prometheusUrl")[0]
+    grafana = url_source(args.grafana_url, "GRAFANA_URL", live.outputs, "grafanaUrl")[0]
     return [
         Probe("pulumi preview", lambda: pulumi_preview(live)),
         Probe("live drift", lambda: live_drift(live)),

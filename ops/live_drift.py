@@ -72,14 +72,19 @@ def drifted_fields(refresh_preview: dict[str, Any]) -> list[DriftedField]:
     return fields
 
 
+def remedy(stack: str) -> str:
+    """The two ways out of drift. The `up` needs --refresh: without it the engine compares the program with the
+    stack's state only, which still holds the old values, and finds nothing to change."""
+    return (f"put the stack's values back with `pulumi up --refresh --stack {stack}` (the routing objects force "
+            f"their fields back), or keep a change by putting it in the stack config first (a weight: "
+            f"release.canaryWeight), then `pulumi up --refresh --stack {stack}`")
+
+
 def drift_report(stack: str, fields: list[DriftedField]) -> str:
-    """What drifted, and the two ways out. The `up` needs --refresh: without it the engine compares the program
-    with the stack's state only, which still holds the old values, and finds nothing to change."""
+    """What drifted, and the two ways out."""
     listed = "\n".join(f"  {field.describe()}" for field in fields)
     return (f"the live objects differ from what stack {stack} deployed (changed outside Pulumi):\n{listed}\n"
-            f"To put the stack's values back run `pulumi up --refresh --stack {stack}` (the routing objects force "
-            f"their fields back); to keep a change, put it in the stack config first (a weight: "
-            f"release.canaryWeight), then `pulumi up --refresh --stack {stack}`.")
+            f"To fix it, {remedy(stack)}.")
 
 
 def main(argv: list[str] | None = None) -> int:

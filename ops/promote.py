@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Mapping, Optional, Protocol
 
 import httpx
 from rich.console import Console
@@ -259,16 +259,21 @@ def assumed_smoke() -> tuple[bool, tuple[GateVerdict, ...]]:
     return True, (GateVerdict(gate="smoke", status="skip", query="/health, /ready (dry-run: not called)"),)
 
 
-def endpoint_source(explicit: Optional[str], view: StackView, output: str, env: str, default: Optional[str] = None,
-                    flag: str = "flag") -> tuple[Optional[str], str]:
+def url_source(explicit: Optional[str], env: str, outputs: Mapping[str, Any], output: str,
+               default: Optional[str] = None, flag: str = "flag") -> tuple[Optional[str], str]:
     """A URL from the flag, else the environment, else the stack output, else the default; and where it came
     from. The outputs are in-cluster addresses: right for a runner inside the cluster; from a laptop,
     port-forward and set the env."""
     for value, source in ((explicit, flag), (os.environ.get(env), f"${env}"),
-                          (view.outputs.get(output), f"stack output {output}"), (default, "default")):
+                          (outputs.get(output), f"stack output {output}"), (default, "default")):
         if value:
             return str(value), source
     return None, ""
+
+
+def endpoint_source(explicit: Optional[str], view: StackView, output: str, env: str, default: Optional[str] = None,
+                    flag: str = "flag") -> tuple[Optional[str], str]:
+    return url_source(explicit, env, view.outputs, output, default, flag)
 
 
 def endpoint(explicit: Optional[str], view: StackView, output: str, env: str, default: Optional[str] = None

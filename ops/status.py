@@ -20,6 +20,7 @@ from rich.table import Table
 from components.config import ConfigError
 from ops import promote  # make_driver through the module: one binding, whoever imports first
 from ops.driver import Driver, StackView
+from ops.live_drift import remedy
 from ops.plan import EXIT_USAGE
 from ops.promote import GateSource, SystemClock, endpoint, gate_table, prometheus_gates, pulumi_cli
 from ops.release_state import Observe, epoch
@@ -95,8 +96,7 @@ def show_live_drift(stack: str, driver: Driver, console: Console) -> None:
     console.print(f"[red]live drift: {len(drifted)} field(s) changed outside Pulumi[/]")
     for field in drifted:
         console.print(f"  {field.describe()}", markup=False)
-    console.print(f"  put the stack's values back with `pulumi up --refresh --stack {stack}`, or keep a change by "
-                  f"putting it in the stack config first", markup=False)
+    console.print(f"  {remedy(stack)}", markup=False)
 
 
 def stack_reader(stack: str, console: Console) -> tuple[Reader, Optional[Driver]]:

@@ -4,7 +4,6 @@ it with the environment `python -m ops local env` prints."""
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import pytest
 
 from ops.engine.build import bin_dir
 from ops.local.scratch import copy_project  # noqa: F401 (re-exported: the tests' copy of the project)
+from ops.local.stack import parse_exports
 
 # The tests' cluster listens on its own ports, so a developer's `make up` cluster may keep running.
 PORT_BASE = 26379
@@ -73,7 +73,4 @@ def local_env(project_root: Path) -> dict[str, str]:
     env = test_environ()
     printed = subprocess.run([sys.executable, "-m", "ops", "local", "env"], cwd=project_root, capture_output=True,
                              text=True, check=True, env=env).stdout
-    for line in printed.splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = shlex.split(value)[0] if value else ""
-    return env
+    return {**env, **parse_exports(printed)}

@@ -69,14 +69,14 @@ def write_prometheus_config() -> None:
     """The local Prometheus: the traffic source scraped as the API's and the edge's jobs, the deployed rules evaluated,
     both every 2 s so a short soak sees several points."""
     RULES_DIR.mkdir(parents=True, exist_ok=True)
+    traffic = [{"targets": [f"127.0.0.1:{TRAFFIC_PORT}"]}]
     config = {
         "global": {"scrape_interval": "2s", "evaluation_interval": "2s"},
         "rule_files": [str(RULES_DIR / "*.yml")],
         "scrape_configs": [
-            {"job_name": rules.JOB, "static_configs": [{"targets": [f"127.0.0.1:{TRAFFIC_PORT}"]}]},
+            {"job_name": rules.JOB, "static_configs": traffic},
             # The traffic source is the edge too (ops/local/traffic.py): ingress-nginx's counters.
-            {"job_name": rules.EDGE_JOB, "metrics_path": EDGE_METRICS_PATH,
-             "static_configs": [{"targets": [f"127.0.0.1:{TRAFFIC_PORT}"]}]},
+            {"job_name": rules.EDGE_JOB, "metrics_path": EDGE_METRICS_PATH, "static_configs": traffic},
         ],
     }
     (CLUSTER_DIR / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))

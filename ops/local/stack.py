@@ -46,6 +46,15 @@ def shell_exports(values: dict[str, str]) -> str:
     return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in values.items())
 
 
+def parse_exports(printed: str) -> dict[str, str]:
+    """The variables `shell_exports` printed (what `ops local env` shows), for a caller that runs commands itself."""
+    values = {}
+    for line in printed.splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        values[key] = shlex.split(value)[0] if value else ""
+    return values
+
+
 def _forget_unreadable_secrets() -> None:
     """A new passphrase cannot read values encrypted with a lost one: drop them and their salt from the
     local stack file (comments kept) so they are generated again. Only throwaway local values live there."""
