@@ -15,8 +15,9 @@ from ops.engine.build import bin_dir
 from ops.local.scratch import copy_project  # noqa: F401 (re-exported: the tests' copy of the project)
 from ops.local.stack import parse_exports
 
-# The tests' cluster listens on its own ports, so a developer's `make up` cluster may keep running.
-PORT_BASE = 26379
+# The tests' cluster listens on its own ports, so a developer's `make up` cluster may keep running;
+# DOC_RAG_E2E_PORT_BASE moves them when two checkouts run the tier at once.
+PORT_BASE = int(os.environ.get("DOC_RAG_E2E_PORT_BASE", "26379"))
 # etcd, etcd peer, kube-apiserver, the traffic source, Prometheus (ops/local/cluster.py)
 PORTS = tuple(range(PORT_BASE, PORT_BASE + 5))
 
