@@ -162,8 +162,9 @@ def main_ingress_manifest(config: DocRagConfig, route: Route) -> dict[str, Any]:
         f"{NGINX}/ssl-redirect": "true",
         f"{NGINX}/force-ssl-redirect": "true",
         f"{NGINX}/backend-protocol": "HTTP",
-        f"{NGINX}/rate-limit-rps": str(config.traffic.rateLimitRps),
-        f"{NGINX}/rate-limit-connections": str(config.traffic.rateLimitConnections),
+        # ingress-nginx's names (the deployment plan's `rate-limit-*` are not read by any release).
+        f"{NGINX}/limit-rps": str(config.traffic.rateLimitRps),
+        f"{NGINX}/limit-connections": str(config.traffic.rateLimitConnections),
         "cert-manager.io/cluster-issuer": CLUSTER_ISSUER,
     }
     return {

@@ -1,9 +1,11 @@
-"""Rules on how traffic gets in: one allowlisted LoadBalancer edge, TLS on every Ingress."""
+"""Rules on how traffic gets in: one allowlisted LoadBalancer edge, TLS on every Ingress, ingress-nginx
+annotations the controller actually reads."""
 
 from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
+from policies.ingress_nginx_annotations import ANNOTATION_PREFIX, INGRESS_NGINX_VERSION, KNOWN_ANNOTATIONS
 from policies.k8s import dig, is_mapping, items, kind_of, name_of
 from policies.model import ResourceRule, Settings
 
@@ -32,6 +34,17 @@ def check_ingress_tls(type_: str, props: Mapping[str, Any], settings: Settings) 
             yield f"Ingress {name_of(props)!r} serves host {host!r} without a TLS entry for it"
 
 
+def check_nginx_annotations(type_: str, props: Mapping[str, Any], settings: Settings) -> Iterator[str]:
+    annotations = dig(props, "metadata", "annotations")
+    if kind_of(type_) is None or not is_mapping(annotations):
+        return
+    for key in sorted(str(key) for key in annotations):
+        if key.startswith(ANNOTATION_PREFIX) and key.removeprefix(ANNOTATION_PREFIX) not in KNOWN_ANNOTATIONS:
+            yield (f"{kind_of(type_)} {name_of(props)!r} sets {key}, which ingress-nginx "
+                   f"{INGRESS_NGINX_VERSION} does not read (it is ignored); see "
+                   "policies/ingress_nginx_annotations.py for the annotations it knows")
+
+
 NO_LOADBALANCER_SERVICES = ResourceRule(
     name="no-loadbalancer-services",
     description="No Service of type LoadBalancer except the allowlisted edge.",
@@ -49,4 +62,12 @@ INGRESS_TLS = ResourceRule(
     check=check_ingress_tls,
 )
 
-RULES = [NO_LOADBALANCER_SERVICES, INGRESS_TLS]
+KNOWN_NGINX_ANNOTATIONS = ResourceRule(
+    name="known-nginx-annotations",
+    description=f"Every nginx.ingress.kubernetes.io/* annotation is one ingress-nginx {INGRESS_NGINX_VERSION} "
+                "reads (a misspelt one is silently ignored).",
+    level="mandatory",
+    check=check_nginx_annotations,
+)
+
+RULES = [NO_LOADBALANCER_SERVICES, INGRESS_TLS, KNOWN_NGINX_ANNOTATIONS]

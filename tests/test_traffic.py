@@ -336,8 +336,8 @@ SEED_TABLE = [
     (MAIN_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/ssl-redirect}", "true"),
     (MAIN_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/force-ssl-redirect}", "true"),
     (MAIN_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/backend-protocol}", "HTTP"),
-    (MAIN_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/rate-limit-rps}", "100"),
-    (MAIN_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/rate-limit-connections}", "10"),
+    (MAIN_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/limit-rps}", "100"),
+    (MAIN_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/limit-connections}", "10"),
     (MAIN_INGRESS, "metadata.annotations.{cert-manager.io/cluster-issuer}", "letsencrypt-prod"),
     (MAIN_INGRESS, "spec.tls", [{"hosts": ["api.docrag.example.com"], "secretName": "doc-rag-tls"}]),
     (MAIN_INGRESS, "spec.rules[0].host", "api.docrag.example.com"),
@@ -463,7 +463,7 @@ def test_rate_limits_and_mesh_policy_come_from_config():
     rendered = objects(render("traffic.rateLimitRps=250", "traffic.retries=5", "traffic.perTryTimeout=2s",
                               "traffic.faultDelayPercent=0"))
     annotations = rendered[MAIN_INGRESS]["metadata"]["annotations"]
-    assert annotations["nginx.ingress.kubernetes.io/rate-limit-rps"] == "250"
+    assert annotations["nginx.ingress.kubernetes.io/limit-rps"] == "250"
     http = rendered[VS]["spec"]["http"][0]
     assert http["retries"] == {"attempts": 5, "perTryTimeout": "2s"}
     assert "fault" not in http  # 0 % fault injection: no fault block at all
