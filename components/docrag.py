@@ -13,7 +13,7 @@ from components.data import Data, DataArgs
 from components.meta import NS_PROD
 from components.namespaces import Namespaces
 from components.observability import Observability, ObservabilityArgs
-from components.platform import Platform
+from components.platform import Platform, edge_load_balancer
 from components.security import EdgePeers, SecurityArgs, SecurityPolicies
 from components.traffic import Traffic, TrafficArgs, deferred_routers
 
@@ -26,7 +26,9 @@ class DocRag(pulumi.ComponentResource):
                                platform=config.platform, opts=pulumi.ResourceOptions(parent=self))
         # Every Kubernetes child below inherits the explicit provider through this parent.
         k8s_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
-        self.namespaces = Namespaces("namespaces", config.kubernetesVersion, opts=k8s_opts)
+        edge = edge_load_balancer(config.cluster.mode, config.platform)
+        self.namespaces = Namespaces("namespaces", config.kubernetesVersion,
+                                     readiness_gates=edge.load_balancer_class is not None, opts=k8s_opts)
 
         # -- platform add-ons (components/platform.py) --
         # Traffic objects using Istio CRDs depend_on self.platform.istio_ready; TLS Ingresses on cert_manager_ready.
@@ -55,9 +57,9 @@ class DocRag(pulumi.ComponentResource):
         resolve_routing(pulumi.Output.from_input(self.traffic.routing))
 
         # -- security (components/security.py) --
-        edge = EdgePeers(self.platform.ingress_namespace, self.platform.ingress_controller_selector,
-                         self.platform.istio_gateway_namespace, self.platform.istio_gateway_selector)
-        self.security = SecurityPolicies("security", SecurityArgs(config, self.namespaces.by_name, edge),
+        peers = EdgePeers(self.platform.ingress_namespace, self.platform.ingress_controller_selector,
+                          self.platform.istio_gateway_namespace, self.platform.istio_gateway_selector)
+        self.security = SecurityPolicies("security", SecurityArgs(config, self.namespaces.by_name, peers),
                                          opts=k8s_opts)
 
         # -- observability (components/observability.py) --

@@ -27,6 +27,12 @@ PURPOSES = {
 }
 
 
+# The AWS Load Balancer Controller's webhook gives pods in a namespace with this label a readiness gate
+# per NLB `ip` target group they are in: a rolling update of the edge proxy then waits until the NLB has
+# registered each new pod as healthy before the next old one goes, so no rollout drops the edge's targets.
+READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
+
+
 def pss_labels(level: str, kubernetes_version: str) -> dict[str, str]:
     """Pinned to the cluster's minor version so an upgrade never tightens the rules unannounced."""
     version = f"v{kubernetes_version}"
@@ -41,19 +47,23 @@ def pss_labels(level: str, kubernetes_version: str) -> dict[str, str]:
 
 
 class Namespaces(pulumi.ComponentResource):
-    """Creates the namespaces; `self.by_name[name]` is the Namespace resource to depend on."""
+    """Creates the namespaces; `self.by_name[name]` is the Namespace resource to depend on. `readiness_gates`
+    (the AWS Load Balancer Controller owns the NLB) labels the edge's namespace for its readiness gates."""
 
-    def __init__(self, name: str, kubernetes_version: str, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, kubernetes_version: str, readiness_gates: bool = False,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__("doc-rag:namespaces:Namespaces", name, None, opts)
         self.by_name: dict[str, k8s.core.v1.Namespace] = {}
         for namespace, level in PSS_LEVELS.items():
+            gates = {READINESS_GATE_LABEL: "enabled"} if readiness_gates and namespace == NS_INGRESS else {}
             self.by_name[namespace] = k8s.core.v1.Namespace(
                 namespace,
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=namespace,
                     # `name` is what the seed's NetworkPolicy selects on; kubernetes.io/metadata.name
                     # is set by the API server and is what our own policies select.
-                    labels={**labels("namespace"), "name": namespace, **pss_labels(level, kubernetes_version)},
+                    labels={**labels("namespace"), "name": namespace, **pss_labels(level, kubernetes_version),
+                            **gates},
                     annotations={"doc-rag/purpose": PURPOSES[namespace]},
                 ),
                 opts=child(self),

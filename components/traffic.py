@@ -253,6 +253,9 @@ def gateway_certificate_manifest(config: DocRagConfig, namespace: str) -> dict[s
 
 
 PROXY_PROTOCOL_ANNOTATION = f"{AWS_LB}/aws-load-balancer-proxy-protocol"
+# TLS 1.3 and 1.2 only on the NLB's listener; the controller's default (ELBSecurityPolicy-2016-08) still
+# accepts TLS 1.0 and 1.1.
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # Changing who owns the NLB cannot be done in place: the API server refuses to set or change
 # spec.loadBalancerClass on an existing Service, and the controller docs warn that changing the type
 # annotation leaks the old load balancer. Such a change deletes the Service (its controller removes its
@@ -280,6 +283,7 @@ def nlb_annotations(certificate_arn: Optional[pulumi.Input[str]],
     if certificate_arn is not None:
         annotations[f"{AWS_LB}/aws-load-balancer-ssl-cert"] = certificate_arn
         annotations[f"{AWS_LB}/aws-load-balancer-ssl-ports"] = "443"
+        annotations[f"{AWS_LB}/aws-load-balancer-ssl-negotiation-policy"] = TLS_POLICY
     if edge.proxy_protocol:
         # "*" (the only value the controller accepts): PROXY v2 on every target group, 443 and 80 alike,
         # as ingress-nginx' use-proxy-protocol expects it on every listener.

@@ -452,6 +452,37 @@ def test_nlb_uses_the_cluster_certificate(prod):
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
 
 
+# The NLB security policies that accept neither TLS 1.0 nor 1.1 (Elastic Load Balancing's TLS listener policies).
+TLS12_PLUS_POLICIES = {
+    "ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06", "ELBSecurityPolicy-TLS-1-2-2017-01", "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
+}
+
+
+def test_nlb_listener_accepts_only_tls_1_2_and_later(prod):
+    annotations = objects(prod)[NLB]["metadata"]["annotations"]
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-negotiation-policy"] in TLS12_PLUS_POLICIES
+
+
+def test_edge_pods_get_the_nlb_readiness_gate_where_the_controller_owns_the_nlb(prod, walk):
+    """The controller injects readiness gates into pods of a labelled namespace: the edge proxy's (the NLB
+    Service's selector) must be one, or a rolling update removes ip targets before new ones are healthy."""
+    rendered = objects(prod)
+    nlb = rendered[NLB]
+    edge_namespace = nlb["metadata"]["namespace"]
+    assert nlb["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip"
+    (nginx,) = [r for r in prod.of_type(RELEASE_TYPE) if r.inputs["name"] == "ingress-nginx"]
+    assert nginx.inputs["namespace"] == edge_namespace == "doc-rag-ingress"
+    namespace_labels = rendered[f"Namespace/{edge_namespace}"]["metadata"]["labels"]
+    assert namespace_labels["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
+    others = [key for key, o in rendered.items() if key.startswith("Namespace/") and key != f"Namespace/{edge_namespace}"
+              and "elbv2.k8s.aws/pod-readiness-gate-inject" in o["metadata"].get("labels", {})]
+    assert others == []
+    # No AWS Load Balancer Controller (existing mode): nothing would inject or satisfy the gate.
+    dev_labels = objects(walk[0])[f"Namespace/{edge_namespace}"]["metadata"]["labels"]
+    assert "elbv2.k8s.aws/pod-readiness-gate-inject" not in dev_labels
+
+
 def test_nlb_without_certificate_passes_tls_through(walk):
     """existing mode has no ACM certificate: 443 is TCP to NGINX, which serves the cert-manager certificate."""
     annotations = objects(walk[0])[NLB]["metadata"]["annotations"]
@@ -517,7 +548,8 @@ LBC_VALUES = {
     f"{LB}/aws-load-balancer-backend-protocol": {"ssl", "tcp"},
     f"{LB}/aws-load-balancer-proxy-protocol": {"*"},
 }
-LBC_FREE_FORM = {f"{LB}/aws-load-balancer-ssl-cert", f"{LB}/aws-load-balancer-ssl-ports"}
+LBC_FREE_FORM = {f"{LB}/aws-load-balancer-ssl-cert", f"{LB}/aws-load-balancer-ssl-ports",
+                 f"{LB}/aws-load-balancer-ssl-negotiation-policy"}
 
 
 def edge_problems(nlb: dict[str, Any], nginx_config: Optional[dict[str, str]]) -> list[str]:
