@@ -23,6 +23,7 @@ class Cluster(pulumi.ComponentResource):
     provider: k8s.Provider
     certificate_arn: Optional[pulumi.Output[str]] = None  # ACM certificate for the NLB (eks mode)
     storage_class_name: str = "gp3"  # the SSD StorageClass workloads claim volumes from
+    storage_ready: list[pulumi.Resource]  # that class when this stack creates it: claimants depend on it
 
     def __init__(self, name: str, config: ClusterConfig, kubernetes_version: str, domain: Optional[str] = None,
                  platform: Optional[PlatformConfig] = None, opts: Optional[pulumi.ResourceOptions] = None):
@@ -87,8 +88,10 @@ class Cluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
+        self.storage_ready = []
         if config.creates_storage_class:
             self.storage_class = self._storage_class(config, storage_depends)
+            self.storage_ready.append(self.storage_class)
         self.register_outputs({key: value for key, value in self.outputs.items() if key != "kubeconfig"})
 
     def _storage_class(self, config: ClusterConfig, depends_on: list[pulumi.Resource]) -> k8s.storage.v1.StorageClass:

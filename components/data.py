@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Sequence
 from urllib.parse import quote
 
 import pulumi
@@ -40,6 +41,11 @@ POSTGRES_DATA_MOUNT = "/var/lib/postgresql/data"
 POSTGRES_PGDATA = f"{POSTGRES_DATA_MOUNT}/pgdata"
 POSTGRES_CONF_PATH = "/etc/postgresql/postgresql.conf"
 POSTGRES_RESOURCES = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+# Parallel query workers share memory through /dev/shm (dynamic_shared_memory_type posix), which a
+# container gets at 64 MiB: larger sorts and hashes fail with "could not resize shared memory segment".
+# A memory-backed emptyDir counts against the memory limit above, so 1 GiB leaves 3 GiB for
+# shared_buffers (1GB) and the backends.
+POSTGRES_SHM_SIZE = "1Gi"
 
 REDIS_NAME = "redis"
 REDIS_SERVICE = "redis-service"
@@ -154,6 +160,9 @@ class DataArgs:
     secrets: Secrets
     storage_class_name: str  # the cluster's SSD class (Cluster.storage_class_name)
     namespace: pulumi.Resource  # doc-rag-prod, created by components/namespaces.py
+    # The class when this stack creates it (Cluster.storage_ready): a claim made before its class exists
+    # stays Pending with no provisioner named.
+    storage_ready: Sequence[pulumi.Resource] = ()
 
 
 class Data(pulumi.ComponentResource):
@@ -272,6 +281,7 @@ class Data(pulumi.ComponentResource):
                 # Writable paths under a read-only root filesystem: the socket/lock dir and scratch.
                 k8s.core.v1.VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+                k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
             ],
         )
         statefulset = self._single_pod_statefulset(
@@ -283,9 +293,11 @@ class Data(pulumi.ComponentResource):
                 ),
                 _empty_dir("run"),
                 _empty_dir("tmp"),
+                k8s.core.v1.VolumeArgs(name="shm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                    medium="Memory", size_limit=POSTGRES_SHM_SIZE)),
             ],
             claim=_claim("postgres-storage", cfg.storage, self._args.storage_class_name),
-            after=[self.secret, config_map],
+            after=[self.secret, config_map, *self._args.storage_ready],
             termination_grace_period_seconds=60,
         )
         return service, statefulset
@@ -321,6 +333,7 @@ class Data(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="redis-storage", mount_path="/data"),
                 k8s.core.v1.VolumeMountArgs(name="redis-config", mount_path=REDIS_CONF_DIR, read_only=True),
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+                k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
             ],
         )
         statefulset = self._single_pod_statefulset(
@@ -338,6 +351,6 @@ class Data(pulumi.ComponentResource):
                 _empty_dir("tmp"),
             ],
             claim=_claim("redis-storage", REDIS_STORAGE, self._args.storage_class_name),
-            after=[self.secret],
+            after=[self.secret, *self._args.storage_ready],
         )
         return service, statefulset

@@ -37,8 +37,8 @@ class DocRag(pulumi.ComponentResource):
 
         # -- workloads (components/data.py, components/api.py) --
         prod_namespace = self.namespaces.by_name[NS_PROD]
-        self.data = Data("data", DataArgs(config, secrets, self.cluster.storage_class_name, prod_namespace),
-                         opts=k8s_opts)
+        self.data = Data("data", DataArgs(config, secrets, self.cluster.storage_class_name, prod_namespace,
+                                          storage_ready=self.cluster.storage_ready), opts=k8s_opts)
         # A retired colour scales to 0 only after the traffic layer's routers left it (resolved below).
         routing, resolve_routing = deferred_routers()
         self.api = Api("api", ApiArgs(config, prod_namespace, self.data.secret, retire_after=routing),
@@ -66,7 +66,7 @@ class DocRag(pulumi.ComponentResource):
         self.observability = Observability(
             "observability",
             ObservabilityArgs(config.observability, config.release, self.cluster.storage_class_name,
-                              self.namespaces.by_name),
+                              self.namespaces.by_name, storage_ready=self.cluster.storage_ready),
             opts=k8s_opts)
 
         self.outputs: dict[str, pulumi.Input] = {

@@ -23,7 +23,7 @@ from components.aws_iam import (
     load_balancer_controller_policy,
 )
 from components.config import ClusterConfig
-from components.irsa import irsa_role
+from components.irsa import IrsaRole, irsa_role
 from components.network import Network
 
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
@@ -101,8 +101,8 @@ class Eks(pulumi.ComponentResource):
     node_role: aws.iam.Role
     oidc: aws.iam.OpenIdConnectProvider
     addons: dict[str, aws.eks.Addon]
-    lb_controller_role: Optional[aws.iam.Role] = None  # only when the platform installs the controller
-    autoscaler_role: Optional[aws.iam.Role] = None  # only when the platform installs cluster-autoscaler
+    lb_controller_role: Optional[IrsaRole] = None  # only when the platform installs the controller
+    autoscaler_role: Optional[IrsaRole] = None  # only when the platform installs cluster-autoscaler
     kubeconfig: pulumi.Output[str]  # secret
 
     def __init__(self, name: str, config: ClusterConfig, cluster_name: str, kubernetes_version: str,
@@ -234,7 +234,7 @@ class Eks(pulumi.ComponentResource):
         # These run as pods, so they wait for nodes.
         self.addons["coredns"] = self._addon(name, "coredns", depends_on=[self.node_group])
         self.addons["aws-ebs-csi-driver"] = self._addon(
-            name, "aws-ebs-csi-driver", role_arn=ebs_role.arn, depends_on=[self.node_group]
+            name, "aws-ebs-csi-driver", role_arn=ebs_role.arn, depends_on=[self.node_group, *ebs_role.attachments]
         )
 
         identity = provider_identity()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import pulumi
@@ -30,9 +31,23 @@ def trust_policy(oidc_arn: str, issuer: str, namespace: str, service_account: st
     })
 
 
+@dataclass(frozen=True)
+class IrsaRole:
+    """A role and its policy attachments. Consumers depend on `attachments`, not only the role: a pod that
+    assumes the role before its policies are attached gets AccessDenied, and an add-on or controller that
+    fails its first calls may back off for minutes or crash-loop."""
+
+    role: aws.iam.Role
+    attachments: list[aws.iam.RolePolicyAttachment]
+
+    @property
+    def arn(self) -> pulumi.Output[str]:
+        return self.role.arn
+
+
 def irsa_role(name: str, *, role_name: str, oidc: aws.iam.OpenIdConnectProvider, issuer: pulumi.Input[str],
               namespace: str, service_account: str, parent: pulumi.Resource, managed_policy_arns: Sequence[str] = (),
-              policy: Optional[dict[str, Any]] = None) -> aws.iam.Role:
+              policy: Optional[dict[str, Any]] = None) -> IrsaRole:
     """The role (named after cluster and service account, so IAM shows whose it is), its managed policies
     attached, and a customer-managed policy when given."""
     role = aws.iam.Role(
@@ -44,13 +59,15 @@ def irsa_role(name: str, *, role_name: str, oidc: aws.iam.OpenIdConnectProvider,
         tags={"doc-rag/service-account": f"{namespace}/{service_account}"},
         opts=pulumi.ResourceOptions(parent=parent),
     )
-    for index, arn in enumerate(managed_policy_arns):
+    attachments = [
         aws.iam.RolePolicyAttachment(
             f"{name}-managed-{index}", role=role.name, policy_arn=arn, opts=pulumi.ResourceOptions(parent=parent)
         )
+        for index, arn in enumerate(managed_policy_arns)
+    ]
     if policy is not None:
         custom = aws.iam.Policy(f"{name}-policy", policy=json.dumps(policy), opts=pulumi.ResourceOptions(parent=parent))
-        aws.iam.RolePolicyAttachment(
+        attachments.append(aws.iam.RolePolicyAttachment(
             f"{name}-policy", role=role.name, policy_arn=custom.arn, opts=pulumi.ResourceOptions(parent=parent)
-        )
-    return role
+        ))
+    return IrsaRole(role, attachments)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 from urllib.parse import urlsplit
 
 import pulumi
@@ -176,6 +176,7 @@ class ObservabilityArgs:
     release: ReleaseConfig
     storage_class_name: str  # the SSD StorageClass (Cluster.storage_class_name)
     namespaces: Mapping[str, pulumi.Resource]  # Namespaces.by_name: monitoring, prod and ingress (discovery Roles)
+    storage_ready: Sequence[pulumi.Resource] = ()  # the class when this stack creates it (Cluster.storage_ready)
 
 
 def _metadata(name: str, component: str, **extra: Any) -> k8s.meta.v1.ObjectMetaArgs:
@@ -337,7 +338,8 @@ class Observability(pulumi.ComponentResource):
                     ),
                 )],
             ),
-            opts=child(self, depends_on=[self._namespace, self.prometheus_config, self.prometheus_rules, account]),
+            opts=child(self, depends_on=[self._namespace, self.prometheus_config, self.prometheus_rules, account,
+                                         *args.storage_ready]),
         )
         k8s.core.v1.Service(
             PROMETHEUS,

@@ -121,6 +121,7 @@ class Platform(pulumi.ComponentResource):
                 self.load_balancer_ready.append(self._release(
                     "aws-load-balancer-controller", "awsLoadBalancerController", config,
                     namespace=LB_CONTROLLER_SA.namespace,
+                    depends_on=[*cluster.eks.lb_controller_role.attachments],
                     values={
                         "clusterName": cluster.cluster_name,
                         "region": cluster.region,
@@ -143,6 +144,7 @@ class Platform(pulumi.ComponentResource):
                 assert cluster.eks.autoscaler_role is not None
                 self._release(
                     "cluster-autoscaler", "clusterAutoscaler", config, namespace=AUTOSCALER_SA.namespace,
+                    depends_on=[*cluster.eks.autoscaler_role.attachments],
                     values={
                         "cloudProvider": "aws",
                         "awsRegion": cluster.region,

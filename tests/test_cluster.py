@@ -416,3 +416,36 @@ def test_bad_cluster_config_is_rejected_naming_the_key(case):
     assert any(line.strip().startswith(f"- {case['key']}") for line in message.splitlines()), message
     assert case["allowed"] in message
 
+
+
+# -- ordering: nothing starts before what it needs exists ----------------------------------------------------
+
+def _attachments_of(run: RunResult, role: Registered) -> list[Registered]:
+    return [r for r in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+            if r.name.startswith(f"{role.name}-")]
+
+
+def test_irsa_consumers_wait_for_their_roles_policy_attachments(prod):
+    """A pod that assumes its role before the policies are attached gets AccessDenied and backs off."""
+    releases = {r.inputs["name"]: r for r in prod.of_type("kubernetes:helm.sh/v3:Release")}
+    (ebs_addon,) = [a for a in prod.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "aws-ebs-csi-driver"]
+    consumers = {
+        "eks-ebs-csi": ebs_addon,
+        "eks-lb-controller": releases["aws-load-balancer-controller"],
+        "eks-autoscaler": releases["cluster-autoscaler"],
+    }
+    for role_name, consumer in consumers.items():
+        attachments = _attachments_of(prod, prod.named(role_name))
+        assert attachments, role_name
+        missing = [a.name for a in attachments if a.urn not in consumer.depends_on]
+        assert missing == [], f"{consumer.name} does not wait for {missing}"
+
+
+def test_volume_claimants_wait_for_the_storage_class_they_claim(prod):
+    storage_class = only(prod, "kubernetes:storage.k8s.io/v1:StorageClass")
+    claimants = [s for s in prod.of_type("kubernetes:apps/v1:StatefulSet")
+                 if any(claim["spec"].get("storageClassName") == storage_class.inputs["metadata"]["name"]
+                        for claim in s.inputs["spec"].get("volumeClaimTemplates", []))]
+    assert {s.name for s in claimants} == {"postgres", "redis", "prometheus"}
+    for statefulset in claimants:
+        assert storage_class.urn in statefulset.depends_on, statefulset.name

@@ -475,9 +475,9 @@ def test_edge_pods_get_the_nlb_readiness_gate_where_the_controller_owns_the_nlb(
     assert nginx.inputs["namespace"] == edge_namespace == "doc-rag-ingress"
     namespace_labels = rendered[f"Namespace/{edge_namespace}"]["metadata"]["labels"]
     assert namespace_labels["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
-    others = [key for key, o in rendered.items() if key.startswith("Namespace/") and key != f"Namespace/{edge_namespace}"
-              and "elbv2.k8s.aws/pod-readiness-gate-inject" in o["metadata"].get("labels", {})]
-    assert others == []
+    labelled = [key for key, o in rendered.items() if key.startswith("Namespace/")
+                and "elbv2.k8s.aws/pod-readiness-gate-inject" in o["metadata"].get("labels", {})]
+    assert labelled == [f"Namespace/{edge_namespace}"]
     # No AWS Load Balancer Controller (existing mode): nothing would inject or satisfy the gate.
     dev_labels = objects(walk[0])[f"Namespace/{edge_namespace}"]["metadata"]["labels"]
     assert "elbv2.k8s.aws/pod-readiness-gate-inject" not in dev_labels

@@ -124,6 +124,9 @@ SEED_TABLE: list[tuple[str, str, object]] = [
     (STS_PG, f"{C_PG}.args", ["-c", "config_file=/etc/postgresql/postgresql.conf"]),
     (STS_PG, f"{C_PG}.volumeMounts[name=run].mountPath", "/var/run/postgresql"),
     (STS_PG, f"{C_PG}.volumeMounts[name=tmp].mountPath", "/tmp"),
+    # Parallel queries' dynamic shared memory lives in /dev/shm, 64 MiB in a container unless mounted.
+    (STS_PG, f"{C_PG}.volumeMounts[name=shm].mountPath", "/dev/shm"),
+    (STS_PG, f"{POD}.volumes[name=shm].emptyDir", {"medium": "Memory", "sizeLimit": "1Gi"}),
     (STS_PG, f"{C_PG}.securityContext.readOnlyRootFilesystem", True),
     (STS_PG, f"{C_PG}.readinessProbe.exec.command[0]", "pg_isready"),
     (STS_PG, f"{C_PG}.livenessProbe.exec.command[0]", "pg_isready"),
