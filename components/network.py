@@ -15,6 +15,9 @@ PUBLIC_LB_TAG = "kubernetes.io/role/elb"
 PRIVATE_LB_TAG = "kubernetes.io/role/internal-elb"
 # The opt-in status of a region's standard availability zones (Local/Wavelength Zones are "opted-in").
 STANDARD_ZONE_OPT_IN = "opt-in-not-required"
+# Zone IDs where EKS creates no control plane (UnsupportedAvailabilityZoneException). Zone IDs, not names:
+# us-east-1a is a different zone in every account, use1-az3 is the same one.
+EKS_UNSUPPORTED_ZONE_IDS = ["use1-az3", "usw1-az2", "cac1-az3"]
 
 
 def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
@@ -23,16 +26,16 @@ def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
     return [str(b) for b in blocks[8:8 + zones]], [str(b) for b in blocks[:zones]]
 
 
-def _zone(names: Sequence[str], index: int) -> str:
-    if index >= len(names):
+def usable_zone_ids(zone_ids: Sequence[str], offered: Sequence[str], count: int, instance_type: str) -> list[str]:
+    """The region's first `count` zones (EKS-supported, as listed) that offer the node instance type."""
+    usable = [zone_id for zone_id in zone_ids if zone_id in set(offered)]
+    if len(usable) < count:
         raise pulumi.RunError(
-            f"cluster.availabilityZones asks for {index + 1} zones but the region offers {len(names)}: {names}"
+            f"cluster.availabilityZones asks for {count} zones but only {len(usable)} of the region's zones "
+            f"support EKS and offer {instance_type}: {usable}; allowed: at most {len(usable)}, or another "
+            "cluster.nodeInstanceType"
         )
-    return names[index]
-
-
-def _zone_output(names: pulumi.Output[list[str]], index: int) -> pulumi.Output[str]:
-    return names.apply(lambda known: _zone(known, index))
+    return usable[:count]
 
 
 class Network(pulumi.ComponentResource):
@@ -48,11 +51,21 @@ class Network(pulumi.ComponentResource):
         super().__init__("doc-rag:network:Network", name, None, opts)
         cluster_tag = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
         # Only the region's own zones: Local Zones and Wavelength Zones are "available" once opted in, but
-        # have no EKS control-plane support, few instance types and no NAT gateway of their own.
+        # have no EKS control-plane support, few instance types and no NAT gateway of their own. Of those, the
+        # ones EKS supports and where the node type is offered, so neither the cluster nor the node group
+        # fails on its first create.
         zones = aws.get_availability_zones_output(
             state="available",
             filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=[STANDARD_ZONE_OPT_IN])],
+            exclude_zone_ids=EKS_UNSUPPORTED_ZONE_IDS,
         )
+        offered = aws.ec2.get_instance_type_offerings_output(
+            location_type="availability-zone-id",
+            filters=[aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="instance-type",
+                                                                values=[config.nodeInstanceType])],
+        )
+        zone_ids = pulumi.Output.all(zones.zone_ids, offered.locations).apply(
+            lambda found: usable_zone_ids(found[0], found[1], config.availabilityZones, config.nodeInstanceType))
         public_cidrs, private_cidrs = subnet_cidrs(config.vpcCidr, config.availabilityZones)
 
         self.vpc = aws.ec2.Vpc(
@@ -71,10 +84,10 @@ class Network(pulumi.ComponentResource):
 
         self.public_subnets, self.private_subnets, self.nat_gateways = [], [], []
         for index in range(config.availabilityZones):
-            zone = _zone_output(zones.names, index)
+            zone_id = zone_ids.apply(lambda ids, index=index: ids[index])
             public = aws.ec2.Subnet(
                 f"{name}-public-{index}", vpc_id=self.vpc.id, cidr_block=public_cidrs[index],
-                availability_zone=zone, map_public_ip_on_launch=False,
+                availability_zone_id=zone_id, map_public_ip_on_launch=False,
                 tags={"Name": f"{cluster_name}-public-{index}", PUBLIC_LB_TAG: "1", **cluster_tag},
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -95,11 +108,11 @@ class Network(pulumi.ComponentResource):
                 ))
 
         for index in range(config.availabilityZones):
-            zone = _zone_output(zones.names, index)
+            zone_id = zone_ids.apply(lambda ids, index=index: ids[index])
             nat = self.nat_gateways[index if config.natGateways == "perAz" else 0]
             private = aws.ec2.Subnet(
                 f"{name}-private-{index}", vpc_id=self.vpc.id, cidr_block=private_cidrs[index],
-                availability_zone=zone,
+                availability_zone_id=zone_id,
                 tags={"Name": f"{cluster_name}-private-{index}", PRIVATE_LB_TAG: "1", **cluster_tag},
                 opts=pulumi.ResourceOptions(parent=self),
             )

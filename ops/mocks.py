@@ -40,17 +40,34 @@ _COMPUTED: dict[str, dict[str, Any]] = {
 # IAM objects the program lets the provider name; attachments refer to them by that name.
 _AUTO_NAMED = {"aws:iam/role:Role", "aws:iam/policy:Policy"}
 
-# The region's standard zones, and a Local Zone an account has opted in to: `state=available` alone
-# returns it too (first here, as a name sort would not put it last), so only the opt-in filter keeps
-# subnets out of it.
+# The region's standard zones (name -> zone ID, as an account maps them), and a Local Zone the account has
+# opted in to: `state=available` alone returns it too (first here, as a name sort would not put it last),
+# so only the opt-in filter keeps subnets out of it. us-east-1c is use1-az3, where EKS runs no control
+# plane, and the node type is not offered in use1-az2 (us-east-1b): only by zone ID can the program avoid
+# both, so the first three usable zones are us-east-1a, -1d and -1e.
 STANDARD_ZONES = [f"{REGION}{suffix}" for suffix in "abcdef"]
-LOCAL_ZONE = f"{REGION}-bos-1a"
+STANDARD_ZONE_IDS = [f"use1-az{n}" for n in range(1, 7)]
+LOCAL_ZONE, LOCAL_ZONE_ID = f"{REGION}-bos-1a", "use1-bos1-az1"
+NODE_TYPE_NOT_OFFERED_IN = "use1-az2"
+
 
 def _availability_zones(args: dict[str, Any]) -> dict[str, Any]:
     opt_in = {value for f in args.get("filters") or [] if f.get("name") == "opt-in-status" for value in f["values"]}
-    names = STANDARD_ZONES if opt_in == {"opt-in-not-required"} else [
-        STANDARD_ZONES[0], LOCAL_ZONE, *STANDARD_ZONES[1:]]
-    return {"names": names, "zoneIds": [f"use1-az{n}" for n in range(1, len(names) + 1)], "state": "available"}
+    zones = list(zip(STANDARD_ZONES, STANDARD_ZONE_IDS, strict=True))
+    if opt_in != {"opt-in-not-required"}:
+        zones.insert(1, (LOCAL_ZONE, LOCAL_ZONE_ID))
+    excluded = set(args.get("excludeZoneIds") or [])
+    zones = [(name, zone_id) for name, zone_id in zones if zone_id not in excluded]
+    return {"names": [name for name, _ in zones], "zoneIds": [zone_id for _, zone_id in zones], "state": "available"}
+
+
+def _instance_type_offerings(args: dict[str, Any]) -> dict[str, Any]:
+    if args.get("locationType") != "availability-zone-id":
+        raise ValueError("getInstanceTypeOfferings must be asked per availability-zone-id")
+    (wanted,) = [f["values"] for f in args.get("filters") or [] if f.get("name") == "instance-type"]
+    locations = [zone_id for zone_id in STANDARD_ZONE_IDS + [LOCAL_ZONE_ID] if zone_id != NODE_TYPE_NOT_OFFERED_IN]
+    return {"locations": locations, "instanceTypes": [wanted[0]] * len(locations),
+            "locationTypes": ["availability-zone-id"] * len(locations)}
 
 
 def addon_version(addon: str, kubernetes_version: str) -> str:
@@ -67,6 +84,7 @@ def _addon_version(args: dict[str, Any]) -> dict[str, Any]:
 
 _COMPUTED_INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
+    "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": _instance_type_offerings,
     "aws:eks/getAddonVersion:getAddonVersion": _addon_version,
 }
 

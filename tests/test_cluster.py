@@ -16,7 +16,7 @@ from components.aws_iam import load_balancer_controller_policy, unguarded_lb_con
 from components.config import ConfigError, node_shape
 from ops.checks.kubernetes_schema import validate_manifest
 from ops.manifests import clean, to_manifest
-from ops.mocks import LOCAL_ZONE, STANDARD_ZONES, FakeCloud, UnknownInvoke, addon_version
+from ops.mocks import FakeCloud, UnknownInvoke, addon_version
 from ops.runner import Registered, RunResult, run_program
 from ops.stackconfig import load_stack_config
 
@@ -141,11 +141,26 @@ def test_subnets_carry_the_load_balancer_controller_tags(prod):
         assert subnet.inputs["tags"]["kubernetes.io/cluster/doc-rag-prod"] == "shared"
     for subnet in subnets(prod, "private"):
         assert subnet.inputs["tags"]["kubernetes.io/role/internal-elb"] == "1"
-    zones = [s.inputs.get("availabilityZone") for s in subnets(prod, "private") + subnets(prod, "public")]
-    if not prod.preview:
-        # The region's own zones only: the fake account has opted in to a Local Zone, which an unfiltered
-        # `state=available` lookup would hand to the second subnet.
-        assert set(zones) == set(STANDARD_ZONES[:3]) and LOCAL_ZONE not in zones
+
+
+
+def test_subnets_go_to_zones_by_id_where_eks_runs_and_the_node_type_is_offered(prod):
+    """The fake account has opted in to a Local Zone (which an unfiltered `state=available` lookup would hand
+    to the second subnet), maps us-east-1c to use1-az3 (no EKS control plane there) and has no m6i.xlarge
+    in use1-az2: the subnets must skip all three."""
+    for kind in ("private", "public"):
+        placed = subnets(prod, kind)
+        assert all("availabilityZone" not in s.inputs for s in placed)  # a name is a different zone per account
+        if not prod.preview:
+            assert [s.inputs["availabilityZoneId"] for s in placed] == ["use1-az1", "use1-az4", "use1-az5"]
+
+
+def test_too_few_usable_zones_is_refused_naming_the_key():
+    with pytest.raises(Exception) as raised:
+        run_program("prod", ["cluster.availabilityZones=5"])
+    message = str(raised.value)
+    assert "cluster.availabilityZones asks for 5 zones but only 4 of the region's zones support EKS and offer " \
+           "m6i.xlarge: ['use1-az1', 'use1-az4', 'use1-az5', 'use1-az6']" in message
 
 
 def test_the_fake_cloud_refuses_an_invoke_it_has_no_answer_for():
