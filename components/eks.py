@@ -33,6 +33,7 @@ LOG_RETENTION_DAYS = 90
 NODE_GROUP_NAME = "doc-rag-workers"
 NODE_ROOT_DEVICE = "/dev/xvda"  # AL2023 AMIs
 NODE_ROOT_GIB = 50
+METADATA_HOP_LIMIT = 2
 CLUSTER_ADMIN_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 # vpc-cni's network policy agent is off unless asked for: without it no NetworkPolicy is enforced.
 VPC_CNI_CONFIGURATION = {"enableNetworkPolicy": "true"}
@@ -170,9 +171,14 @@ class Eks(pulumi.ComponentResource):
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-nodes",
             name_prefix=f"{cluster_name}-nodes-",
-            # IMDSv2 only, one hop: pods (one hop further) cannot borrow the node role; they use IRSA.
+            # IMDSv2 only, two hops (the limit EKS's own launch template sets): the EBS CSI node plugin runs in
+            # a pod, one hop further, and reads the instance type, zone and attached ENIs from IMDS to count
+            # the volumes the node can still attach. At one hop it falls back to Kubernetes metadata and
+            # misestimates that limit, so the scheduler places Postgres where its volume cannot attach. What
+            # two hops would open to every pod (the node role's credentials) our NetworkPolicies close:
+            # components/security.py INSTANCE_METADATA.
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=METADATA_HOP_LIMIT,
             ),
             block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                 device_name=NODE_ROOT_DEVICE,

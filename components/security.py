@@ -19,6 +19,7 @@ Service and no NodePort may appear in either namespace (the ACME solver's Servic
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from dataclasses import dataclass, field
@@ -68,6 +69,10 @@ JAEGER_POD_LABELS = {"app.kubernetes.io/name": obs.JAEGER}
 PROMETHEUS_PORT = obs.PROMETHEUS_PORT
 
 DNS_PORT = 53
+# The node's instance metadata service. Nodes answer it two hops away (components/eks.py: the EBS CSI node
+# plugin needs it), so every rule that opens "any address" carves it out: no pod of ours can reach the
+# node role's credentials.
+INSTANCE_METADATA = ipaddress.ip_network("169.254.169.254/32")
 
 
 # -- NetworkPolicy building blocks -----------------------------------------------------------------------
@@ -81,7 +86,9 @@ def _peer(namespace: Optional[str] = None, pods: Optional[Mapping[str, str]] = N
           cidr: Optional[str] = None) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     """Pods matching `pods` in `namespace`; without `namespace`, in the policy's own namespace."""
     if cidr is not None:
-        return k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+        excepted = [str(INSTANCE_METADATA)] if INSTANCE_METADATA.subnet_of(ipaddress.ip_network(cidr)) else None
+        return k8s.networking.v1.NetworkPolicyPeerArgs(
+            ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr, except_=excepted))
     return k8s.networking.v1.NetworkPolicyPeerArgs(
         namespace_selector=_selector({NAMESPACE_LABEL: namespace}) if namespace else None,
         pod_selector=_selector(pods) if pods is not None else None,
@@ -215,9 +222,17 @@ def alerting_policies(config: DocRagConfig) -> list[PolicySpec]:
                        egress=(_egress([_peer(cidr="0.0.0.0/0")], _ports(port)),), types=("Egress",))]
 
 
+def edge_metadata_guard() -> PolicySpec:
+    """The edge namespace runs upstream charts whose flows we do not own, so it is not default-deny; its pods
+    (the internet-facing proxies) may reach any pod and any address except the instance metadata service."""
+    every_pod = k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=_selector())
+    return PolicySpec("deny-instance-metadata", NS_INGRESS, {},
+                      egress=(_egress([every_pod], []), _egress([_peer(cidr="0.0.0.0/0")], [])), types=("Egress",))
+
+
 def network_policies(config: DocRagConfig, edge: EdgePeers) -> list[PolicySpec]:
     return [*prod_policies(edge), *monitoring_policies(config, edge), *alerting_policies(config),
-            *tracing_policies(config), default_deny(NS_SECURITY)]
+            *tracing_policies(config), default_deny(NS_SECURITY), edge_metadata_guard()]
 
 
 # -- Quotas ----------------------------------------------------------------------------------------------

@@ -88,11 +88,12 @@ def test_node_group_is_replaceable_and_follows_the_control_plane_version(prod):
         assert group.inputs["version"] == cluster.inputs["version"] == "1.34"
 
 
-def test_nodes_boot_from_a_launch_template_with_imdsv2_one_hop_and_encrypted_gp3(prod):
+def test_nodes_boot_from_a_launch_template_with_imdsv2_two_hops_and_encrypted_gp3(prod):
     template = only(prod, "aws:ec2/launchTemplate:LaunchTemplate")
     metadata = template.inputs["metadataOptions"]
     assert metadata["httpTokens"] == "required"
-    assert clean(metadata["httpPutResponseHopLimit"]) == 1
+    # Two: the EBS CSI node plugin (a pod) reads its attach limits from IMDS; NetworkPolicies close it to ours.
+    assert clean(metadata["httpPutResponseHopLimit"]) == 2
     (device,) = template.inputs["blockDeviceMappings"]
     assert device["ebs"]["volumeType"] == "gp3" and device["ebs"]["encrypted"] == "true"
     group = only(prod, "aws:eks/nodeGroup:NodeGroup")

@@ -285,8 +285,28 @@ def test_namespaces_are_selected_by_the_immutable_name_label(prod_objects) -> No
         spec = obj["spec"]
         for rule in spec.get("ingress", []) + spec.get("egress", []):
             for peer in rule.get("from", []) + rule.get("to", []):
-                if "namespaceSelector" in peer:
+                if peer.get("namespaceSelector"):  # {} (every namespace) depends on no label
                     assert set(peer["namespaceSelector"]["matchLabels"]) == {"kubernetes.io/metadata.name"}
+
+
+INSTANCE_METADATA = Endpoint("instance-metadata", None, ip="169.254.169.254")
+EDGE_PODS = ("ingress-nginx-controller", "istio-ingressgateway", "other-pod-in-ingress-ns")
+
+
+def test_no_pod_of_ours_nor_of_the_edge_reaches_the_instance_metadata_service(prod_objects, alerting_objects) -> None:
+    """Nodes answer IMDS two hops away (for the EBS CSI node plugin): what keeps the node role's credentials
+    from our pods and the internet-facing edge is NetworkPolicy, with an Alertmanager on port 80 too."""
+    for objects in (prod_objects, alerting_objects):
+        judge = Evaluator(objects, namespaces_from_manifests(objects))
+        pods = endpoints(objects)
+        sources = [name for name, pod in pods.items() if pod.ip.startswith("10.0.16.")] + list(EDGE_PODS)
+        assert len(sources) > len(EDGE_PODS)
+        for name in sources:
+            for port in (80, ALERTMANAGER_PORT):
+                assert not judge.allowed(Flow(pods[name], INSTANCE_METADATA, port)), (name, port)
+        # The guard takes nothing else from the edge: it still reaches the API pods and the internet.
+        assert judge.allowed(Flow(pods["ingress-nginx-controller"], pods["api-blue"], 8080))
+        assert judge.allowed(Flow(pods["istio-ingressgateway"], pods["internet"], 443))
 
 
 def test_prometheus_scrapes_the_ingress_controller_and_nothing_else_there(prod_objects, evaluator) -> None:
