@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -36,6 +36,10 @@ def usable_zone_ids(zone_ids: Sequence[str], offered: Sequence[str], count: int,
             "cluster.nodeInstanceType"
         )
     return usable[:count]
+
+
+def _nth(index: int) -> Callable[[list[str]], str]:
+    return lambda items: items[index]
 
 
 class Network(pulumi.ComponentResource):
@@ -84,7 +88,7 @@ class Network(pulumi.ComponentResource):
 
         self.public_subnets, self.private_subnets, self.nat_gateways = [], [], []
         for index in range(config.availabilityZones):
-            zone_id = zone_ids.apply(lambda ids, index=index: ids[index])
+            zone_id = zone_ids.apply(_nth(index))
             public = aws.ec2.Subnet(
                 f"{name}-public-{index}", vpc_id=self.vpc.id, cidr_block=public_cidrs[index],
                 availability_zone_id=zone_id, map_public_ip_on_launch=False,
@@ -108,7 +112,7 @@ class Network(pulumi.ComponentResource):
                 ))
 
         for index in range(config.availabilityZones):
-            zone_id = zone_ids.apply(lambda ids, index=index: ids[index])
+            zone_id = zone_ids.apply(_nth(index))
             nat = self.nat_gateways[index if config.natGateways == "perAz" else 0]
             private = aws.ec2.Subnet(
                 f"{name}-private-{index}", vpc_id=self.vpc.id, cidr_block=private_cidrs[index],

@@ -72,7 +72,7 @@ DNS_PORT = 53
 # The node's instance metadata service. Nodes answer it two hops away (components/eks.py: the EBS CSI node
 # plugin needs it), so every rule that opens "any address" carves it out: no pod of ours can reach the
 # node role's credentials.
-INSTANCE_METADATA = ipaddress.ip_network("169.254.169.254/32")
+INSTANCE_METADATA = ipaddress.IPv4Network("169.254.169.254/32")
 
 
 # -- NetworkPolicy building blocks -----------------------------------------------------------------------
@@ -86,7 +86,7 @@ def _peer(namespace: Optional[str] = None, pods: Optional[Mapping[str, str]] = N
           cidr: Optional[str] = None) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     """Pods matching `pods` in `namespace`; without `namespace`, in the policy's own namespace."""
     if cidr is not None:
-        excepted = [str(INSTANCE_METADATA)] if INSTANCE_METADATA.subnet_of(ipaddress.ip_network(cidr)) else None
+        excepted = [str(INSTANCE_METADATA)] if INSTANCE_METADATA.subnet_of(ipaddress.IPv4Network(cidr)) else None
         return k8s.networking.v1.NetworkPolicyPeerArgs(
             ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr, except_=excepted))
     return k8s.networking.v1.NetworkPolicyPeerArgs(
