@@ -2,10 +2,13 @@
 
 - `certificateArn` set: an existing certificate; nothing is created here.
 - `route53ZoneId` set: a DNS-validated ACM certificate, its validation record in that hosted zone, and an
-  `aws.acm.CertificateValidation` that waits until ACM has issued it. `arn` is the validation's ARN, so
-  nothing downstream (the NLB) uses the certificate before it is issued.
-- neither: the certificate and its validation records as outputs; whoever owns the zone adds them. The NLB
-  cannot use the certificate until they resolve (docs/cluster.md: the two-phase first deploy).
+  `aws.acm.CertificateValidation` that waits until ACM has issued it.
+- neither: the certificate, its validation records (a stack output, and printed by `pulumi up` as soon as
+  ACM names them), and a CertificateValidation that waits up to ISSUE_TIMEOUT for whoever owns the zone to
+  publish them (docs/cluster.md: the first deploy).
+
+In every mode `arn` is usable only once the certificate is issued, so the NLB, which depends on it, is
+never handed a pending certificate (its listener would fail until the Service's await gave up).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import pulumi
 import pulumi_aws as aws
 
 VALIDATION_TTL = 60
+# How long a first `pulumi up` without route53ZoneId waits for the validation records to be published.
+ISSUE_TIMEOUT = "2h"
 
 
 def _records(options: Optional[Sequence[Any]]) -> list[dict[str, str]]:
@@ -26,16 +31,14 @@ def _records(options: Optional[Sequence[Any]]) -> list[dict[str, str]]:
 
 
 class Certificate(pulumi.ComponentResource):
-    arn: pulumi.Output[str]  # usable by the NLB: issued (zone mode), given (existing), or pending (records mode)
+    arn: pulumi.Output[str]  # usable by the NLB: given (existing) or issued (the other two modes)
     validation_records: Optional[pulumi.Output[list[dict[str, str]]]] = None  # records mode only
-    validated: bool  # does `arn` wait for issuance?
 
     def __init__(self, name: str, domain: str, *, existing_arn: Optional[str] = None,
                  route53_zone_id: Optional[str] = None, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("doc-rag:certificate:Certificate", name, None, opts)
         if existing_arn:
             self.arn = pulumi.Output.from_input(existing_arn)
-            self.validated = True
             self.register_outputs({"arn": self.arn})
             return
 
@@ -63,9 +66,20 @@ class Certificate(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.arn = validation.certificate_arn
-            self.validated = True
         else:
-            self.arn = self.certificate.arn
+            records.apply(lambda found: _ask_for(domain, found))
+            issued = aws.acm.CertificateValidation(
+                f"{name}-issued",
+                certificate_arn=self.certificate.arn,
+                opts=pulumi.ResourceOptions(parent=self, custom_timeouts=pulumi.CustomTimeouts(create=ISSUE_TIMEOUT)),
+            )
+            self.arn = issued.certificate_arn
             self.validation_records = records
-            self.validated = False
         self.register_outputs({"arn": self.arn, "validationRecords": self.validation_records})
+
+
+def _ask_for(domain: str, records: list[dict[str, str]]) -> None:
+    """Shown while `pulumi up` waits: the stack outputs are written only when the update ends."""
+    wanted = "; ".join(f"{r['name']} {r['type']} {r['value']}" for r in records)
+    pulumi.log.info(f"publish in the DNS zone of {domain}: {wanted} -- the NLB is created once ACM has issued "
+                    f"the certificate (this update waits up to {ISSUE_TIMEOUT})")

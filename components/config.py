@@ -153,6 +153,14 @@ class ClusterConfig(_Strict):
     # VPN-connected to it). A public endpoint needs the CIDRs that may reach it; 0.0.0.0/0 is refused.
     endpointPublicAccess: bool = False
     endpointPublicAccessCidrs: list[str] = Field(default_factory=list)
+    # Who may open 443 on the private endpoint: EKS's cluster security group admits only itself (the nodes),
+    # so a runner or VPN in the VPC or a peered network needs a rule (docs/cluster.md "First deploy").
+    apiAccessCidrs: list[str] = Field(
+        default_factory=list, description="CIDRs (a VPN, a peered runner network) admitted to the private endpoint"
+    )
+    apiAccessSecurityGroupIds: list[str] = Field(
+        default_factory=list, description="security groups (e.g. of CI runners in the VPC) admitted to it"
+    )
     adminPrincipalArns: list[str] = Field(
         default_factory=list, description="IAM roles/users given cluster-admin through EKS access entries"
     )
@@ -176,11 +184,19 @@ class ClusterConfig(_Strict):
         # /16../20: room for 16 equal blocks (public and private subnets for up to 6 zones).
         return check_ipv4_network(value, prefixes=(16, 20))
 
-    @field_validator("endpointPublicAccessCidrs")
+    @field_validator("endpointPublicAccessCidrs", "apiAccessCidrs")
     @classmethod
     def _cidrs(cls, values: list[str]) -> list[str]:
         for value in values:
             check_ipv4_network(value, prefixes=(1, 32))  # /0 would be the whole internet
+        return values
+
+    @field_validator("apiAccessSecurityGroupIds")
+    @classmethod
+    def _security_groups(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _SECURITY_GROUP_RE.match(value):
+                raise ValueError(f"{value!r} is not allowed: a security group ID such as sg-0123456789abcdef0")
         return values
 
     @field_validator("adminPrincipalArns")
@@ -228,7 +244,8 @@ class ClusterConfig(_Strict):
                 "required with endpointPublicAccess: true (the CIDRs of your CI runners and operators; "
                 "0.0.0.0/0 is refused), or keep the endpoint private",
             )
-        for key in ("route53ZoneId", "certificateArn", "adminPrincipalArns"):
+        for key in ("route53ZoneId", "certificateArn", "adminPrincipalArns", "apiAccessCidrs",
+                    "apiAccessSecurityGroupIds"):
             if self.mode != "eks" and getattr(self, key):
                 raise _FieldError(key, getattr(self, key), "allowed only with mode: eks")
         if self.route53ZoneId and self.certificateArn:
@@ -241,6 +258,7 @@ class ClusterConfig(_Strict):
 # ops/checks/helm_charts.py checks every registered release against this same pattern.
 CHART_VERSION_PATTERN = r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$"
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SECURITY_GROUP_RE = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
 _PRINCIPAL_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$")
 # Domains Let's Encrypt refuses as an ACME contact (RFC 2606 / RFC 6761 reserved names).
 _RESERVED_EMAIL_DOMAINS = ("example.com", "example.net", "example.org")

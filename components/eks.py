@@ -89,9 +89,9 @@ def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
     return issuer
 
 
-def _principal_key(arn: str) -> str:
-    """A stable resource-name suffix per principal, so reordering the list replaces nothing."""
-    return hashlib.sha256(arn.encode()).hexdigest()[:10]
+def _stable_suffix(value: str) -> str:
+    """A resource-name suffix per list entry (a principal, a CIDR), so reordering the list replaces nothing."""
+    return hashlib.sha256(value.encode()).hexdigest()[:10]
 
 
 class Eks(pulumi.ComponentResource):
@@ -155,6 +155,7 @@ class Eks(pulumi.ComponentResource):
             opts=child(depends_on=[*cluster_attachments, self.log_group]),
         )
         self.admin_access = self._admins(name, config.adminPrincipalArns)
+        self.api_access = self._api_access(name, config)
 
         self.node_role = aws.iam.Role(
             f"{name}-node-role", assume_role_policy=json.dumps(assume_role_policy("ec2.amazonaws.com")), opts=child()
@@ -255,11 +256,29 @@ class Eks(pulumi.ComponentResource):
             "nodeRoleArn": self.node_role.arn,
         })
 
+    def _api_access(self, name: str, config: ClusterConfig) -> list[aws.vpc.SecurityGroupIngressRule]:
+        """HTTPS to the private endpoint from the configured networks and security groups. EKS's cluster
+        security group admits only itself (the control plane and the nodes); without these rules a runner in
+        the VPC, a peered network or on a VPN reaches the endpoint's address and is dropped."""
+        group = self.cluster.vpc_config.cluster_security_group_id
+        sources: list[tuple[str, dict[str, str]]] = [
+            *((cidr, {"cidr_ipv4": cidr}) for cidr in config.apiAccessCidrs),
+            *((group_id, {"referenced_security_group_id": group_id}) for group_id in config.apiAccessSecurityGroupIds),
+        ]
+        return [
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-from-{_stable_suffix(source)}", security_group_id=group, ip_protocol="tcp",
+                from_port=443, to_port=443, description=f"Kubernetes API from {source} (cluster.apiAccess*)",
+                opts=pulumi.ResourceOptions(parent=self), **peer,
+            )
+            for source, peer in sources
+        ]
+
     def _admins(self, name: str, principal_arns: Sequence[str]) -> list[aws.eks.AccessPolicyAssociation]:
         """Cluster-admin access entries (API authentication mode) for the configured IAM principals."""
         associations = []
         for arn in principal_arns:
-            key = _principal_key(arn)
+            key = _stable_suffix(arn)
             entry = aws.eks.AccessEntry(
                 f"{name}-admin-{key}", cluster_name=self.cluster.name, principal_arn=arn, type="STANDARD",
                 opts=pulumi.ResourceOptions(parent=self),

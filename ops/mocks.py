@@ -37,6 +37,11 @@ _COMPUTED: dict[str, dict[str, Any]] = {
     "aws:route53/record:Record": {"fqdn": "_0123456789abcdef.api.docrag.example.com"},
 }
 
+# Computed fields inside an input object: the provider adds them next to what the program set.
+_COMPUTED_WITHIN: dict[str, dict[str, dict[str, Any]]] = {
+    "aws:eks/cluster:Cluster": {"vpcConfig": {"clusterSecurityGroupId": "sg-0c1a2b3c4d5e6f708"}},
+}
+
 # IAM objects the program lets the provider name; attachments refer to them by that name.
 _AUTO_NAMED = {"aws:iam/role:Role", "aws:iam/policy:Policy"}
 
@@ -112,6 +117,8 @@ class FakeCloud(pulumi.runtime.Mocks):
             if args.typ in _AUTO_NAMED:  # the provider names these when the program does not
                 state.setdefault("name", args.name)
             state.update(_COMPUTED.get(args.typ, {}))
+            for field, computed in _COMPUTED_WITHIN.get(args.typ, {}).items():
+                state[field] = {**(state.get(field) or {}), **computed}
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, Optional[list[tuple[str, str]]]]:

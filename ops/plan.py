@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from components.config import ConfigError
+from components.deploy_gate import deploy_blockers
 from ops.checks import ALL_CHECKS
 from ops.checks.base import Check, CheckResult, PlanContext
 from ops.manifests import clean, manifest_id, manifests
@@ -108,6 +109,8 @@ def plan_document(run: RunResult, objects: list[dict[str, Any]],
         "stack": run.stack,
         "preview": run.preview,
         "placeholders": run.config.placeholders,
+        # What `pulumi up` refuses in this config although it plans (components/deploy_gate.py).
+        "blockers": deploy_blockers(run.config.model()),
         # Sorted: registrations arrive in whatever order the program's Outputs resolve, and two plans of
         # the same config must diff empty.
         "resources": sorted((
@@ -192,6 +195,8 @@ def print_summary(console: Console, outcome: PlanOutcome) -> None:
             f"note: {key} is not set (or is encrypted); the plan used a redacted placeholder. "
             f"`pulumi up` refuses until `pulumi config set --secret {key} <value>`.", highlight=False
         )
+    for blocker in document["blockers"]:
+        console.print(f"blocker for `pulumi up`: {blocker}", markup=False, highlight=False)
 
 
 def _prepare_out_dir(out: Path) -> None:

@@ -176,15 +176,28 @@ def test_eks_cluster_version_logging_and_a_private_endpoint(prod):
     assert cluster.inputs["version"] == prod.config.values["kubernetesVersion"] == "1.34"
     assert {"api", "audit", "authenticator"} <= set(cluster.inputs["enabledClusterLogTypes"])
     assert cluster.inputs["vpcConfig"]["endpointPrivateAccess"] is True
-    assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is False  # prod's API is private
-    assert "publicAccessCidrs" not in cluster.inputs["vpcConfig"]
+    # The first deploy's bootstrap: public for the runner's address only (docs/cluster.md "First deploy").
+    assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is True
+    assert cluster.inputs["vpcConfig"]["publicAccessCidrs"] == ["203.0.113.10/32"]
 
 
-def test_a_public_endpoint_only_for_the_listed_cidrs():
-    public = run_program("prod", ["cluster.endpointPublicAccess=true",
-                                  "cluster.endpointPublicAccessCidrs[0]=203.0.113.0/24"], preview=True)
-    vpc = only(public, "aws:eks/cluster:Cluster").inputs["vpcConfig"]
-    assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
+def test_a_private_endpoint_publishes_no_cidrs():
+    private = run_program("prod", ["cluster.endpointPublicAccess=false"], preview=True)
+    vpc = only(private, "aws:eks/cluster:Cluster").inputs["vpcConfig"]
+    assert vpc["endpointPublicAccess"] is False and "publicAccessCidrs" not in vpc
+
+
+def test_runners_and_vpns_are_admitted_to_the_private_endpoint_on_443_only():
+    """EKS's cluster security group admits only itself; each configured network or group gets one rule."""
+    run = run_program("prod", ["cluster.endpointPublicAccess=false", "cluster.apiAccessCidrs[0]=10.8.0.0/16",
+                               "cluster.apiAccessSecurityGroupIds[0]=sg-0123456789abcdef0"])
+    rules = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    sources = sorted(((r.inputs.get("cidrIpv4"), r.inputs.get("referencedSecurityGroupId")) for r in rules), key=str)
+    assert sources == [("10.8.0.0/16", None), (None, "sg-0123456789abcdef0")]
+    for rule in rules:
+        assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"]) == ("tcp", 443, 443)
+        assert rule.inputs["securityGroupId"] == "sg-0c1a2b3c4d5e6f708"  # the cluster's own security group
+    assert not run_program("prod").of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
 
 
 def test_control_plane_logs_go_to_a_90_day_group_created_before_the_cluster(prod):
@@ -311,15 +324,21 @@ def _nlb_certificate(run: RunResult):
     return nlb.inputs["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"], nlb
 
 
-def test_acm_certificate_without_a_zone_outputs_its_validation_records(prod):
+def test_without_a_zone_the_records_are_output_and_the_nlb_waits_for_issuance(prod):
+    """The first deploy's second phase is the same `up`: it prints the records and the NLB Service (whose
+    listener needs an issued certificate) is created only once ACM has issued it."""
     certificate = only(prod, "aws:acm/certificate:Certificate")
     assert certificate.inputs["domainName"] == "api.docrag.example.com"
     assert certificate.inputs["validationMethod"] == "DNS"
-    assert not prod.of_type("aws:acm/certificateValidation:CertificateValidation")
+    issued = only(prod, "aws:acm/certificateValidation:CertificateValidation")
+    assert "validationRecordFqdns" not in issued.inputs  # waits for whoever publishes the records
+    arn, nlb = _nlb_certificate(prod)
+    assert issued.urn in nlb.depends_on
     if not prod.preview:
         (record,) = prod.outputs["certificateValidationRecords"]
         assert record["type"] == "CNAME" and record["name"].startswith("_")
-        assert prod.outputs["certificateArn"].endswith(":certificate-acm")
+        assert arn == prod.outputs["certificateArn"] == issued.inputs["certificateArn"]
+        assert arn.endswith(":certificate-acm")
 
 
 def test_with_a_hosted_zone_the_nlb_gets_the_certificate_only_once_validated():
