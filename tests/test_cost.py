@@ -154,3 +154,10 @@ def test_bad_assumption_values_stop_the_plan(tmp_path):
     assert outcome.exit_code == 2
     assert "costAssumptions.nlbLcuPerHour = -1: Input should be greater than or equal to 0" in outcome.error
     assert not (tmp_path / "plan").exists()
+
+
+def test_a_stateful_set_without_claims_carries_no_charge_of_its_own():
+    resources = [{"type": "kubernetes:apps/v1:StatefulSet", "name": "cache", "inputs": {"spec": {"replicas": 3}}}]
+    cost = estimate(resources, "us-east-1", load_price_table(), CostAssumptionsConfig())
+    assert (cost["lines"], cost["notPriced"], cost["noCharge"]) == ([], [], {"kubernetes:apps/v1:StatefulSet": 1})
+    assert cost["monthlyTotal"] == 0.00

@@ -196,8 +196,12 @@ class Estimator:
 
     def stateful_set(self, resource: dict[str, Any]) -> None:
         spec = resource["inputs"].get("spec") or {}
+        claims = spec.get("volumeClaimTemplates") or []
+        if not claims:  # its pods run on the priced nodes
+            self.no_charge[resource["type"]] = self.no_charge.get(resource["type"], 0) + 1
+            return
         replicas = _count(spec.get("replicas", 1), "spec.replicas")
-        for claim in spec.get("volumeClaimTemplates") or []:
+        for claim in claims:
             self._claim(resource, (claim.get("metadata") or {}).get("name", "?"), claim.get("spec") or {}, replicas)
 
     def volume_claim(self, resource: dict[str, Any]) -> None:
