@@ -25,7 +25,7 @@ Color = Literal["blue", "green"]
 SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35")
 
 # Structured keys read with require_object/get_object; plain string keys read with get().
-OBJECT_KEYS = ("cluster", "release", "traffic", "postgres", "platform", "observability")
+OBJECT_KEYS = ("cluster", "release", "traffic", "postgres", "platform", "observability", "costAssumptions")
 STRING_KEYS = ("domain", "kubernetesVersion")
 SECRET_KEYS = ("postgresPassword",)
 KNOWN_KEYS = STRING_KEYS + OBJECT_KEYS + SECRET_KEYS
@@ -580,6 +580,19 @@ class ObservabilityConfig(_Strict):
         return check_quantity(value)
 
 
+class CostAssumptionsConfig(_Strict):
+    """Usage the plan's cost estimate cannot read from the program (ops/cost/estimate.py): what traffic and
+    logs a month brings. Stated here, with defaults, so every data-dependent charge shows what it assumed."""
+
+    natDataProcessedGb: float = Field(default=100, ge=0, le=10_000_000,
+                                      description="GB per month through all NAT gateways together")
+    nlbLcuPerHour: float = Field(default=1, ge=0, le=100_000, description="average load balancer capacity units")
+    internetEgressGb: float = Field(default=100, ge=0, le=10_000_000,
+                                    description="GB per month the API sends to the internet")
+    controlPlaneLogGb: float = Field(default=10, ge=0, le=10_000_000,
+                                     description="GB per month of EKS control-plane logs ingested")
+
+
 class DocRagConfig(_Strict):
     """The whole contract. `postgresPassword` is not here: it stays a secret Output (see Secrets)."""
 
@@ -591,6 +604,7 @@ class DocRagConfig(_Strict):
     postgres: PostgresConfig = Field(default_factory=PostgresConfig)
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    costAssumptions: CostAssumptionsConfig = Field(default_factory=CostAssumptionsConfig)
 
     @field_validator("domain")
     @classmethod

@@ -10,7 +10,7 @@ from pathlib import Path
 def _plan(args: argparse.Namespace) -> int:
     from ops.plan import plan
 
-    return plan(args.stack, args.set, args.out, preview=args.preview).exit_code
+    return plan(args.stack, args.set, args.out, preview=args.preview, compare=args.compare).exit_code
 
 
 def _engine(args: argparse.Namespace) -> int:
@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", type=Path, default=None, help="output directory (default build/plan/STACK)")
     plan.add_argument("--preview", action="store_true",
                       help="run as a preview: computed outputs are unknown, as in `pulumi preview`")
+    plan.add_argument("--compare", type=Path, default=None, metavar="BASE_PLAN_JSON",
+                      help="print the monthly cost change per item against an earlier plan.json "
+                           "(also written to DIR/cost-diff.md)")
     plan.set_defaults(func=_plan)
 
     engine = commands.add_parser("engine", help="build (or reuse) the real engine from Go modules")

@@ -1,7 +1,8 @@
 """`python -m ops plan`: run the program offline, render and check what it registered (DESIGN.md, plan contract).
 
-Writes DIR/manifests/ (one YAML file per Kubernetes object) and DIR/plan.json (secrets redacted), prints
-a summary, and returns 0 (all mandatory checks pass), 1 (a mandatory check failed) or 2 (bad config/usage).
+Writes DIR/manifests/ (one YAML file per Kubernetes object) and DIR/plan.json (secrets redacted, with the
+monthly `cost`), prints a summary, with `--compare` also the cost change against a base plan.json (and
+DIR/cost-diff.md), and returns 0 (all mandatory checks pass), 1 (a mandatory check failed) or 2 (bad config/usage).
 """
 
 from __future__ import annotations
@@ -24,11 +25,16 @@ from components.config import ConfigError
 from components.deploy_gate import deploy_blockers
 from ops.checks import ALL_CHECKS
 from ops.checks.base import Check, CheckResult, PlanContext
+from ops.cost.compare import compare_costs, load_base_cost
+from ops.cost.estimate import estimate
+from ops.cost.price_table import DEFAULT_PRICE_TABLE, PriceTable, load_price_table
+from ops.cost.report import cost_change_markdown, print_cost, print_cost_change
 from ops.manifests import clean, manifest_id, manifests
 from ops.runner import Registered, RunResult, run_program
 from ops.stackconfig import PROJECT_DIR, UsageError, load_stack_config
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE = 0, 1, 2
+COST_DIFF_FILE = "cost-diff.md"  # the cost change as Markdown, for the pull request comment
 CANARY_WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight"
 
 
@@ -103,9 +109,9 @@ def traffic_state(objects: list[dict[str, Any]], run: RunResult) -> dict[str, An
 
 
 def plan_document(run: RunResult, objects: list[dict[str, Any]],
-                  checks: dict[str, tuple[Check, CheckResult]]) -> dict[str, Any]:
+                  checks: dict[str, tuple[Check, CheckResult]], prices: PriceTable) -> dict[str, Any]:
     by_urn = {resource.urn: resource for resource in run.resources}
-    return {
+    document = {
         "stack": run.stack,
         "preview": run.preview,
         "placeholders": run.config.placeholders,
@@ -136,6 +142,10 @@ def plan_document(run: RunResult, objects: list[dict[str, Any]],
             for name, (check, result) in checks.items()
         },
     }
+    # Priced from the inputs as written to plan.json, so anyone can check a line against its resource.
+    document["cost"] = estimate(document["resources"], run.config.foreign.get("aws:region"), prices,
+                                run.config.model().costAssumptions)
+    return document
 
 
 def _timed(check: Check, context: PlanContext) -> tuple[CheckResult, float]:
@@ -186,6 +196,7 @@ def print_summary(console: Console, outcome: PlanOutcome) -> None:
         label = result.status if check.mandatory else f"{result.status} (advisory)"
         checks.add_row(check.tier, name, f"[{colour}]{label}[/{colour}]", result.summary)
     console.print(checks)
+    print_cost(console, document["cost"])
     for name, (check, result) in outcome.checks.items():
         for finding in result.findings[:50]:
             console.print(f"  [{check.tier} {name}] {finding.level} {finding.subject}: {finding.message}",
@@ -208,10 +219,11 @@ def _prepare_out_dir(out: Path) -> None:
 
 def _remove_stale_plan(out: Path) -> bool:
     """An invalid config writes nothing, and leaves no earlier plan behind for CI to pick up by mistake."""
-    stale = [out / "plan.json", out / "manifests"]
+    stale = [out / "plan.json", out / "manifests", out / COST_DIFF_FILE]
     if not any(path.exists() for path in stale) or not out.is_dir():
         return False
     (out / "plan.json").unlink(missing_ok=True)
+    (out / COST_DIFF_FILE).unlink(missing_ok=True)
     shutil.rmtree(out / "manifests", ignore_errors=True)
     return True
 
@@ -224,10 +236,14 @@ def make_console() -> Console:
 
 def plan(stack: str, overrides: list[str] | tuple[str, ...] = (), out_dir: Optional[Path] = None, *,
          preview: bool = False, checks: Optional[list[Check]] = None,
-         console: Optional[Console] = None) -> PlanOutcome:
+         console: Optional[Console] = None, compare: Optional[Path] = None,
+         price_table: Path = DEFAULT_PRICE_TABLE) -> PlanOutcome:
     console = console or make_console()
     out = Path(out_dir) if out_dir else PROJECT_DIR / "build" / "plan" / stack
     try:
+        # Read before the program runs: a bad table or base plan stops the plan with nothing written.
+        prices = load_price_table(price_table)
+        base_cost = load_base_cost(compare) if compare is not None else None
         stack_config = load_stack_config(stack, overrides)
         with console.status(f"running the program for stack {stack} under the SDK monitor …"):
             run = run_program(stack, preview=preview, stack_config=stack_config)
@@ -248,9 +264,14 @@ def plan(stack: str, overrides: list[str] | tuple[str, ...] = (), out_dir: Optio
     console.print(f"{len(run.resources)} resources registered, {len(objects)} Kubernetes objects written")
     results = run_checks(context, ALL_CHECKS if checks is None else checks, console)
     outcome = PlanOutcome(EXIT_OK, out, run, objects, results)
-    outcome.document = plan_document(run, objects, results)
+    outcome.document = plan_document(run, objects, results, prices)
     (out / "plan.json").write_text(json.dumps(outcome.document, indent=2, sort_keys=False) + "\n")
     print_summary(console, outcome)
+    (out / COST_DIFF_FILE).unlink(missing_ok=True)  # a diff from an earlier run must not pass for this one's
+    if compare is not None:
+        change = compare_costs(base_cost, outcome.document["cost"])
+        print_cost_change(console, change, str(compare))
+        (out / COST_DIFF_FILE).write_text(cost_change_markdown(change, outcome.document["cost"]))
     if any(result.failed and check.mandatory for check, result in results.values()):
         outcome.exit_code = EXIT_CHECK_FAILED
     console.print(f"plan written to {out}: exit {outcome.exit_code}", highlight=False)

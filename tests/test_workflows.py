@@ -101,3 +101,18 @@ def test_drift_runs_every_day_per_deployed_stack_and_names_what_drifted():
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
     assert "AWS_DEPLOY_ROLE_ARN" not in yaml.safe_dump(document)
     assert document["concurrency"]["group"] != load(WORKFLOWS / "deploy.yml")["concurrency"]["group"]
+
+
+def test_the_plan_job_posts_the_cost_change_against_the_base_branch():
+    document = load(WORKFLOWS / "preview.yml")
+    job = document["jobs"]["plan"]
+    by_name = {step.get("name", ""): step for step in job["steps"]}
+    base = by_name["Plan the base branch (for the cost change)"]
+    assert "github.event.pull_request.base.sha" in base["env"]["BASE_SHA"] and base["continue-on-error"] is True
+    assert '--out "$RUNNER_TEMP/base-plan"' in base["run"]
+    plan = by_name["make plan STACK=prod"]
+    assert '--compare "$RUNNER_TEMP/base-plan/plan.json"' in plan["run"] and "make plan STACK=prod" in plan["run"]
+    post = by_name["Post the plan's result and cost change on the PR"]
+    assert "build/plan/prod/cost-diff.md" in post["run"] and "gh pr comment" in post["run"]
+    assert "head.repo.full_name == github.repository" in post["if"]  # forks get a read-only token
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
