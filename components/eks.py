@@ -261,17 +261,19 @@ class Eks(pulumi.ComponentResource):
         security group admits only itself (the control plane and the nodes); without these rules a runner in
         the VPC, a peered network or on a VPN reaches the endpoint's address and is dropped."""
         group = self.cluster.vpc_config.cluster_security_group_id
-        sources: list[tuple[str, dict[str, str]]] = [
-            *((cidr, {"cidr_ipv4": cidr}) for cidr in config.apiAccessCidrs),
-            *((group_id, {"referenced_security_group_id": group_id}) for group_id in config.apiAccessSecurityGroupIds),
+        # (source, as a CIDR, as a security group): exactly one of the two is set.
+        sources: list[tuple[str, Optional[str], Optional[str]]] = [
+            *((cidr, cidr, None) for cidr in config.apiAccessCidrs),
+            *((group_id, None, group_id) for group_id in config.apiAccessSecurityGroupIds),
         ]
         return [
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-api-from-{_stable_suffix(source)}", security_group_id=group, ip_protocol="tcp",
-                from_port=443, to_port=443, description=f"Kubernetes API from {source} (cluster.apiAccess*)",
-                opts=pulumi.ResourceOptions(parent=self), **peer,
+                from_port=443, to_port=443, cidr_ipv4=cidr, referenced_security_group_id=source_group,
+                description=f"Kubernetes API from {source} (cluster.apiAccess*)",
+                opts=pulumi.ResourceOptions(parent=self),
             )
-            for source, peer in sources
+            for source, cidr, source_group in sources
         ]
 
     def _admins(self, name: str, principal_arns: Sequence[str]) -> list[aws.eks.AccessPolicyAssociation]:
