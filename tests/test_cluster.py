@@ -484,3 +484,12 @@ def test_volume_claimants_wait_for_the_storage_class_they_claim(prod):
     assert {s.name for s in claimants} == {"postgres", "redis", "prometheus"}
     for statefulset in claimants:
         assert storage_class.urn in statefulset.depends_on, statefulset.name
+
+
+def test_the_kubernetes_provider_leaves_delete_unreachable_to_the_operator(monkeypatch):
+    """Set in the provider's inputs, deleteUnreachable would override PULUMI_K8S_DELETE_UNREACHABLE (the
+    provider reads the env var only when the input is absent) and make a refresh from a runner off the VPN
+    drop every Kubernetes object of a running cluster from state (docs/cluster.md "When the cluster is gone")."""
+    monkeypatch.delenv("PULUMI_K8S_DELETE_UNREACHABLE", raising=False)
+    provider = only(run_program("prod"), "pulumi:providers:kubernetes")
+    assert "deleteUnreachable" not in provider.inputs
