@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from components import secret_keys
+from components.secret_keys import SECRET_KEYS
+
 PROJECT = "doc-rag"
 COLORS = ("blue", "green")
 Color = Literal["blue", "green"]
@@ -27,7 +30,6 @@ SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35")
 # Structured keys read with require_object/get_object; plain string keys read with get().
 OBJECT_KEYS = ("cluster", "release", "traffic", "postgres", "platform", "observability")
 STRING_KEYS = ("domain", "kubernetesVersion")
-SECRET_KEYS = ("postgresPassword",)
 KNOWN_KEYS = STRING_KEYS + OBJECT_KEYS + SECRET_KEYS
 
 _DNS_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -490,7 +492,6 @@ class PostgresConfig(_Strict):
 
 
 _RETENTION_RE = re.compile(r"^[0-9]+(h|d|w|y)$")
-_K8S_NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _URL_HOST_RE = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
 _URL_PATH_RE = re.compile(r"^(/[A-Za-z0-9._~-]+)*/?$")
 
@@ -529,10 +530,6 @@ class ObservabilityConfig(_Strict):
     jaeger: bool = Field(default=False, description="deploy Jaeger all-in-one (in-memory traces)")
     retention: str = Field(default="15d", description="Prometheus TSDB retention")
     prometheusStorage: str = Field(default="50Gi", description="Prometheus volume on the SSD StorageClass")
-    grafanaAdminSecret: str = Field(
-        default="grafana-admin", pattern=_K8S_NAME_RE,
-        description="existing Secret in doc-rag-monitoring with key admin-password; never created from config",
-    )
     alertmanagerUrl: Optional[str] = Field(
         default=None,
         description="Alertmanager Prometheus sends alerts to, http(s)://host[:port][/path]; unset: alerts are only "
@@ -563,7 +560,7 @@ class ObservabilityConfig(_Strict):
 
 
 class DocRagConfig(_Strict):
-    """The whole contract. `postgresPassword` is not here: it stays a secret Output (see Secrets)."""
+    """The whole contract but the secret keys (SECRET_KEYS): they stay secret Outputs (see Secrets)."""
 
     domain: str = "api.docrag.example.com"
     kubernetesVersion: str = "1.34"
@@ -612,10 +609,11 @@ class DocRagConfig(_Strict):
 
 
 class Secrets:
-    """Secret config values, only ever held as secret Outputs."""
+    """Secret config values (one per SECRET_KEYS entry), only ever held as secret Outputs."""
 
-    def __init__(self, postgres_password: pulumi.Output[str]):
+    def __init__(self, postgres_password: pulumi.Output[str], grafana_admin_password: pulumi.Output[str]):
         self.postgres_password = postgres_password
+        self.grafana_admin_password = grafana_admin_password
 
 
 class _FieldError(ValueError):
@@ -697,16 +695,15 @@ def validate_settings(settings: Mapping[str, str]) -> DocRagConfig:
 def load_config() -> tuple[DocRagConfig, Secrets]:
     """Read and validate `doc-rag:*` from the running stack; raise ConfigError before any resource."""
     config = pulumi.Config(PROJECT)
+    stack = pulumi.get_stack()
     settings = {key: config.get(key) for key in _set_keys() - set(SECRET_KEYS)}
-    password = config.get_secret("postgresPassword")
-    missing = [] if password is not None else [
-        "postgresPassword: not set; allowed: a secret, set it with "
-        "`pulumi config set --secret postgresPassword <value>`"
-    ]
+    read = {key: config.get_secret(key) for key in SECRET_KEYS}
+    secrets = {key: value for key, value in read.items() if value is not None}
+    missing = [secret_keys.not_set(key, stack) for key in SECRET_KEYS if key not in secrets]
     try:
         model = validate_settings({key: value for key, value in settings.items() if value is not None})
     except ConfigError as error:
         raise ConfigError(error.problems + missing) from None
-    if password is None:
+    if missing:
         raise ConfigError(missing)
-    return model, Secrets(password)
+    return model, Secrets(secrets["postgresPassword"], secrets["grafanaAdminPassword"])

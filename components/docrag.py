@@ -64,7 +64,7 @@ class DocRag(pulumi.ComponentResource):
         self.observability = Observability(
             "observability",
             ObservabilityArgs(config.observability, config.release, self.cluster.storage_class_name,
-                              self.namespaces.by_name),
+                              self.namespaces.by_name, secrets.grafana_admin_password),
             opts=k8s_opts)
 
         self.outputs: dict[str, pulumi.Input] = {

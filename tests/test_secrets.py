@@ -19,12 +19,12 @@ def test_a_set_secret_never_appears_in_clear(tmp_path):
     text = everything_written(outcome, printed)
     assert CANARY not in text
     assert "[secret]" in text  # the Secret object is there, redacted
-    assert outcome.document["placeholders"] == []
+    assert outcome.document["placeholders"] == ["grafanaAdminPassword"]
 
 
 def test_a_missing_secret_uses_a_placeholder_that_is_reported_and_never_written(tmp_path):
     outcome, printed = run_plan(tmp_path, "dev", checks=[])
     assert outcome.exit_code == 0
     assert "postgresPassword is not set" in printed
-    assert outcome.document["placeholders"] == ["postgresPassword"]
+    assert outcome.document["placeholders"] == ["grafanaAdminPassword", "postgresPassword"]
     assert SECRET_PLACEHOLDER not in everything_written(outcome, printed)
