@@ -692,11 +692,25 @@ def validate_settings(settings: Mapping[str, str]) -> DocRagConfig:
     return parse_config(raw)
 
 
+def _plain_secret_keys(set_keys: set[str]) -> list[str]:
+    """Secret keys the stack sets whose value the engine does not hold as a secret: the engine passes the
+    encrypted keys (PULUMI_CONFIG_SECRET_KEYS; `set_all_config` under the SDK monitor) and a plain value
+    (`pulumi config set` without `--secret`) is not among them."""
+    from pulumi.runtime import config as runtime_config
+
+    return [key for key in SECRET_KEYS
+            if key in set_keys and not runtime_config.is_config_secret(f"{PROJECT}:{key}")]
+
+
 def load_config() -> tuple[DocRagConfig, Secrets]:
     """Read and validate `doc-rag:*` from the running stack; raise ConfigError before any resource."""
     config = pulumi.Config(PROJECT)
     stack = pulumi.get_stack()
-    settings = {key: config.get(key) for key in _set_keys() - set(SECRET_KEYS)}
+    set_keys = _set_keys()
+    plain = _plain_secret_keys(set_keys)
+    if plain:  # before anything else reads config: the value is never used, nor shown
+        raise ConfigError([secret_keys.plain_in_stack_file(key, stack) for key in plain])
+    settings = {key: config.get(key) for key in set_keys - set(SECRET_KEYS)}
     read = {key: config.get_secret(key) for key in SECRET_KEYS}
     secrets = {key: value for key, value in read.items() if value is not None}
     missing = [secret_keys.not_set(key, stack) for key in SECRET_KEYS if key not in secrets]
