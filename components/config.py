@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from components import secret_keys
+from components.secret_keys import SECRET_KEYS
+
 PROJECT = "doc-rag"
 COLORS = ("blue", "green")
 Color = Literal["blue", "green"]
@@ -27,7 +30,6 @@ SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35")
 # Structured keys read with require_object/get_object; plain string keys read with get().
 OBJECT_KEYS = ("cluster", "release", "traffic", "postgres", "platform", "observability", "costAssumptions")
 STRING_KEYS = ("domain", "kubernetesVersion")
-SECRET_KEYS = ("postgresPassword",)
 KNOWN_KEYS = STRING_KEYS + OBJECT_KEYS + SECRET_KEYS
 
 _DNS_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -508,7 +510,6 @@ class PostgresConfig(_Strict):
 
 
 _RETENTION_RE = re.compile(r"^[0-9]+(h|d|w|y)$")
-_K8S_NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _URL_HOST_RE = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
 _URL_PATH_RE = re.compile(r"^(/[A-Za-z0-9._~-]+)*/?$")
 
@@ -547,10 +548,6 @@ class ObservabilityConfig(_Strict):
     jaeger: bool = Field(default=False, description="deploy Jaeger all-in-one (in-memory traces)")
     retention: str = Field(default="15d", description="Prometheus TSDB retention")
     prometheusStorage: str = Field(default="50Gi", description="Prometheus volume on the SSD StorageClass")
-    grafanaAdminSecret: str = Field(
-        default="grafana-admin", pattern=_K8S_NAME_RE,
-        description="existing Secret in doc-rag-monitoring with key admin-password; never created from config",
-    )
     alertmanagerUrl: Optional[str] = Field(
         default=None,
         description="Alertmanager Prometheus sends alerts to, http(s)://host[:port][/path]; unset: alerts are only "
@@ -594,7 +591,7 @@ class CostAssumptionsConfig(_Strict):
 
 
 class DocRagConfig(_Strict):
-    """The whole contract. `postgresPassword` is not here: it stays a secret Output (see Secrets)."""
+    """The whole contract but the secret keys (SECRET_KEYS): they stay secret Outputs (see Secrets)."""
 
     domain: str = "api.docrag.example.com"
     kubernetesVersion: str = "1.34"
@@ -644,10 +641,11 @@ class DocRagConfig(_Strict):
 
 
 class Secrets:
-    """Secret config values, only ever held as secret Outputs."""
+    """Secret config values (one per SECRET_KEYS entry), only ever held as secret Outputs."""
 
-    def __init__(self, postgres_password: pulumi.Output[str]):
+    def __init__(self, postgres_password: pulumi.Output[str], grafana_admin_password: pulumi.Output[str]):
         self.postgres_password = postgres_password
+        self.grafana_admin_password = grafana_admin_password
 
 
 class _FieldError(ValueError):
@@ -726,19 +724,32 @@ def validate_settings(settings: Mapping[str, str]) -> DocRagConfig:
     return parse_config(raw)
 
 
+def _plain_secret_keys(set_keys: set[str]) -> list[str]:
+    """Secret keys the stack sets whose value the engine does not hold as a secret: the engine passes the
+    encrypted keys (PULUMI_CONFIG_SECRET_KEYS; `set_all_config` under the SDK monitor) and a plain value
+    (`pulumi config set` without `--secret`) is not among them."""
+    from pulumi.runtime import config as runtime_config
+
+    return [key for key in SECRET_KEYS
+            if key in set_keys and not runtime_config.is_config_secret(f"{PROJECT}:{key}")]
+
+
 def load_config() -> tuple[DocRagConfig, Secrets]:
     """Read and validate `doc-rag:*` from the running stack; raise ConfigError before any resource."""
     config = pulumi.Config(PROJECT)
-    settings = {key: config.get(key) for key in _set_keys() - set(SECRET_KEYS)}
-    password = config.get_secret("postgresPassword")
-    missing = [] if password is not None else [
-        "postgresPassword: not set; allowed: a secret, set it with "
-        "`pulumi config set --secret postgresPassword <value>`"
-    ]
+    stack = pulumi.get_stack()
+    set_keys = _set_keys()
+    plain = _plain_secret_keys(set_keys)
+    if plain:  # before anything else reads config: the value is never used, nor shown
+        raise ConfigError([secret_keys.plain_in_stack_file(key, stack) for key in plain])
+    settings = {key: config.get(key) for key in set_keys - set(SECRET_KEYS)}
+    read = {key: config.get_secret(key) for key in SECRET_KEYS}
+    secrets = {key: value for key, value in read.items() if value is not None}
+    missing = [secret_keys.not_set(key, stack) for key in SECRET_KEYS if key not in secrets]
     try:
         model = validate_settings({key: value for key, value in settings.items() if value is not None})
     except ConfigError as error:
         raise ConfigError(error.problems + missing) from None
-    if password is None:
+    if missing:
         raise ConfigError(missing)
-    return model, Secrets(password)
+    return model, Secrets(secrets["postgresPassword"], secrets["grafanaAdminPassword"])

@@ -62,6 +62,7 @@ DASHBOARDS_MAP = "grafana-dashboards"
 GRAFANA_PROVISIONING_MAP = "grafana-provisioning"
 CONFIG_DIR = "/etc/prometheus/config"
 RULES_DIR = "/etc/prometheus/rules"  # the seed's rule_files glob is "/etc/prometheus/rules/*.yml"
+GRAFANA_ADMIN_SECRET = "grafana-admin"  # owned by the stack, from the secret config key grafanaAdminPassword
 GRAFANA_ADMIN_PASSWORD_KEY = "admin-password"
 
 PROMETHEUS_URL = f"http://{PROMETHEUS}.{NS_MONITORING}.svc:{PROMETHEUS_PORT}"
@@ -176,6 +177,7 @@ class ObservabilityArgs:
     release: ReleaseConfig
     storage_class_name: str  # the SSD StorageClass (Cluster.storage_class_name)
     namespaces: Mapping[str, pulumi.Resource]  # Namespaces.by_name: monitoring, prod and ingress (discovery Roles)
+    grafana_admin_password: pulumi.Output[str]  # Secrets.grafana_admin_password: a secret Output, never in clear
     storage_ready: Sequence[pulumi.Resource] = ()  # the class when this stack creates it (Cluster.storage_ready)
 
 
@@ -352,8 +354,16 @@ class Observability(pulumi.ComponentResource):
 
     # -- Grafana -----------------------------------------------------------------------------------------
 
+    def _grafana_admin_secret(self, password: pulumi.Output[str]) -> k8s.core.v1.Secret:
+        # string_data from a secret Output: the value reaches the engine wrapped as a secret, never in clear.
+        return k8s.core.v1.Secret(
+            GRAFANA_ADMIN_SECRET, metadata=_metadata(GRAFANA_ADMIN_SECRET, "dashboards"), type="Opaque",
+            string_data={GRAFANA_ADMIN_PASSWORD_KEY: password},
+            opts=self._in_namespace())
+
     def _grafana(self, args: ObservabilityArgs) -> None:
         component = "dashboards"
+        admin = self._grafana_admin_secret(args.grafana_admin_password)
         provisioning = k8s.core.v1.ConfigMap(
             GRAFANA_PROVISIONING_MAP, metadata=_metadata(GRAFANA_PROVISIONING_MAP, component),
             data={"datasources.yaml": dashboards.datasources_yaml(PROMETHEUS_URL),
@@ -368,7 +378,7 @@ class Observability(pulumi.ComponentResource):
             "GF_PATHS_DATA": "/var/lib/grafana",
             "GF_PATHS_PROVISIONING": "/etc/grafana/provisioning",
             "GF_LOG_MODE": "console",  # nothing written under the read-only root
-            # The admin password is read from an existing Secret's file, never from config or env in clear.
+            # The admin password is read from the stack's Secret as a file, never from config or env in clear.
             "GF_SECURITY_ADMIN_PASSWORD__FILE": f"/etc/grafana/admin/{GRAFANA_ADMIN_PASSWORD_KEY}",
             "GF_USERS_ALLOW_SIGN_UP": "false",
             "GF_AUTH_ANONYMOUS_ENABLED": "false",
@@ -423,9 +433,8 @@ class Observability(pulumi.ComponentResource):
                                 size_limit="1Gi")),
                             k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
                                 size_limit="256Mi")),
-                            # Created out of band (docs/observability.md); the pod waits until it exists.
                             k8s.core.v1.VolumeArgs(name="admin", secret=k8s.core.v1.SecretVolumeSourceArgs(
-                                secret_name=args.config.grafanaAdminSecret,
+                                secret_name=GRAFANA_ADMIN_SECRET,
                                 items=[k8s.core.v1.KeyToPathArgs(key=GRAFANA_ADMIN_PASSWORD_KEY,
                                                                  path=GRAFANA_ADMIN_PASSWORD_KEY)])),
                             k8s.core.v1.VolumeArgs(
@@ -437,7 +446,7 @@ class Observability(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=child(self, depends_on=[self._namespace, provisioning, self.grafana_dashboards]),
+            opts=child(self, depends_on=[self._namespace, admin, provisioning, self.grafana_dashboards]),
         )
         k8s.core.v1.Service(
             GRAFANA,

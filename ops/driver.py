@@ -42,6 +42,7 @@ from ops.stackconfig import (
     UsageError,
     load_stack_config,
     project_defaults,
+    refuse_plain_secrets,
     set_path,
 )
 
@@ -280,6 +281,8 @@ class AutomationDriver:
         self._auto = auto
         self._echo = echo
         self.work_dir = Path(work_dir)
+        # The CLI would refuse the `up` only after config writes; this names the fix before anything runs.
+        refuse_plain_secrets(stack, project_dir=self.work_dir)
         try:
             # Like `pulumi stack select`: the checkout's selected stack becomes this one.
             self.stack = auto.select_stack(stack_name=stack, work_dir=str(work_dir))

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from components.config import ConfigError
 from components.deploy_gate import deploy_blockers
+from components.secret_keys import set_secret_command
 from ops.checks import ALL_CHECKS
 from ops.checks.base import Check, CheckResult, PlanContext
 from ops.cost.compare import compare_costs, load_base_cost
@@ -204,7 +205,7 @@ def print_summary(console: Console, outcome: PlanOutcome) -> None:
     for key in document["placeholders"]:
         console.print(
             f"note: {key} is not set (or is encrypted); the plan used a redacted placeholder. "
-            f"`pulumi up` refuses until `pulumi config set --secret {key} <value>`.", highlight=False
+            f"`pulumi up` refuses until `{set_secret_command(key, document['stack'])}`.", highlight=False
         )
     for blocker in document["blockers"]:
         console.print(f"blocker for `pulumi up`: {blocker}", markup=False, highlight=False)

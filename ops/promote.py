@@ -44,7 +44,7 @@ from ops.release_state import (
     give_up,
     step,
 )
-from ops.stackconfig import UsageError
+from ops.stackconfig import UsageError, refuse_plain_secrets
 
 HOW_TO_SET_PROMETHEUS = ("pass --prometheus-url or set PROMETHEUS_URL (from a laptop: `kubectl -n doc-rag-monitoring "
                          "port-forward svc/prometheus 9090`, then PROMETHEUS_URL=http://127.0.0.1:9090)")
@@ -286,6 +286,7 @@ def pulumi_cli() -> Optional[str]:
 
 
 def make_driver(stack: str, dry_run: bool, sets: list[str], console: Console) -> Driver:
+    refuse_plain_secrets(stack, sets)  # first: whatever else is wrong, a secret in clear is named with its fix
     if sets and not dry_run:
         raise UsageError("--set applies only with --dry-run (it starts the offline walk from other config); to "
                          f"change the stack itself run `pulumi config set --path KEY VALUE -s {stack}` and commit "

@@ -2,6 +2,8 @@
 
 The result is what the engine hands a program: project-qualified keys, structured values as JSON
 strings, and the list of keys that are secret. `--set` follows `pulumi config set --path` semantics.
+A secret key (components/secret_keys.py) in clear, in a stack file or through `--set`, is refused before
+anything runs: every `ops` command that reads a stack goes through refuse_plain_secrets.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import yaml
 
 from components.config import SECRET_KEYS, DocRagConfig, validate_settings
+from components.secret_keys import plain_in_stack_file, plain_on_command_line
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "doc-rag"
@@ -176,15 +179,60 @@ def apply_set(values: dict[str, Any], assignment: str) -> None:
         raise UsageError(f"--set {error}") from None
 
 
-def load_stack_config(stack: str, overrides: tuple[str, ...] | list[str] = (),
-                      project_dir: Path = PROJECT_DIR) -> StackConfig:
+def _secret_key_of(path: str) -> str | None:
+    """The secret key a config key or `--set` path names (`doc-rag:postgresPassword`, `postgresPassword.x`)."""
+    if ":" in path and not path.startswith(f"{PROJECT}:"):
+        return None  # another namespace (aws:region): never one of ours
+    head = re.split(r"[.\[]", _strip_project(path.strip()), maxsplit=1)[0]
+    return head if head in SECRET_KEYS else None
+
+
+def plain_secret_problems(stack: str, stack_doc: dict[str, Any], overrides: tuple[str, ...] | list[str] = ()
+                          ) -> list[str]:
+    """One line per secret key the stack file holds in clear (anything but `{secure: ...}`) or `--set` gives."""
+    problems = []
+    for name, value in (stack_doc.get("config") or {}).items():
+        key = _secret_key_of(str(name))
+        if key is not None and not _is_secure(value):
+            problems.append(plain_in_stack_file(key, stack))
+    for assignment in overrides:
+        key = _secret_key_of(assignment.split("=", 1)[0])
+        if key is not None:
+            problems.append(plain_on_command_line(key, stack))
+    return problems
+
+
+def _stack_file(stack: str, project_dir: Path) -> Path:
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
         raise UsageError(f"unknown stack {stack!r}: no {stack_file.name}; allowed: {known}")
+    return stack_file
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise UsageError("a secret in clear is refused; nothing was run or written:\n"
+                         + "\n".join(f"  - {problem}" for problem in problems))
+
+
+def refuse_plain_secrets(stack: str, overrides: tuple[str, ...] | list[str] = (),
+                         project_dir: Path = PROJECT_DIR) -> None:
+    """Raise UsageError (exit 2) naming each secret key in clear in Pulumi.<stack>.yaml or `--set`. For the
+    commands that read the stack through the CLI rather than load_stack_config (ops/driver.py, ops local up);
+    a stack without a file yet (the CLI writes it on the first `config set`) holds nothing in clear."""
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    stack_doc = yaml_mapping(stack_file) if stack_file.is_file() else {}
+    _refuse(plain_secret_problems(stack, stack_doc, overrides))
+
+
+def load_stack_config(stack: str, overrides: tuple[str, ...] | list[str] = (),
+                      project_dir: Path = PROJECT_DIR) -> StackConfig:
+    stack_file = _stack_file(stack, project_dir)
     defaults, secret_keys = project_defaults(project_dir)
     values = copy.deepcopy(defaults)
     stack_doc = yaml_mapping(stack_file)
+    _refuse(plain_secret_problems(stack, stack_doc, overrides))
     foreign: dict[str, Any] = {}
     for key, value in (stack_doc.get("config") or {}).items():
         if ":" in key and not key.startswith(f"{PROJECT}:"):

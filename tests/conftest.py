@@ -13,6 +13,7 @@ from rich.console import Console
 
 from ops.plan import PlanOutcome, plan
 from ops.runner import RunResult, run_program
+from ops.stackconfig import StackConfig
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -25,6 +26,16 @@ def run_plan(tmp_path: Path, stack: str = "prod", overrides: tuple[str, ...] = (
     console = Console(file=buffer, width=200, highlight=False, force_terminal=False)
     outcome = plan(stack, overrides, tmp_path / "plan", preview=preview, checks=checks, console=console)
     return outcome, buffer.getvalue()
+
+
+def with_secrets(config: StackConfig, **values: str) -> StackConfig:
+    """The stack config as the engine hands it after decrypting: each value in its placeholder's place, still
+    among the secret keys (a plain value never gets this far: see tests/test_secrets.py)."""
+    for key, value in values.items():
+        assert key in config.secret_keys and key in config.placeholders, key
+        config.values[key] = value
+        config.placeholders.remove(key)
+    return config
 
 
 def require_tool(name: str, reason: str) -> str:

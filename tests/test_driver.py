@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config import ConfigError, GateVerdict, Verdict, parse_config
+from components.config import SECRET_KEYS, ConfigError, GateVerdict, Verdict, parse_config
 from ops.driver import AutomationDriver, StackView, config_write, release_outputs
 from ops.engine.build import pulumi_home
 from ops.release_state import ReleaseState, Target, Up
@@ -53,7 +53,7 @@ def prod_values() -> dict:
 
 def with_release(release: dict) -> dict:
     """prod's plain config with `release` replaced: only the release keys under test can be wrong."""
-    return {**{k: v for k, v in prod_values().items() if k != "postgresPassword"}, "release": release}
+    return {**{k: v for k, v in prod_values().items() if k not in SECRET_KEYS}, "release": release}
 
 
 def test_config_writes_append_only_the_new_verdict_and_round_trip_through_the_model():
@@ -66,7 +66,7 @@ def test_config_writes_append_only_the_new_verdict_and_round_trip_through_the_mo
     assert all(p.startswith("release.history[1].") for p in paths[2:])  # history[0] is already in config
     assert ("release.history[1].gates[0].value", "1e-05") in write.assignments  # floats travel as text
     values = apply(apply(prod_values(), (), up("start", 5, first)), first, up("advance", 25, second))
-    model = parse_config({k: v for k, v in values.items() if k != "postgresPassword"}).release
+    model = parse_config({k: v for k, v in values.items() if k not in SECRET_KEYS}).release
     assert model.canaryWeight == 25 and tuple(model.history) == second  # the query with its newlines and `=`
 
 
@@ -240,8 +240,9 @@ def local_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv(key, value)
     env = {**os.environ, **settings}
     subprocess.run([pulumi, "stack", "init", "optest", "--non-interactive"], cwd=project, env=env, check=True)
-    subprocess.run([pulumi, "config", "set", "--secret", "postgresPassword", "not-used-offline", "-s", "optest"],
-                   cwd=project, env=env, check=True)
+    for key in SECRET_KEYS:  # through stdin, as a user would (never on the command line)
+        subprocess.run([pulumi, "config", "set", "--secret", key, "-s", "optest", "--non-interactive"],
+                       cwd=project, env=env, check=True, input="not-used-offline", text=True)
     subprocess.run([pulumi, "up", "--yes", "-s", "optest", "--non-interactive"], cwd=project, env=env, check=True)
     return project
 
@@ -344,9 +345,10 @@ def test_set_without_dry_run_is_refused(capsys, command):
 def _fake_stack(fake: FakePulumi) -> None:
     stack = load_stack_config("prod")
     config = {f"doc-rag:{key}": value for key, value in stack.values.items() if key not in stack.secret_keys}
-    config.update({"doc-rag:postgresPassword": "not-for-reading", "aws:region": "eu-west-1"})
+    config.update({**{f"doc-rag:{key}": "not-for-reading" for key in SECRET_KEYS}, "aws:region": "eu-west-1"})
     outputs = {**release_outputs(stack.model()), "kubeconfig": {"apiVersion": "v1"}}
-    fake.set(config=config, secret_config=["doc-rag:postgresPassword"], outputs=outputs, secret_outputs=["kubeconfig"])
+    fake.set(config=config, secret_config=[f"doc-rag:{key}" for key in SECRET_KEYS], outputs=outputs,
+             secret_outputs=["kubeconfig"])
 
 
 def test_automation_driver_reads_plain_keys_one_by_one_and_decrypts_nothing(fake_pulumi, tmp_path):
@@ -362,7 +364,7 @@ def test_automation_driver_reads_plain_keys_one_by_one_and_decrypts_nothing(fake
     assert ["stack", "select", "--stack", "prod"] in calls
     assert ["config", "get", "doc-rag:release", "--json", "--stack", "prod"] in calls
     assert not [call for call in calls if "--show-secrets" in call], calls
-    assert not [call for call in calls if "doc-rag:postgresPassword" in call]
+    assert not [call for call in calls for key in SECRET_KEYS if f"doc-rag:{key}" in call]
 
     fake_pulumi.log.write_text("")
     first = (verdict("start", 0),)

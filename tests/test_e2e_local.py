@@ -10,6 +10,7 @@ runs in order on one worker.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -29,6 +30,7 @@ import pytest
 import yaml
 
 from components.config import Verdict
+from components.secret_keys import SECRET_KEYS
 from ops.engine import build
 from ops.local.cluster import process_alive
 from tests.e2e_helpers import PORTS, Project, copy_project, engine_bin, local_env, local_up
@@ -81,6 +83,92 @@ def test_a_process_dying_while_starting_is_named_with_its_log_and_the_rest_stopp
     assert not list((project / "build/local/cluster").glob("pids/*.pid"))
 
 
+PLAIN_SENTINEL = "Zq7-plain-sentinel-do-not-leak"
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())  # the engine and rich wrap long messages
+
+
+def found_in(value: str, texts: dict[str, str]) -> list[str]:
+    """Where `value` occurs, by name only: a failing assertion never prints the value."""
+    return [name for name, text in texts.items() if value in text]
+
+
+def state_files(backend_url: str) -> dict[str, str]:
+    """Every file of a file:// backend: checkpoints, their backups and the update history."""
+    root = Path(backend_url.removeprefix("file://"))
+    return {str(path): path.read_text(errors="replace") for path in root.rglob("*") if path.is_file()}
+
+
+def stack_without_cluster(root: Path) -> Project:
+    """The project copy's `local` stack in its own file backend, no cluster: enough for what the engine and the
+    program decide before any resource is registered."""
+    project = Project(root, local_env(root))
+    Path(project.env["PULUMI_BACKEND_URL"].removeprefix("file://")).mkdir(parents=True)
+    Path(project.env["PULUMI_CONFIG_PASSPHRASE_FILE"]).write_text("e2e-passphrase")
+    project.pulumi("stack", "init", "local", "--secrets-provider", "passphrase")
+    return project
+
+
+def test_a_plain_secret_is_refused_by_the_real_preview_and_up_and_never_echoed(tmp_path: Path):
+    """A password in clear in the stack file (an editor, or `pulumi config set --plaintext`; without either flag
+    this CLI refuses a value that looks like a secret): preview and up refuse it (the CLI, from Pulumi.yaml's
+    `secret: true`) before any update is recorded, ops commands through the real CLI exit 2, and the value is
+    nowhere in their output or the backend."""
+    engine_bin()
+    project = stack_without_cluster(copy_project(tmp_path / "project"))
+    project.pulumi("config", "set", "--plaintext", "postgresPassword", PLAIN_SENTINEL, "--stack", "local")
+    project.run("pulumi", "config", "set", "--secret", "grafanaAdminPassword", "--stack", "local",
+                "--non-interactive", stdin="Zq7-encrypted-sentinel")
+    assert yaml.safe_load((project.root / "Pulumi.local.yaml").read_text())["config"][
+        "doc-rag:postgresPassword"] == PLAIN_SENTINEL  # what the CLI wrote: the value in clear
+    outputs: dict[str, str] = {}
+    for command in (("preview",), ("up", "--yes", "--skip-preview")):
+        done = project.pulumi(*command, "--stack", "local", check=False)
+        outputs.update({f"{command[0]} stdout": done.stdout, f"{command[0]} stderr": done.stderr})
+        assert done.returncode != 0
+        assert "configuration key 'postgresPassword' must be encrypted as it's secret" in flat(done.stderr), \
+            done.stdout[-2000:] + done.stderr[-2000:]
+    for command in (("status", "-s", "local"), ("promote", "-s", "local"), ("rollback", "-s", "local")):
+        done = project.ops(*command, check=False)  # the Automation API path: the real CLI is on PATH
+        outputs.update({f"ops {command[0]} stdout": done.stdout, f"ops {command[0]} stderr": done.stderr})
+        assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+        assert "postgresPassword: a plain, unencrypted value in Pulumi.local.yaml" in flat(done.stdout)
+    exported = project.pulumi("stack", "export", "--stack", "local").stdout
+    assert json.loads(exported)["deployment"].get("resources") in (None, [])  # nothing created
+    assert found_in(PLAIN_SENTINEL, {**outputs, "stack export": exported,
+                                     **state_files(project.env["PULUMI_BACKEND_URL"])}) == []
+
+
+def test_the_program_refuses_a_secret_key_the_engine_does_not_pass_as_secret(tmp_path: Path):
+    """Where the CLI does not know a key is secret (here: Pulumi.yaml without its `secret: true`), the program
+    refuses it: the engine's PULUMI_CONFIG_SECRET_KEYS does not name it, so it stops before registering anything,
+    naming the key, the stack file and the fix."""
+    engine_bin()
+    root = copy_project(tmp_path / "project")
+    project_file = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    project_file["config"]["postgresPassword"].pop("secret")
+    (root / "Pulumi.yaml").write_text(yaml.safe_dump(project_file, sort_keys=False))
+    project = stack_without_cluster(root)
+    project.pulumi("config", "set", "--plaintext", "postgresPassword", PLAIN_SENTINEL, "--stack", "local")
+    project.run("pulumi", "config", "set", "--secret", "grafanaAdminPassword", "--stack", "local",
+                "--non-interactive", stdin="Zq7-encrypted-sentinel")
+    outputs: dict[str, str] = {}
+    for command in (("preview",), ("up", "--yes")):
+        done = project.pulumi(*command, "--stack", "local", check=False)
+        outputs.update({f"{command[0]} stdout": done.stdout, f"{command[0]} stderr": done.stderr})
+        printed = flat(done.stdout + done.stderr)
+        assert done.returncode != 0
+        assert "postgresPassword: a plain, unencrypted value in Pulumi.local.yaml" in printed, printed[-3000:]
+        assert "pulumi config rm postgresPassword -s local" in printed
+        assert "pulumi config set --secret postgresPassword -s local" in printed
+    exported = project.pulumi("stack", "export", "--stack", "local").stdout
+    assert [r["type"] for r in json.loads(exported)["deployment"].get("resources") or []
+            if r["type"] != "pulumi:pulumi:Stack"] == []
+    assert found_in(PLAIN_SENTINEL, {**outputs, "stack export": exported}) == []
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     engine_bin()
@@ -127,10 +215,11 @@ def test_up_is_idempotent_and_status_names_every_process(project: Project):
     assert all(n["status"]["allocatable"]["cpu"] == "4" for n in nodes)
 
 
-def test_the_local_stack_holds_its_password_encrypted(project: Project):
+def test_the_local_stack_holds_every_secret_key_encrypted(project: Project):
     stack_file = yaml.safe_load((project.root / "Pulumi.local.yaml").read_text())
-    secret = stack_file["config"]["doc-rag:postgresPassword"]
-    assert set(secret) == {"secure"} and secret["secure"].startswith("v1:")
+    for key in SECRET_KEYS:
+        secret = stack_file["config"][f"doc-rag:{key}"]
+        assert set(secret) == {"secure"} and secret["secure"].startswith("v1:"), key
     assert "encryptionsalt" in stack_file
 
 
@@ -141,12 +230,35 @@ def test_preview_then_up_with_the_real_engine(project: Project):
     assert "Resources:" in up.stdout, up.stdout
 
 
-def test_the_password_is_never_in_clear_in_the_stack_state(project: Project):
-    password = project.pulumi("config", "get", "postgresPassword", "--stack", "local").stdout.strip()
+def test_no_secret_value_in_clear_in_the_state_plan_output_or_logs(project: Project, planned: list[Path]):
+    """Each secret key's value (decrypted here, held in memory, never printed) is absent from `pulumi stack export`
+    (ciphertext only), the whole file backend, the stack file, `make plan STACK=local`'s output, what preview and
+    status print, and every log of the local cluster; the live Secrets hold it."""
+    values = {key: project.pulumi("config", "get", key, "--stack", "local").stdout.strip() for key in SECRET_KEYS}
+    assert all(len(value) >= 24 for value in values.values())
     exported = project.pulumi("stack", "export", "--stack", "local").stdout
-    assert len(password) >= 24 and '"ciphertext"' in exported
-    assert password not in exported, "the Postgres password appears in clear in `pulumi stack export`"
-    assert password not in (project.root / "Pulumi.local.yaml").read_text(), "password in clear in the stack file"
+    assert '"ciphertext"' in exported
+    preview = project.pulumi("preview", "--stack", "local", "--diff")
+    status = project.ops("status", "-s", "local")
+    places = {
+        "stack export": exported,
+        **state_files(project.env["PULUMI_BACKEND_URL"]),
+        "Pulumi.local.yaml": (project.root / "Pulumi.local.yaml").read_text(),
+        **{str(path): path.read_text() for path in planned[0].parent.parent.rglob("*") if path.is_file()},
+        "preview": preview.stdout + preview.stderr,
+        "status": status.stdout + status.stderr,
+        **{str(path): path.read_text(errors="replace") for path in (project.root / "build" / "local").rglob("*.log")},
+    }
+    assert len(places) > 10
+    for key, value in values.items():
+        assert found_in(value, places) == [], f"{key} in clear"
+    live = {"postgresPassword": ("doc-rag-prod", "doc-rag-secrets", "postgres-password"),
+            "grafanaAdminPassword": ("doc-rag-monitoring", "grafana-admin", "admin-password")}
+    for key, (namespace, secret, item) in live.items():
+        encoded = project.kubectl("get", "secret", secret, "-n", namespace,
+                                  "-o", f"jsonpath={{.data.{item}}}").stdout
+        holds = base64.b64decode(encoded).decode() == values[key]  # compared, never shown
+        assert holds, f"{namespace}/{secret} does not hold {key}"
 
 
 def test_every_planned_object_exists_live(project: Project, planned: list[Path]):

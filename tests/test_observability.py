@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 import pytest
 import yaml
+from pulumi.runtime import rpc
 
 from components import api, dashboards, observability, traffic
 from components import prometheus_rules as rules
@@ -306,15 +307,21 @@ def test_services_prometheus_9090_and_grafana_3000(prod_run):
     assert _get(prod_run, "Service", "grafana")["spec"]["ports"][0]["port"] == 3000
 
 
-def test_grafana_admin_password_comes_from_an_existing_secret_never_in_clear(prod_run):
+def test_grafana_admin_password_comes_from_the_stacks_secret_never_in_clear(prod_run):
     grafana = _get(prod_run, "Deployment", "grafana")
     env = {e["name"]: e.get("value") for e in _container(grafana, "grafana")["env"]}
     assert "GF_SECURITY_ADMIN_PASSWORD" not in env
     assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/etc/grafana/admin/admin-password"
     volume = next(v for v in grafana["spec"]["template"]["spec"]["volumes"] if v["name"] == "admin")
     assert volume["secret"]["secretName"] == "grafana-admin"
-    # Observability creates no Secret: nothing to leak into the state or the plan.
-    assert not [m for m in _monitoring(prod_run) if m["kind"] == "Secret"]
+    # The stack owns the Secret, from the secret config key grafanaAdminPassword: the value travels only
+    # inside the secret envelope, and the Deployment waits for the Secret.
+    [secret] = [r for r in prod_run.of_type("kubernetes:core/v1:Secret") if r.name == "grafana-admin"]
+    assert secret.inputs["metadata"]["namespace"] == "doc-rag-monitoring"
+    assert secret.inputs["stringData"][rpc._special_sig_key] == rpc._special_secret_sig
+    assert list(secret.inputs["stringData"]["value"]) == ["admin-password"]  # key names only, never the value
+    [deployment] = [r for r in prod_run.of_type("kubernetes:apps/v1:Deployment") if r.name == "grafana"]
+    assert secret.urn in deployment.depends_on
 
 
 def test_grafana_datasource_and_dashboard_provider(prod_run):
@@ -415,7 +422,7 @@ def test_health_urls_are_stack_outputs(preview):
 @pytest.mark.parametrize(("override", "key", "allowed"), [
     ("observability.retention=forever", "observability.retention", "retention such as 15d"),
     ("observability.prometheusStorage=lots", "observability.prometheusStorage", "quantity"),
-    ("observability.grafanaAdminSecret=Bad_Name", "observability.grafanaAdminSecret", "pattern"),
+    ("observability.grafanaAdminSecret=grafana-admin", "observability.grafanaAdminSecret", "unknown key"),
     ("observability.jaegr=true", "observability.jaegr", "unknown key"),
 ])
 def test_bad_observability_config_names_key_and_allowed(override, key, allowed):

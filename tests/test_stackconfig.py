@@ -37,20 +37,19 @@ def test_malformed_set_is_a_usage_error(assignment):
 
 
 def test_engine_config_is_project_qualified_json_with_secrets_marked():
-    config = load_stack_config("prod", ["postgresPassword=s3cret-from-test"])
+    config = load_stack_config("prod")
     engine = config.engine_config()
     assert json.loads(engine["doc-rag:release"])["blue"]["image"] == "doc-rag/api:v1.0.0"
     assert engine["doc-rag:domain"] == "api.docrag.example.com"
     assert engine["aws:region"] == "us-east-1"
-    assert "doc-rag:postgresPassword" in config.engine_secret_keys()
-    assert config.placeholders == []
+    assert config.engine_secret_keys() == ["doc-rag:grafanaAdminPassword", "doc-rag:postgresPassword"]
 
 
 def test_missing_secret_gets_a_placeholder_and_is_reported():
     config = load_stack_config("prod")
-    assert config.placeholders == ["postgresPassword"]
+    assert config.placeholders == ["grafanaAdminPassword", "postgresPassword"]
     assert config.values["postgresPassword"] == SECRET_PLACEHOLDER
-    assert "doc-rag:postgresPassword" in config.engine_secret_keys()
+    assert config.values["grafanaAdminPassword"] == SECRET_PLACEHOLDER
 
 
 def test_unknown_stack_names_the_stacks_there_are():

@@ -275,7 +275,7 @@ def test_no_secret_in_clear_in_manifests(run):
 def test_a_new_password_changes_only_the_secret(run):
     """Rotation is not automatic: a new postgresPassword rewrites doc-rag-secrets and nothing else (no pod
     template moves), so the documented procedure (ALTER ROLE, restart Redis and the API) is what applies it."""
-    other = render("postgresPassword=another-placeholder")
+    other = render(postgres_password="another-placeholder")
     before = run.named("doc-rag-secrets").inputs["stringData"]["value"]
     after = other.named("doc-rag-secrets").inputs["stringData"]["value"]
     changed = sorted(key for key in before if before[key] != after[key])  # key names only, never values
@@ -292,7 +292,7 @@ def test_database_url_escapes_the_password():
     """A password with URL metacharacters is percent-encoded, so the URL still parses."""
     from pulumi.runtime import rpc
 
-    run = render("postgresPassword=p@ss:w/rd")
+    run = render(postgres_password="p@ss:w/rd")
     envelope = run.named("doc-rag-secrets").inputs["stringData"]
     assert envelope[rpc._special_sig_key] == rpc._special_secret_sig
     assert envelope["value"]["database-url"].startswith("postgresql://docrag:p%40ss%3Aw%2Frd@postgres-service.")

@@ -19,6 +19,7 @@ import sys
 from ops.engine.build import bin_dir
 from ops.local import lifecycle, stack
 from ops.local.cluster import CLUSTER_DIR, TRAFFIC_CONTROL, LocalClusterError
+from ops.stackconfig import UsageError, refuse_plain_secrets
 
 
 def _echo(line: str) -> None:
@@ -28,6 +29,7 @@ def _echo(line: str) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "up":
+            refuse_plain_secrets(stack.STACK)  # before any process starts: the stack could never deploy
             lifecycle.up(bin_dir(), _echo)
             _echo('local: ready. Point your shell at it with: eval "$(python -m ops local env)"')
         elif args.action == "env":
@@ -45,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
     except LocalClusterError as error:
         print(f"local: error: {error}", file=sys.stderr)
         return 1
+    except UsageError as error:
+        print(f"local: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

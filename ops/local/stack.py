@@ -1,5 +1,5 @@
 """The `local` stack's side of the local cluster: a file backend, a passphrase and the shell environment
-that points the real `pulumi` at both; the stack's Postgres password is generated once, encrypted."""
+that points the real `pulumi` at both; each secret config key of the stack is generated once, encrypted."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ from pathlib import Path
 
 import yaml
 
+from components.secret_keys import SECRET_KEYS
 from ops.engine.build import pulumi_home
 from ops.local.cluster import CLUSTER_DIR, KUBECONFIG, LOCAL_DIR, PROMETHEUS_URL, TRAFFIC_PORT
 from ops.local.pki import write_private
-from ops.stackconfig import PROJECT_DIR
+from ops.stackconfig import PROJECT, PROJECT_DIR
 
 STACK = "local"
 STACK_FILE = PROJECT_DIR / f"Pulumi.{STACK}.yaml"
 # Kept by `down`: the encrypted values in Pulumi.local.yaml stay readable across clusters.
 PASSPHRASE_FILE = LOCAL_DIR / "passphrase"
 STATE_DIR = CLUSTER_DIR / "state"  # removed with the cluster: its objects are gone too
-PASSWORD_KEY = "doc-rag:postgresPassword"
 
 
 def environment(bin_dir: Path) -> dict[str, str]:
@@ -71,7 +71,7 @@ def _forget_unreadable_secrets() -> None:
 
 
 def prepare(bin_dir: Path, echo=print) -> None:
-    """Stack `local` exists in the file backend and holds an encrypted Postgres password."""
+    """Stack `local` exists in the file backend and holds every secret key (SECRET_KEYS), encrypted."""
     LOCAL_DIR.mkdir(parents=True, exist_ok=True)
     if not PASSPHRASE_FILE.exists():
         _forget_unreadable_secrets()
@@ -88,9 +88,12 @@ def prepare(bin_dir: Path, echo=print) -> None:
     if selected.returncode != 0:
         raise RuntimeError(f"pulumi stack select --create {STACK}: {selected.stderr.strip()}")
     document = yaml.safe_load(STACK_FILE.read_text()) or {}
-    if PASSWORD_KEY not in (document.get("config") or {}):
+    for key in SECRET_KEYS:
+        name = f"{PROJECT}:{key}"
+        if name in (document.get("config") or {}):
+            continue
         # Through stdin, so the value is never on a command line; generated once, never printed.
-        done = pulumi("config", "set", "--secret", PASSWORD_KEY, "--stack", STACK, stdin=secrets.token_urlsafe(24))
+        done = pulumi("config", "set", "--secret", name, "--stack", STACK, stdin=secrets.token_urlsafe(24))
         if done.returncode != 0:
-            raise RuntimeError(f"pulumi config set --secret {PASSWORD_KEY}: {done.stderr.strip()}")
-        echo(f"local: generated {PASSWORD_KEY} (encrypted in {STACK_FILE.name} with {PASSPHRASE_FILE})")
+            raise RuntimeError(f"pulumi config set --secret {name}: {done.stderr.strip()}")
+        echo(f"local: generated {name} (encrypted in {STACK_FILE.name} with {PASSPHRASE_FILE})")
