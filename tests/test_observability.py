@@ -286,7 +286,7 @@ def test_an_alertmanager_url_becomes_a_static_alertmanager_and_an_egress_rule(ur
     port = int(alertmanager["static_configs"][0]["targets"][0].rpartition(":")[2])
     policy = _get(run, "NetworkPolicy", "prometheus-alertmanager-egress")
     assert policy["spec"]["policyTypes"] == ["Egress"]
-    assert policy["spec"]["egress"] == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+    assert policy["spec"]["egress"] == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}],
                                          "ports": [{"port": port, "protocol": "TCP"}]}]
 
 
