@@ -333,7 +333,6 @@ class Data(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="redis-storage", mount_path="/data"),
                 k8s.core.v1.VolumeMountArgs(name="redis-config", mount_path=REDIS_CONF_DIR, read_only=True),
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
-                k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
             ],
         )
         statefulset = self._single_pod_statefulset(

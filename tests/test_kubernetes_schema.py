@@ -20,6 +20,8 @@ def load(name: str) -> dict:
     ("typo_field.yaml", "containerPorts"),
     ("wrong_type.yaml", "'three' is not of type 'integer'"),
     ("removed_api.yaml", "does not exist in Kubernetes 1.34"),
+    ("mount_without_volume.yaml",
+     "spec.template.spec.containers[0].volumeMounts[1].name: 'shm' is not a volume of the pod"),
 ])
 def test_broken_fixture_is_rejected(fixture, expected):
     status, message = kubernetes_schema.validate_manifest(load(fixture), "1.34")

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from components.platform import INGRESS_CONTROLLER_SELECTOR, ISTIO_GATEWAY_SELECTOR
+from components.platform import ISTIO_GATEWAY_SELECTOR
 from ops.manifests import manifests
 from ops.netpol import Endpoint, Evaluator, Flow, namespaces_from_manifests, pods_from_manifests
 from ops.runner import RunResult, run_program
+from tests.chart_labels import PROD_CONTROLLER_LABELS
 
 # -- the evaluator itself ------------------------------------------------------------------------------
 
@@ -109,7 +110,7 @@ def test_named_ports_end_ports_ip_blocks_and_expressions() -> None:
 API_SERVER_IP = "10.0.1.10"  # an EKS control-plane ENI in a private subnet
 OUR_POD_ADDRESSES = "10.0.16.{}"  # our pods, numbered in name order (VPC CNI: pods share the node subnets)
 EXTERNAL = [
-    Endpoint("ingress-nginx-controller", "doc-rag-ingress", dict(INGRESS_CONTROLLER_SELECTOR), ip="10.0.32.11",
+    Endpoint("ingress-nginx-controller", "doc-rag-ingress", dict(PROD_CONTROLLER_LABELS), ip="10.0.32.11",
              named_ports={"http": 80, "https": 443, "metrics": 10254}),
     Endpoint("istio-ingressgateway", "doc-rag-ingress",
              {**ISTIO_GATEWAY_SELECTOR, "app": "istio-ingressgateway"}, ip="10.0.32.12"),

@@ -15,11 +15,11 @@ from pulumi.runtime import rpc
 from components import api, dashboards, observability, traffic
 from components import prometheus_rules as rules
 from components.config import ConfigError
-from components.platform import INGRESS_CONTROLLER_SELECTOR
 from ops.checks.kubernetes_schema import validate_manifest
 from ops.checks.pod_security import violations
 from ops.manifests import manifest_id, manifests
 from ops.runner import RunResult, run_program
+from tests.chart_labels import PROD_CONTROLLER_LABELS
 
 NS = "doc-rag-monitoring"
 SEED_EXPRS = {
@@ -163,7 +163,7 @@ def test_a_service_without_the_scrape_annotation_is_not_scraped(prod_run):
 def test_prometheus_server_is_pinned_persistent_probed_and_hardened(prod_run):
     sts = _get(prod_run, "StatefulSet", "prometheus")
     server = _container(sts, "prometheus")
-    assert server["image"] == observability.PROMETHEUS_IMAGE and not server["image"].endswith(":latest")
+    assert server["image"] == "quay.io/prometheus/prometheus:v2.55.1"  # pinned, the version docs/observability.md names
     assert server["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": 9090}
     assert server["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": 9090}
     assert server["securityContext"]["readOnlyRootFilesystem"] is True
@@ -233,7 +233,7 @@ def test_the_ingress_controllers_are_scraped_once_each_on_their_metrics_port(pro
     config = yaml.safe_load(_get(prod_run, "ConfigMap", "prometheus-config")["data"]["prometheus.yml"])
     job = next(job for job in config["scrape_configs"] if job["job_name"] == "ingress-nginx")
     assert job["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": ["doc-rag-ingress"]}}]
-    controller = controller_pod_targets(INGRESS_CONTROLLER_SELECTOR, CONTROLLER_PORTS)
+    controller = controller_pod_targets(PROD_CONTROLLER_LABELS, CONTROLLER_PORTS)
     targets = scraped_targets(job, controller)
     assert len(targets) == 1, targets
     labels = dict(next(iter(targets)))
@@ -243,7 +243,7 @@ def test_the_ingress_controllers_are_scraped_once_each_on_their_metrics_port(pro
     assert "namespace" not in labels and 'namespace="doc-rag-prod"' in rules.edge_error_ratio_expr("5m")
     # The Istio gateway and anything else in the namespace are not the controller.
     gateway = controller_pod_targets({"istio": "ingressgateway", "app": "istio-ingressgateway"}, {"metrics": 10254})
-    webhook_job = controller_pod_targets({**INGRESS_CONTROLLER_SELECTOR, "app.kubernetes.io/component":
+    webhook_job = controller_pod_targets({**PROD_CONTROLLER_LABELS, "app.kubernetes.io/component":
                                           "admission-webhook"}, {"metrics": 10254})
     assert scraped_targets(job, gateway + webhook_job) == set()
 
@@ -404,7 +404,7 @@ def test_jaeger_is_off_by_default_and_on_behind_its_flag(prod_run):
     assert "jaegerUrl" not in prod_run.outputs
     run = run_program("prod", ("observability.jaeger=true",))
     jaeger = _get(run, "Deployment", "jaeger")
-    assert _container(jaeger, "jaeger")["image"] == observability.JAEGER_IMAGE
+    assert _container(jaeger, "jaeger")["image"] == "docker.io/jaegertracing/all-in-one:1.62.0"
     assert _get(run, "Service", "jaeger")["spec"]["ports"]
     assert run.outputs["jaegerUrl"] == "http://jaeger.doc-rag-monitoring.svc:16686"
     objects = [m for m in _monitoring(run) if m["metadata"]["name"] == "jaeger"]

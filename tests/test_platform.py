@@ -13,9 +13,10 @@ from components.config import MIN_CHART_VERSIONS, PlatformConfig, version_tuple
 from components.platform import AUTOSCALER_IMAGE_TAGS, AWS_NLB_CLASS, EdgeLoadBalancer, edge_load_balancer
 from ops.checks.helm_charts import RELEASE_TYPE, unpinned_releases
 from ops.checks.kubernetes_schema import validate_manifest
-from ops.manifests import to_manifest
+from ops.manifests import manifests, to_manifest
 from ops.runner import Registered, RunResult, run_program
 from ops.stackconfig import load_stack_config
+from tests.chart_labels import PROD_CONTROLLER_LABELS, ingress_nginx_controller_labels
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cluster"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -272,3 +273,27 @@ def test_addon_namespaces_are_ours_with_pod_security_labels(prod):
         assert not release.inputs.get("createNamespace")
     assert namespaces["cert-manager"].urn in found["cert-manager"].depends_on
     assert namespaces["istio-system"].urn in found["istio-base"].depends_on
+
+
+def test_everything_that_selects_the_edge_controller_uses_the_charts_own_pod_labels(prod):
+    """The NLB, the NetworkPolicies and the scrape job must select the pods the chart actually labels."""
+    (release,) = [r for r in prod.of_type(RELEASE_TYPE) if r.inputs["chart"] == "ingress-nginx"]
+    labels = ingress_nginx_controller_labels(release.inputs)
+    assert labels == PROD_CONTROLLER_LABELS
+    rendered = {(m["kind"], m["metadata"]["name"]): m for m in manifests(prod.resources)}
+    assert rendered[("Service", "api-service-alb")]["spec"]["selector"] == labels
+    edge_peers = [peer["podSelector"]["matchLabels"]
+                  for policy in (m for (kind, _), m in rendered.items() if kind == "NetworkPolicy")
+                  for rule in policy["spec"].get("ingress", []) + policy["spec"].get("egress", [])
+                  for peer in rule.get("from", []) + rule.get("to", [])
+                  if peer.get("namespaceSelector", {}).get("matchLabels") == {
+                      "kubernetes.io/metadata.name": "doc-rag-ingress"} and "podSelector" in peer
+                  and "istio" not in peer["podSelector"].get("matchLabels", {})]
+    assert edge_peers and all(peer == labels for peer in edge_peers)
+    config = yaml.safe_load(rendered[("ConfigMap", "prometheus-config")]["data"]["prometheus.yml"])
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "ingress-nginx"]
+    kept = {rule["source_labels"][0]: rule["regex"] for rule in job["relabel_configs"]
+            if rule.get("action") == "keep" and rule["source_labels"][0].startswith("__meta_kubernetes_pod_label_")}
+    assert kept == {"__meta_kubernetes_pod_label_app_kubernetes_io_name": "ingress-nginx",
+                    "__meta_kubernetes_pod_label_app_kubernetes_io_instance": release.inputs["name"],
+                    "__meta_kubernetes_pod_label_app_kubernetes_io_component": "controller"}

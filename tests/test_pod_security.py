@@ -78,6 +78,12 @@ def test_check_fails_the_plan_on_a_broken_pod(tmp_path: Path, prod_run: RunResul
      "pss-restricted/selinux"),
     (lambda spec: spec["volumes"].append({"name": "nfs", "nfs": {"server": "x", "path": "/"}}),
      "pss-restricted/volume-types"),
+    # restricted requires ALL in drop: dropping a few named ones keeps the rest (CAP_CHOWN, CAP_SETUID, ...).
+    (lambda spec: spec["containers"][0]["securityContext"].update(capabilities={"drop": ["NET_RAW", "SYS_ADMIN"]}),
+     "pss-restricted/capabilities"),
+    (lambda spec: spec["containers"][0]["securityContext"].update(capabilities={}), "pss-restricted/capabilities"),
+    (lambda spec: spec["containers"][0]["securityContext"].update(capabilities={"drop": ["ALL"], "add": ["SYS_ADMIN"]}),
+     "pss-restricted/capabilities"),
     (lambda spec: spec["securityContext"].pop("runAsUser"), "house/explicit-uid"),
     (lambda spec: spec.pop("automountServiceAccountToken"), "house/service-account-token"),
 ])

@@ -143,7 +143,7 @@ SEED_TABLE: list[tuple[str, str, object]] = [
     (f"Service/{PROD}/postgres-service", "spec.selector.{app.kubernetes.io/name}", "postgres"),
     (f"Service/{PROD}/redis-service", "spec.ports[0].port", 6379),
     (f"Service/{PROD}/redis-service", "spec.selector.{app.kubernetes.io/name}", "redis"),
-    (STS_REDIS, f"{C_REDIS}.image", data.REDIS_IMAGE),
+    (STS_REDIS, f"{C_REDIS}.image", "redis:7.4.1-alpine"),
     # The password reaches redis-server in a config file from the Secret, never on its command line.
     (STS_REDIS, f"{C_REDIS}.command", ["redis-server"]),
     (STS_REDIS, f"{C_REDIS}.args", ["/etc/redis/redis.conf", "--appendonly", "yes", "--dir", "/data",

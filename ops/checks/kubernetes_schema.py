@@ -52,7 +52,37 @@ def validate_manifest(manifest: dict[str, Any], kubernetes_version: str) -> tupl
             f"{api_version} {manifest.get('kind')} does not exist in Kubernetes {kubernetes_version} "
             "(removed API or misspelt kind)"
         )
+    unknown = unknown_volume_mounts(manifest)
+    if unknown:
+        return "error", "; ".join(unknown)
     return "ok", ""
+
+
+def _pod_spec(manifest: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    spec = manifest.get("spec") or {}
+    if manifest.get("kind") == "Pod":
+        return "spec", spec
+    if manifest.get("kind") == "CronJob":
+        return "spec.jobTemplate.spec.template.spec", (
+            ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+    return "spec.template.spec", (spec.get("template") or {}).get("spec") or {}
+
+
+def unknown_volume_mounts(manifest: dict[str, Any]) -> list[str]:
+    """Mounts of volumes the pod does not declare: the schema allows them, the API server refuses the object
+    ("volumeMounts[n].name: Not found")."""
+    where, pod = _pod_spec(manifest)
+    declared = {volume.get("name") for volume in pod.get("volumes") or []}
+    if manifest.get("kind") == "StatefulSet":
+        declared |= {(claim.get("metadata") or {}).get("name")
+                     for claim in (manifest.get("spec") or {}).get("volumeClaimTemplates") or []}
+    return [
+        f"{where}.{field}[{index}].volumeMounts[{mount_index}].name: {mount.get('name')!r} is not a volume of the pod"
+        for field in ("initContainers", "containers")
+        for index, container in enumerate(pod.get(field) or [])
+        for mount_index, mount in enumerate(container.get("volumeMounts") or [])
+        if mount.get("name") not in declared
+    ]
 
 
 def check(context: PlanContext) -> CheckResult:
