@@ -329,7 +329,20 @@ def test_grafana_datasource_and_dashboard_provider(prod_run):
     datasource = yaml.safe_load(data["datasources.yaml"])["datasources"][0]
     assert datasource["url"] == "http://prometheus.doc-rag-monitoring.svc:9090"
     provider = yaml.safe_load(data["dashboards.yaml"])["providers"][0]
-    assert provider["options"]["path"] == dashboards.DASHBOARDS_DIR
+    # Where Grafana looks for the dashboard files is where the Deployment mounts the ConfigMap holding them:
+    # both read from the rendered objects, so a path changed on one side only is caught.
+    grafana = _get(prod_run, "Deployment", "grafana")
+    pod = grafana["spec"]["template"]["spec"]
+    volume = next(v["name"] for v in pod["volumes"] if v.get("configMap", {}).get("name") == "grafana-dashboards")
+    mount = next(m for m in _container(grafana, "grafana")["volumeMounts"] if m["name"] == volume)
+    assert provider["options"]["path"] == mount["mountPath"]
+    assert "doc-rag-overview.json" in _get(prod_run, "ConfigMap", "grafana-dashboards")["data"]
+    # The provisioning files sit where the image's GF_PATHS_PROVISIONING points (grafana/grafana's default).
+    env = {e["name"]: e.get("value") for e in _container(grafana, "grafana")["env"]}
+    provisioning = next(m for m in _container(grafana, "grafana")["volumeMounts"] if m["name"] == "provisioning")
+    assert env["GF_PATHS_PROVISIONING"] == provisioning["mountPath"] == "/etc/grafana/provisioning"
+    items = next(v for v in pod["volumes"] if v["name"] == "provisioning")["configMap"]["items"]
+    assert {i["path"] for i in items} == {"datasources/datasources.yaml", "dashboards/dashboards.yaml"}
 
 
 def test_dashboard_keeps_the_seed_panels_and_adds_per_colour_and_burn(prod_run):

@@ -238,3 +238,18 @@ def test_missing_rules_configmap_fails(promtool, tmp_path, dev_run):
     context.manifests = [m for m in context.manifests if (m.get("metadata") or {}).get("name") != "prometheus-rules"]
     result = t6.check(context)
     assert result.status == "fail" and "prometheus-rules" in result.summary
+
+
+@pytest.mark.parametrize("configmap,key", [("prometheus-rules", "doc-rag.yml"),
+                                           ("prometheus-config", "prometheus.yml"),
+                                           ("grafana-dashboards", "doc-rag-overview.json")])
+def test_a_missing_input_key_fails_instead_of_being_reported_valid(promtool, tmp_path, dev_run, configmap, key):
+    """The summary vouches for the rules, the config and the dashboard: none may be skipped silently."""
+    context = _context(dev_run, tmp_path)
+    for manifest in context.manifests:
+        if manifest["kind"] == "ConfigMap" and manifest["metadata"]["name"] == configmap:
+            manifest["data"] = {k: v for k, v in manifest["data"].items() if k != key}
+    result = t6.check(context)
+    assert result.status == "fail"
+    assert result.summary == f"inputs missing: {configmap} {key}"
+    assert "valid" not in result.summary

@@ -535,3 +535,21 @@ def test_rolling_back_a_retiring_release_revives_first_then_moves_traffic():
     unknown = replace(state, history=(*state.history[:-1], state.history[-1].model_copy(update={"replicas": None})))
     refused = manual_rollback(unknown, T0, "x")
     assert isinstance(refused, Finish) and "release.blue.replicas is 0" in refused.message
+
+
+@pytest.mark.parametrize("missing", ["nan", "unreachable"])
+def test_no_data_during_stabilization_never_ends_the_release_as_done(missing):
+    """After the flip the gates watch the new colour with all traffic; if Prometheus cannot say how it does,
+    the release fails closed back to the previous colour rather than being recorded as done."""
+    def gates(w: Where) -> GateReport:
+        if w.state.phase != "stabilizing":
+            return report("pass")
+        return report("insufficient", value=None) if missing == "nan" else report("insufficient", gate="requests",
+                                                                                   value=None)
+
+    run = simulate(fresh(), gates=gates)
+    assert run.kinds == ["start", "advance", "advance", "advance", "flip", "rollback"]
+    assert "done" not in run.kinds and run.finish.exit_code == EXIT_ROLLED_BACK
+    rollback = run.ups[-1]
+    assert rollback.target.active_color == "blue" and "fail closed" in rollback.verdict.reason
+    assert rollback.verdict.extensions == POLICY.max_extensions

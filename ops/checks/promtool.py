@@ -154,15 +154,20 @@ def check(context: PlanContext) -> CheckResult:
         return CheckResult("fail", f"ConfigMaps not rendered: {', '.join(missing)}",
                            [Finding(f"ConfigMap/{obs.NS_MONITORING}/{name}", "not in the plan", "promtool-inputs")
                             for name in missing])
-    rules_text = (found[obs.RULES_MAP] or {}).get(rules.RULES_FILE)
-    if not rules_text:
-        return CheckResult("fail", f"ConfigMap {obs.RULES_MAP} has no {rules.RULES_FILE}",
-                           [Finding(f"ConfigMap/{obs.NS_MONITORING}/{obs.RULES_MAP}", f"key {rules.RULES_FILE} is "
-                                    "missing or empty", "promtool-inputs")])
+    # Every input the summary vouches for must be there: a missing one fails, never passes unseen.
+    required = {(obs.RULES_MAP, rules.RULES_FILE), (obs.CONFIG_MAP, "prometheus.yml"),
+                (obs.DASHBOARDS_MAP, dashboards.DASHBOARD_FILE)}
+    texts: dict[tuple[str, str], str] = {key: (found[key[0]] or {}).get(key[1]) or "" for key in required}
+    absent = sorted(key for key, text in texts.items() if not text)
+    if absent:
+        return CheckResult("fail", "inputs missing: " + ", ".join(f"{name} {key}" for name, key in absent),
+                           [Finding(f"ConfigMap/{obs.NS_MONITORING}/{name}", f"key {key} is missing or empty",
+                                    "promtool-inputs") for name, key in absent])
     work_dir = context.work_dir / "promtool"
     work_dir.mkdir(parents=True, exist_ok=True)
-    findings = check_rendered(promtool, work_dir, rules_text, (found[obs.CONFIG_MAP] or {}).get("prometheus.yml"),
-                              (found[obs.DASHBOARDS_MAP] or {}).get(dashboards.DASHBOARD_FILE))
+    findings = check_rendered(promtool, work_dir, texts[(obs.RULES_MAP, rules.RULES_FILE)],
+                              texts[(obs.CONFIG_MAP, "prometheus.yml")],
+                              texts[(obs.DASHBOARDS_MAP, dashboards.DASHBOARD_FILE)])
     if findings:
         return CheckResult("fail", f"{len(findings)} problem(s) in rules, unit tests, dashboards or config", findings)
     tests = len(list(UNIT_TESTS_DIR.glob("*.test.yml")))
