@@ -5,7 +5,7 @@ PY := .venv/bin/python
 STACK ?= prod
 ARGS ?=
 
-.PHONY: setup engine engine-bin up down plan test lint bench clean
+.PHONY: setup engine engine-bin up down plan test lint bench mutation clean
 
 setup: engine .venv/.installed .venv-checkov/.installed /usr/bin/promtool
 
@@ -60,5 +60,10 @@ lint: setup
 bench: setup
 	$(PY) -m ops.bench
 
+# Mutation testing of the decision cores (minutes; not part of `make test`): ops/mutation_score.py.
+mutation: setup
+	@$(PY) -c "import mutmut" 2>/dev/null || .venv/bin/pip install --quiet mutmut==3.8.1
+	$(PY) -m ops.mutation_score
+
 clean:
-	rm -rf build .mypy_cache .ruff_cache
+	rm -rf build mutants .mypy_cache .ruff_cache
