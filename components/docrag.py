@@ -14,6 +14,7 @@ from components.meta import NS_PROD
 from components.namespaces import Namespaces
 from components.observability import Observability, ObservabilityArgs
 from components.platform import Platform
+from components.postgres_backup import postgres_backup
 from components.security import EdgePeers, SecurityArgs, SecurityPolicies
 from components.traffic import Traffic, TrafficArgs, deferred_routers
 
@@ -35,7 +36,9 @@ class DocRag(pulumi.ComponentResource):
 
         # -- workloads (components/data.py, components/api.py) --
         prod_namespace = self.namespaces.by_name[NS_PROD]
-        self.data = Data("data", DataArgs(config, secrets, self.cluster.storage_class_name, prod_namespace),
+        backup = postgres_backup(config, self.cluster, prod_namespace, pulumi.ResourceOptions(parent=self), k8s_opts)
+        self.data = Data("data", DataArgs(config, secrets, self.cluster.storage_class_name, prod_namespace,
+                                          backup=backup.wiring if backup else None),
                          opts=k8s_opts)
         # A retired colour scales to 0 only after the traffic layer's routers left it (resolved below).
         routing, resolve_routing = deferred_routers()
@@ -80,4 +83,6 @@ class DocRag(pulumi.ComponentResource):
             **self.observability.outputs,  # in-cluster health URLs (Prometheus, Grafana, Jaeger when on)
             "traffic": self.traffic.outputs,  # active/canary colour, weight, per-colour weights, host
         }
+        if backup is not None:
+            self.outputs["postgresBackup"] = backup.outputs  # bucket, stanza, jobs: what `ops restore` needs
         self.register_outputs(self.outputs)
