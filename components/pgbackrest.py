@@ -61,7 +61,7 @@ def endpoint_of(repository: Repository) -> str:
 
 
 def render_conf(repository: Repository, database: Database, scratch: Scratch = Scratch()) -> str:
-    """pgbackrest.conf. Backups are compressed (zst) and checked; expiry follows retention_full."""
+    """pgbackrest.conf. Backups are compressed (zst), bundled and checked; expiry follows retention_full."""
     repo = [
         "repo1-type=s3",
         f"repo1-path={repository.path}",
@@ -72,6 +72,7 @@ def render_conf(repository: Repository, database: Database, scratch: Scratch = S
         f"repo1-s3-uri-style={repository.uri_style}",
         f"repo1-s3-key-type={repository.key_type}",
         f"repo1-retention-full={repository.retention_full}",
+        "repo1-bundle=y",  # small files bundled: far fewer S3 requests per backup
     ]
     if not repository.verify_tls:
         repo.append("repo1-storage-verify-tls=n")
