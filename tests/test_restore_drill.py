@@ -23,6 +23,7 @@ from typing import Iterator
 import pytest
 
 from components import pgbackrest
+from ops.restore import Target, choose_backup
 from tests.conftest import require_tool
 from tests.drill.processes import (
     FAKE_KEY,
@@ -156,6 +157,8 @@ def test_a_missing_or_corrupted_backup_fails_the_restore_and_starts_no_database(
     drill.postgres.stop()
     info = json.loads(drill.pgbackrest(pgbackrest.info_args(str(drill.conf))))
     label = info[0]["backup"][-1]["label"]
+    # What `ops restore` reads from the real repository: the drill's full backup.
+    assert choose_backup(info, Target(None)).label == label and label.endswith("F")
     objects = drill.backup_objects(label)
     data_files = [key for key in objects if "/pg_data/" in key or "/bundle/" in key]
     assert data_files, objects
