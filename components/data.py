@@ -233,7 +233,7 @@ class Data(pulumi.ComponentResource):
             ),
             # keep: a mistaken `pulumi destroy` must not take the database down with the stack.
             opts=pulumi.ResourceOptions.merge(self._opts(*after), pulumi.ResourceOptions(
-                protect=keep, retain_on_delete=keep)),
+                protect=True, retain_on_delete=True) if keep else pulumi.ResourceOptions()),
         )
 
     def _postgres(self) -> tuple[k8s.core.v1.Service, k8s.apps.v1.StatefulSet]:
