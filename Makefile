@@ -7,7 +7,7 @@ ARGS ?=
 
 .PHONY: setup engine engine-bin up down plan test lint bench mutation clean
 
-setup: engine .venv/.installed .venv-checkov/.installed /usr/bin/promtool
+setup: engine .venv/.installed .venv-checkov/.installed /usr/bin/promtool /usr/bin/pgbackrest
 
 # The real engine and the local control plane, built from Go modules once per recipe (ops/engine/).
 # Standard-library Python only: it runs before .venv exists.
@@ -46,6 +46,15 @@ down:
 	@echo "setup: installing Debian's prometheus package (promtool, prometheus)"
 	@if [ "$$(id -u)" != 0 ]; then echo "need root for apt-get: run 'sudo apt-get install -y prometheus'"; exit 1; fi
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+
+# The restore drill (tests/test_restore_drill.py) runs Debian's PostgreSQL 15 and pgBackRest.
+/usr/bin/pgbackrest:
+	@echo "setup: installing Debian's postgresql-15 and pgbackrest packages (the restore drill)"
+	@if [ "$$(id -u)" != 0 ]; then echo "need root for apt-get: run 'sudo apt-get install -y postgresql-15 pgbackrest'"; exit 1; fi
+	@# The drill starts its own clusters: the package's default cluster (and its 5432 listener) is not wanted.
+	@[ -e /etc/postgresql-common/createcluster.conf ] || { mkdir -p /etc/postgresql-common && \
+	  echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 pgbackrest >/dev/null
 
 plan: setup
 	$(PY) -m ops plan --stack $(STACK) $(ARGS)

@@ -494,9 +494,49 @@ class TrafficConfig(_Strict):
         return check_duration(str(value))
 
 
+_CRON_FIELD = r"(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?"
+_CRON_RE = re.compile(rf"^{_CRON_FIELD}(,{_CRON_FIELD})*( {_CRON_FIELD}(,{_CRON_FIELD})*){{4}}$")
+
+
+def check_cron(value: str) -> str:
+    if not _CRON_RE.match(value):
+        raise ValueError("allowed: a five-field cron schedule (minute hour day month weekday) such as 0 3 * * 0")
+    return value
+
+
+class BackupConfig(_Strict):
+    """pgBackRest to an S3 bucket the stack owns, plus AWS Backup snapshots of the EBS volume (docs/operations.md)."""
+
+    enabled: Optional[bool] = Field(default=None, description="unset: on in eks mode, off in existing mode")
+    image: str = Field(
+        default="doc-rag/postgres-pgbackrest:16-alpine-2.54.2",
+        description="postgres.image plus pgBackRest (same major, UID 70); with backups on the Postgres container "
+                    "runs it, because archive_command runs pgbackrest inside that container",
+    )
+    fullSchedule: str = Field(default="0 3 * * 0", description="full backup, cron in UTC")
+    differentialSchedule: str = Field(default="0 3 * * 1-6", description="differential backup, cron in UTC")
+    retentionFull: int = Field(default=4, ge=1, le=52, description="full backups pgBackRest keeps (and their WAL)")
+    deletedRetentionDays: int = Field(
+        default=30, ge=1, le=3650,
+        description="days a deleted or overwritten object stays recoverable as a noncurrent S3 version",
+    )
+    snapshotRetentionDays: int = Field(default=14, ge=1, le=365, description="AWS Backup EBS snapshots kept")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        return check_image(value)
+
+    @field_validator("fullSchedule", "differentialSchedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        return check_cron(value)
+
+
 class PostgresConfig(_Strict):
     image: str = "postgres:16-alpine"
     storage: str = "100Gi"
+    backup: BackupConfig = Field(default_factory=BackupConfig)
 
     @field_validator("image")
     @classmethod
@@ -627,6 +667,21 @@ class DocRagConfig(_Strict):
                 "required with clusterIssuer: true (Let's Encrypt's contact for expiry notices; "
                 "an address on your own domain)",
             )
+        return self
+
+    @property
+    def backups(self) -> bool:
+        """Whether Postgres is backed up: postgres.backup.enabled, or by default in eks mode."""
+        enabled = self.postgres.backup.enabled
+        return self.cluster.mode == "eks" if enabled is None else enabled
+
+    @model_validator(mode="after")
+    def _backups_need_aws(self) -> "DocRagConfig":
+        # The bucket, its key and the IAM role the Postgres pod assumes are AWS resources.
+        if self.postgres.backup.enabled and self.cluster.mode != "eks":
+            raise _FieldError("postgres.backup.enabled", True,
+                              "allowed: true only with cluster.mode eks (the bucket, its KMS key and the IAM role "
+                              "are AWS resources)")
         return self
 
     @model_validator(mode="after")

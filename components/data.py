@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.backup import PostgresBackupWiring
 from components.config import DocRagConfig, Secrets
 from components.hardening import PULL_POLICY, annotated, checkov_skips
 from components.meta import NS_PROD, child, labels
@@ -163,6 +164,7 @@ class DataArgs:
     # The class when this stack creates it (Cluster.storage_ready): a claim made before its class exists
     # stays Pending with no provisioner named.
     storage_ready: Sequence[pulumi.Resource] = ()
+    backup: Optional[PostgresBackupWiring] = None  # components/backup.py, when postgres backups are on
 
 
 class Data(pulumi.ComponentResource):
@@ -208,7 +210,8 @@ class Data(pulumi.ComponentResource):
         self, name: str, service: str, component: str, uid: int, uid_reason: str,
         container: k8s.core.v1.ContainerArgs, volumes: list[k8s.core.v1.VolumeArgs],
         claim: k8s.core.v1.PersistentVolumeClaimArgs, after: list[pulumi.Resource],
-        termination_grace_period_seconds: int | None = None,
+        termination_grace_period_seconds: int | None = None, service_account: str | None = None,
+        keep: bool = False,
     ) -> k8s.apps.v1.StatefulSet:
         """One replica with its own SSD claim, run as the image's non-root user; fsGroup = that UID makes the
         claimed volume writable."""
@@ -224,6 +227,7 @@ class Data(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component, name=name)),
                     spec=k8s.core.v1.PodSpecArgs(
                         automount_service_account_token=False,
+                        service_account_name=service_account,
                         security_context=pod_security_context(uid, fs_group=uid),
                         termination_grace_period_seconds=termination_grace_period_seconds,
                         containers=[container],
@@ -231,17 +235,23 @@ class Data(pulumi.ComponentResource):
                     ),
                 ),
                 volume_claim_templates=[claim],
+                # Explicit: deleting or scaling the StatefulSet never deletes its claims (or their volumes).
+                persistent_volume_claim_retention_policy=k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
+                    when_deleted="Retain", when_scaled="Retain"),
             ),
-            opts=self._opts(*after),
+            # keep: a mistaken `pulumi destroy` must not take the database down with the stack.
+            opts=pulumi.ResourceOptions.merge(self._opts(*after), pulumi.ResourceOptions(
+                protect=True, retain_on_delete=True) if keep else pulumi.ResourceOptions()),
         )
 
     def _postgres(self) -> tuple[k8s.core.v1.Service, k8s.apps.v1.StatefulSet]:
         cfg = self._args.config.postgres
+        backup = self._args.backup
         selector = _selector(POSTGRES_NAME, "database")
         config_map = k8s.core.v1.ConfigMap(
             POSTGRES_CONFIG,
             metadata=self._metadata(POSTGRES_CONFIG, "database", POSTGRES_NAME),
-            data={"postgresql.conf": POSTGRESQL_CONF},
+            data={"postgresql.conf": POSTGRESQL_CONF + (backup.postgresql_conf if backup else "")},
             opts=self._opts(),
         )
         # Headless: the StatefulSet's governing Service; clients resolve postgres-service to the pod.
@@ -258,7 +268,7 @@ class Data(pulumi.ComponentResource):
         ready = ["pg_isready", "-U", POSTGRES_USER, "-d", POSTGRES_DB, "-h", "127.0.0.1", "-p", str(POSTGRES_PORT)]
         container = k8s.core.v1.ContainerArgs(
             name="postgres",
-            image=cfg.image,
+            image=backup.image if backup else cfg.image,  # archive_command runs pgbackrest in this container
             image_pull_policy=PULL_POLICY,
             # The image's entrypoint prepends `postgres` to arguments starting with '-'.
             args=["-c", f"config_file={POSTGRES_CONF_PATH}"],
@@ -282,6 +292,7 @@ class Data(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
                 k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
+                *(backup.mounts() if backup else []),
             ],
         )
         statefulset = self._single_pod_statefulset(
@@ -295,10 +306,13 @@ class Data(pulumi.ComponentResource):
                 _empty_dir("tmp"),
                 k8s.core.v1.VolumeArgs(name="shm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
                     medium="Memory", size_limit=POSTGRES_SHM_SIZE)),
+                *(backup.volumes() if backup else []),
             ],
             claim=_claim("postgres-storage", cfg.storage, self._args.storage_class_name),
-            after=[self.secret, config_map, *self._args.storage_ready],
+            after=[self.secret, config_map, *self._args.storage_ready, *(backup.after if backup else [])],
             termination_grace_period_seconds=60,
+            service_account=backup.service_account if backup else None,
+            keep=backup is not None,
         )
         return service, statefulset
 

@@ -14,6 +14,7 @@ from components.meta import NS_PROD
 from components.namespaces import Namespaces
 from components.observability import Observability, ObservabilityArgs
 from components.platform import Platform, edge_load_balancer
+from components.postgres_backup import postgres_backup
 from components.security import EdgePeers, SecurityArgs, SecurityPolicies
 from components.traffic import Traffic, TrafficArgs, deferred_routers
 
@@ -37,8 +38,11 @@ class DocRag(pulumi.ComponentResource):
 
         # -- workloads (components/data.py, components/api.py) --
         prod_namespace = self.namespaces.by_name[NS_PROD]
+        backup = postgres_backup(config, self.cluster, prod_namespace, pulumi.ResourceOptions(parent=self), k8s_opts)
         self.data = Data("data", DataArgs(config, secrets, self.cluster.storage_class_name, prod_namespace,
-                                          storage_ready=self.cluster.storage_ready), opts=k8s_opts)
+                                          storage_ready=self.cluster.storage_ready,
+                                          backup=backup.wiring if backup else None),
+                         opts=k8s_opts)
         # A retired colour scales to 0 only after the traffic layer's routers left it (resolved below).
         routing, resolve_routing = deferred_routers()
         self.api = Api("api", ApiArgs(config, prod_namespace, self.data.secret, retire_after=routing),
@@ -83,4 +87,6 @@ class DocRag(pulumi.ComponentResource):
             **self.observability.outputs,  # in-cluster health URLs (Prometheus, Grafana, Jaeger when on)
             "traffic": self.traffic.outputs,  # active/canary colour, weight, per-colour weights, host
         }
+        if backup is not None:
+            self.outputs["postgresBackup"] = backup.outputs  # bucket, stanza, jobs: what `ops restore` needs
         self.register_outputs(self.outputs)

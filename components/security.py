@@ -29,6 +29,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import api, data
+from components import backup as pg_backup
 from components import observability as obs
 from components.config import COLORS, DocRagConfig
 from components.meta import APP, NS_INGRESS, NS_MONITORING, NS_PROD, NS_SECURITY, child, labels
@@ -66,6 +67,8 @@ REDIS_POD_LABELS = {"app.kubernetes.io/name": data.REDIS_NAME}
 PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": obs.PROMETHEUS}
 GRAFANA_POD_LABELS = {"app.kubernetes.io/name": obs.GRAFANA}
 JAEGER_POD_LABELS = {"app.kubernetes.io/name": obs.JAEGER}
+BACKUP_RUNNER_POD_LABELS = dict(pg_backup.RUNNER_POD_LABELS)
+HTTPS_PORT = 443
 PROMETHEUS_PORT = obs.PROMETHEUS_PORT
 
 DNS_PORT = 53
@@ -230,9 +233,28 @@ def edge_metadata_guard() -> PolicySpec:
                       egress=(_egress([every_pod], []), _egress([_peer(cidr="0.0.0.0/0")], [])), types=("Egress",))
 
 
+def backup_policies(config: DocRagConfig) -> list[PolicySpec]:
+    """Only with Postgres backups (eks): the Postgres pod may open 443 outside the VPC (S3 and STS, whose
+    addresses no NetworkPolicy can name; docs/security.md says what that allows), and the backup jobs may
+    reach the Kubernetes API, where their `kubectl exec` into postgres-0 goes. Nothing may reach the jobs."""
+    if not config.backups:
+        return []
+    api_cidrs, api_ports = kubernetes_api(config)
+    outside_vpc = k8s.networking.v1.NetworkPolicyPeerArgs(
+        ip_block=k8s.networking.v1.IPBlockArgs(cidr="0.0.0.0/0",
+                                              except_=[config.cluster.vpcCidr, str(INSTANCE_METADATA)]))
+    return [
+        # A policy of its own (Egress only), so postgres-network-policy is the same with backups off or on.
+        PolicySpec("postgres-backup-egress", NS_PROD, POSTGRES_POD_LABELS,
+                   egress=(dns_egress(), _egress([outside_vpc], _ports(HTTPS_PORT))), types=("Egress",)),
+        PolicySpec("postgres-backup-jobs", NS_PROD, BACKUP_RUNNER_POD_LABELS,
+                   egress=(_egress([_peer(cidr=cidr) for cidr in api_cidrs], _ports(*api_ports)),)),
+    ]
+
+
 def network_policies(config: DocRagConfig, edge: EdgePeers) -> list[PolicySpec]:
-    return [*prod_policies(edge), *monitoring_policies(config, edge), *alerting_policies(config),
-            *tracing_policies(config), default_deny(NS_SECURITY), edge_metadata_guard()]
+    return [*prod_policies(edge), *backup_policies(config), *monitoring_policies(config, edge),
+            *alerting_policies(config), *tracing_policies(config), default_deny(NS_SECURITY), edge_metadata_guard()]
 
 
 # -- Quotas ----------------------------------------------------------------------------------------------
@@ -284,6 +306,9 @@ def prod_workloads(config: DocRagConfig) -> list[Workload]:
                   Workload(data.REDIS_NAME, 1, (data.REDIS_RESOURCES,)),
                   # cert-manager's solver pod while a certificate is issued or renewed.
                   Workload("acme-http01-solver", 1, (ACME_SOLVER_RESOURCES,))]
+    if config.backups:
+        # Full and differential jobs never overlap with themselves (Forbid), but may with each other.
+        workloads.append(Workload(pg_backup.RUNNER, len(pg_backup.SCHEDULES), (pg_backup.RUNNER_RESOURCES,)))
     return workloads
 
 

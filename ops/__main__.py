@@ -1,4 +1,4 @@
-"""Operator commands: `python -m ops plan|check|promote|rollback|status|engine|local` (see README.md)."""
+"""Operator commands: `python -m ops plan|check|promote|rollback|status|restore|engine|local` (see README.md)."""
 
 from __future__ import annotations
 
@@ -40,10 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     engine.set_defaults(func=_engine)
 
     # The release and local-cluster commands register their own subparsers (docs/operations.md).
-    from ops import check, promote, rollback, status
+    from ops import check, promote, restore, rollback, status
     from ops.local import cli as local
 
-    for module in (check, promote, rollback, status, local):
+    for module in (check, promote, rollback, status, restore, local):
         module.add_parser(commands)
 
     return parser

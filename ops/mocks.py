@@ -35,6 +35,8 @@ _COMPUTED: dict[str, dict[str, Any]] = {
     },
     "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
     "aws:route53/record:Record": {"fqdn": "_0123456789abcdef.api.docrag.example.com"},
+    # The Postgres backup bucket is named from a prefix; pgbackrest.conf carries the name S3 gave it.
+    "aws:s3/bucket:Bucket": {"bucket": "doc-rag-prod-pg-backups-20261203000000000001"},
 }
 
 # Computed fields inside an input object: the provider adds them next to what the program set.

@@ -109,6 +109,12 @@ def traffic_state(objects: list[dict[str, Any]], run: RunResult) -> dict[str, An
     return state
 
 
+def kept_options(resource: Registered) -> dict[str, bool]:
+    """`protect` / `retainOnDelete` where set: what a mistaken `pulumi destroy` must leave in place."""
+    options = {"protect": resource.protect, "retainOnDelete": resource.retain_on_delete}
+    return {key: True for key, value in options.items() if value}
+
+
 def plan_document(run: RunResult, objects: list[dict[str, Any]],
                   checks: dict[str, tuple[Check, CheckResult]], prices: PriceTable) -> dict[str, Any]:
     by_urn = {resource.urn: resource for resource in run.resources}
@@ -127,6 +133,7 @@ def plan_document(run: RunResult, objects: list[dict[str, Any]],
                 "parent": by_urn[resource.parent].name if resource.parent in by_urn else None,
                 "component": component_of(resource, by_urn),
                 "inputs": clean(resource.inputs),
+                **kept_options(resource),
             }
             for resource in run.resources
         ), key=lambda item: (item["component"], item["type"], item["name"])),

@@ -38,6 +38,9 @@ class Registered:
     custom: bool
     inputs: dict[str, Any]
     depends_on: list[str] = field(default_factory=list)
+    # Resource options that keep data through a mistaken `pulumi destroy` (the plan shows them).
+    protect: bool = False
+    retain_on_delete: bool = False
 
 
 @dataclass
@@ -80,6 +83,8 @@ class RecordingMonitor(MockMonitor):
                     custom=bool(request.custom),
                     inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
                     depends_on=list(request.dependencies),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response

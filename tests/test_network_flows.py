@@ -150,6 +150,11 @@ ALLOWED = {
     ("prometheus", "ingress-nginx-controller", 10254, "TCP"),  # the edge SLO's scrape
     ("grafana", "prometheus", 9090, "TCP"),
     ("ingress-nginx-controller", "acme-solver", 8089, "TCP"),
+    # Postgres backups (prod: postgres.backup on): WAL and backups to S3 outside the VPC, the jobs' kubectl exec.
+    ("postgres", "internet", 443, "TCP"),
+    ("postgres", "coredns", 53, "UDP"), ("postgres", "coredns", 53, "TCP"),
+    ("backup-full", "kubernetes-api", 443, "TCP"),
+    ("backup-diff", "kubernetes-api", 443, "TCP"),
 }
 SHORT = {
     "Deployment/doc-rag-prod/api-deployment-blue": "api-blue",
@@ -159,6 +164,8 @@ SHORT = {
     "StatefulSet/doc-rag-monitoring/prometheus": "prometheus",
     "Deployment/doc-rag-monitoring/grafana": "grafana",
     "Deployment/doc-rag-monitoring/jaeger": "jaeger",
+    "CronJob/doc-rag-prod/postgres-backup-full": "backup-full",
+    "CronJob/doc-rag-prod/postgres-backup-diff": "backup-diff",
 }
 # Known and accepted, not needed: Prometheus' egress to the API server is an address rule (the private
 # subnets on 443), and pods live in those subnets, so it also lets Prometheus open 443 to any pod whose
@@ -166,6 +173,8 @@ SHORT = {
 # so the walk stays exact; test_known_extra_flows_are_real_and_come_only_from_the_api_server_rule keeps
 # the list honest.
 KNOWN_EXTRA = {("prometheus", pod, 443, "TCP") for pod in UNISOLATED_PODS}
+# The same for the backup jobs' rule to the API server (postgres-backup-jobs).
+KNOWN_EXTRA_BACKUP = {(job, pod, 443, "TCP") for job in ("backup-full", "backup-diff") for pod in UNISOLATED_PODS}
 UNUSED_PORTS = {(22, "TCP"), (3000, "TCP"), (6443, "TCP"), (8081, "TCP")}
 PORTS = sorted({(port, protocol) for *_, port, protocol in ALLOWED} | UNUSED_PORTS)
 
@@ -219,7 +228,7 @@ def test_nothing_else_is_allowed_between_any_two_endpoints(prod_objects, evaluat
     pods = endpoints(prod_objects)
     assert set(SHORT.values()) - {"jaeger"} <= set(pods), "a workload disappeared from the render"
     assert all(pod.ip for pod in pods.values()), "an endpoint without an address hides ipBlock matches"
-    assert unexpected_flows(pods, evaluator, ALLOWED | KNOWN_EXTRA, PORTS) == []
+    assert unexpected_flows(pods, evaluator, ALLOWED | KNOWN_EXTRA | KNOWN_EXTRA_BACKUP, PORTS) == []
 
 
 def test_known_extra_flows_are_real_and_come_only_from_the_api_server_rule(prod_objects, evaluator) -> None:
@@ -235,6 +244,19 @@ def test_known_extra_flows_are_real_and_come_only_from_the_api_server_rule(prod_
         assert not evaluator.allowed(Flow(pods[source], blind, port, protocol))
     for ours in set(SHORT.values()) - {"jaeger"}:
         assert not evaluator.allowed(Flow(pods["prometheus"], pods[ours], 443)), ours
+    for source, destination, port, protocol in sorted(KNOWN_EXTRA_BACKUP):
+        flow = Flow(pods[source], pods[destination], port, protocol)
+        assert evaluator.allowing(flow) == {"Egress": ["postgres-backup-jobs"], "Ingress": []}, flow
+        assert evaluator.isolated(pods[destination])["Ingress"] is False
+
+
+def test_postgres_reaches_port_443_only_outside_the_vpc(prod_objects, evaluator: Evaluator) -> None:
+    """S3 and STS have no address a NetworkPolicy can name: 443 anywhere but the VPC (docs/security.md)."""
+    pods = endpoints(prod_objects)
+    assert evaluator.allowed(Flow(pods["postgres"], pods["internet"], 443))
+    assert not evaluator.allowed(Flow(pods["postgres"], pods["public-subnet-eni"], 443))
+    assert not evaluator.allowed(Flow(pods["postgres"], pods["kubernetes-api"], 443))
+    assert not evaluator.allowed(Flow(pods["postgres"], pods["internet"], 80))
 
 
 def test_prometheus_reaches_the_api_server_only_through_the_cluster_subnets(prod_objects, prod_run) -> None:
@@ -260,7 +282,7 @@ def test_prometheus_reaches_the_api_server_only_through_the_cluster_subnets(prod
     ("other-pod-in-ingress-ns", "api-blue", 8080),
     ("ingress-nginx-controller", "postgres", 5432),
     ("api-blue", "internet", 443),
-    ("postgres", "coredns", 53),
+    ("redis", "coredns", 53),
     ("grafana", "api-blue", 9090),
     ("prometheus", "internet", 443),
     ("prometheus", "public-subnet-eni", 443),  # the API server's ENIs are in the private subnets only
@@ -336,7 +358,8 @@ def test_with_an_alertmanager_prometheus_may_open_its_port_anywhere_and_only_tha
     extra = {("prometheus", name, ALERTMANAGER_PORT, "TCP") for name, pod in pods.items()
              if name != "prometheus" and not (pod.namespace and evaluator.isolated(pod)["Ingress"])}
     assert ("prometheus", "internet", ALERTMANAGER_PORT, "TCP") in extra
-    assert unexpected_flows(pods, evaluator, ALLOWED | KNOWN_EXTRA | extra, sorted({*PORTS, port})) == []
+    assert unexpected_flows(pods, evaluator, ALLOWED | KNOWN_EXTRA | KNOWN_EXTRA_BACKUP | extra,
+                            sorted({*PORTS, port})) == []
     flow = Flow(pods["prometheus"], pods["internet"], ALERTMANAGER_PORT)
     assert evaluator.allowing(flow) == {"Egress": ["prometheus-alertmanager-egress"], "Ingress": []}
     assert not evaluator.allowed(Flow(pods["prometheus"], pods["internet"], ALERTMANAGER_PORT + 1))
@@ -361,8 +384,8 @@ def test_existing_cluster_lets_prometheus_reach_any_api_server_address_on_api_po
 
 # The API pods send OTLP to Jaeger's collector; nothing else reaches Jaeger, and Jaeger reaches nothing.
 OTLP_PORTS = (4317, 4318)  # gRPC, HTTP
-JAEGER_ALLOWED = ALLOWED | KNOWN_EXTRA | {(api, "jaeger", port, "TCP") for api in ("api-blue", "api-green")
-                                          for port in OTLP_PORTS}
+JAEGER_ALLOWED = ALLOWED | KNOWN_EXTRA | KNOWN_EXTRA_BACKUP | {
+    (api, "jaeger", port, "TCP") for api in ("api-blue", "api-green") for port in OTLP_PORTS}
 JAEGER_PORTS = sorted(set(PORTS) | {(port, "TCP") for port in OTLP_PORTS} | {(16686, "TCP"), (14269, "TCP")})
 # Where Jaeger's pod would run, labelled as components/observability.py labels it (for the render without it).
 JAEGER_AS_LABELLED = Endpoint("jaeger", "doc-rag-monitoring",

@@ -159,13 +159,14 @@ def test_a_stray_load_balancer_or_node_port_does_not_fit_the_quota() -> None:
 
 
 def test_the_seed_numbers(prod_run: RunResult) -> None:
-    """Prod: two colours at the HPA max (10) plus surge 2, Postgres, Redis; the quota adds one ACME solver pod."""
+    """Prod: two colours at the HPA max (10) plus surge 2, Postgres, Redis; the quota adds one ACME solver pod and
+    the two Postgres backup jobs (full and differential may overlap)."""
     need = peak_demand(manifests(prod_run.resources), "doc-rag-prod")
     assert need["pods"] == 2 * (10 + 2) + 1 + 1
     assert need["requests.cpu"] == Decimal("12.6") and need["limits.memory"] == 48 * 2**30 + 4 * 2**30 + 512 * 2**20
     hard = next(o for o in manifests(prod_run.resources) if o["kind"] == "ResourceQuota"
                 and o["metadata"]["namespace"] == "doc-rag-prod")["spec"]["hard"]
-    assert hard["pods"] == "27" and hard["requests.storage"] == "110Gi"
+    assert hard["pods"] == "29" and hard["requests.storage"] == "110Gi"
 
 
 def test_monitoring_quota_follows_the_sizes_in_components_observability(monkeypatch: pytest.MonkeyPatch) -> None:

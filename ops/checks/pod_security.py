@@ -45,8 +45,9 @@ SECCOMP_ALLOWED = frozenset({"RuntimeDefault", "Localhost"})
 ADDABLE_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
 
 # House rule: service accounts whose pods may mount an API token, and why (docs/security.md).
-# Prometheus discovers scrape targets through the Kubernetes API (kubernetes_sd_configs).
-TOKEN_ALLOWED_SERVICE_ACCOUNTS = frozenset({("doc-rag-monitoring", "prometheus")})
+# Prometheus discovers scrape targets through the Kubernetes API (kubernetes_sd_configs); the Postgres backup
+# jobs `kubectl exec` pgBackRest in postgres-0 (components/backup.py: a Role for that one pod).
+TOKEN_ALLOWED_SERVICE_ACCOUNTS = frozenset({("doc-rag-monitoring", "prometheus"), ("doc-rag-prod", "postgres-backup")})
 
 
 @dataclass(frozen=True)

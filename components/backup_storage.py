@@ -1,0 +1,213 @@
+"""Where Postgres backups live on AWS: the stack's own S3 bucket and KMS key, the IAM role the Postgres pod
+assumes to write there, and AWS Backup snapshots of the data volume as a second line.
+
+The bucket and its key are `protect`ed and `retainOnDelete`: a mistaken `pulumi destroy` (or a stack
+removed by hand) must leave every backup in place. pgBackRest expires its own backups (retentionFull);
+the lifecycle rules only clean up what it cannot: noncurrent versions (kept `deletedRetentionDays` so a
+deleted or overwritten object can still be recovered) and abandoned multipart uploads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components import pgbackrest
+from components.config import BackupConfig
+from components.irsa import irsa_role
+
+# The EBS CSI driver tags every volume it creates with its claim (extra-create-metadata, on in the EKS
+# add-on): AWS Backup selects the Postgres volume by these tags, so no StorageClass or claim has to change.
+CLAIM_NAME_TAG = "kubernetes.io/created-for/pvc/name"
+CLAIM_NAMESPACE_TAG = "kubernetes.io/created-for/pvc/namespace"
+SNAPSHOT_SCHEDULE = "cron(0 5 * * ? *)"  # daily 05:00 UTC, after the nightly pgBackRest backup
+AWS_BACKUP_POLICY = "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"
+AWS_RESTORE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"
+ABORT_MULTIPART_DAYS = 7
+
+
+def repository_prefix() -> str:
+    """The key prefix pgBackRest writes under (repo1-path without its leading slash)."""
+    return pgbackrest.REPO_PATH.strip("/")
+
+
+def bucket_access_policy(bucket_arn: str, key_arn: str) -> dict[str, Any]:
+    """Read, write and delete under the repository prefix only; list only that prefix; use only our key."""
+    prefix = repository_prefix()
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ListRepository",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": bucket_arn,
+                "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
+            },
+            {
+                # Delete: pgBackRest expires old backups and their WAL itself.
+                "Sid": "ReadWriteRepository",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"{bucket_arn}/{prefix}/*",
+            },
+            {
+                "Sid": "EncryptWithBackupKey",
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                "Resource": key_arn,
+            },
+        ],
+    }
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> str:
+    """Refuse every request that is not over TLS."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }],
+    })
+
+
+@dataclass
+class BackupStorageArgs:
+    config: BackupConfig
+    cluster_name: str
+    namespace: str  # where the Postgres pod runs
+    service_account: str  # the Postgres pod's service account: the only one that may assume the role
+    postgres_claim: str  # the StatefulSet's claim name, e.g. postgres-storage-postgres-0
+    oidc: aws.iam.OpenIdConnectProvider
+    issuer: pulumi.Input[str]
+
+
+class BackupStorage(pulumi.ComponentResource):
+    """KMS key, bucket (versioned, encrypted, private, TLS only, lifecycle), IRSA role, AWS Backup plan."""
+
+    def __init__(self, name: str, args: BackupStorageArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("doc-rag:backup:BackupStorage", name, None, opts)
+        cfg = args.config
+
+        def child(**kwargs: Any) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, **kwargs)
+
+        def kept(**kwargs: Any) -> pulumi.ResourceOptions:
+            # Losing either the bucket or the key loses every backup: never deleted by Pulumi.
+            return child(protect=True, retain_on_delete=True, **kwargs)
+
+        self.key = aws.kms.Key(
+            f"{name}-key", description=f"{args.cluster_name} Postgres backups", enable_key_rotation=True,
+            deletion_window_in_days=30, opts=kept(),
+        )
+        self.bucket = aws.s3.Bucket(
+            f"{name}-bucket", bucket_prefix=f"{args.cluster_name}-pg-backups-"[:37],
+            tags={"doc-rag/data": "postgres-backups"}, opts=kept(),
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership", bucket=self.bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=child(),
+        )
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access", bucket=self.bucket.id, block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=child(),
+        )
+        self.versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning", bucket=self.bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=child(),
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption", bucket=self.bucket.id,
+            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3
+                .BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="aws:kms", kms_master_key_id=self.key.arn,
+                ),
+                bucket_key_enabled=True,  # one data key per object batch: fewer KMS calls
+            )],
+            opts=child(),
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle", bucket=self.bucket.id,
+            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="noncurrent-versions-and-uploads",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=cfg.deletedRetentionDays,
+                ),
+                abort_incomplete_multipart_upload=aws.s3
+                .BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=ABORT_MULTIPART_DAYS,
+                ),
+            )],
+            # Lifecycle on a bucket whose versioning is still being enabled is rejected by S3.
+            opts=child(depends_on=[self.versioning]),
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-tls-only", bucket=self.bucket.id, policy=self.bucket.arn.apply(tls_only_bucket_policy),
+            opts=child(),
+        )
+        self.role = irsa_role(
+            f"{name}-postgres", role_name=f"{args.cluster_name}-{args.service_account}-backup", oidc=args.oidc,
+            issuer=args.issuer, namespace=args.namespace, service_account=args.service_account, parent=self,
+        )
+        bucket_access = aws.iam.RolePolicy(
+            f"{name}-postgres-bucket", role=self.role.role.id,
+            policy=pulumi.Output.all(self.bucket.arn, self.key.arn).apply(
+                lambda arns: json.dumps(bucket_access_policy(arns[0], arns[1]))),
+            opts=child(),
+        )
+        self.role_ready: list[pulumi.Resource] = [*self.role.attachments, bucket_access]
+        self._snapshots(name, args)
+        self.register_outputs({"bucket": self.bucket.bucket, "roleArn": self.role.arn})
+
+    def _snapshots(self, name: str, args: BackupStorageArgs) -> None:
+        """AWS Backup: daily EBS snapshots of the Postgres volume, found by the tags the CSI driver gives it."""
+        vault = aws.backup.Vault(
+            f"{name}-vault", name=f"{args.cluster_name}-postgres", kms_key_arn=self.key.arn,
+            opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
+        )
+        plan = aws.backup.Plan(
+            f"{name}-plan", name=f"{args.cluster_name}-postgres-volume",
+            rules=[aws.backup.PlanRuleArgs(
+                rule_name="daily-volume-snapshot",
+                target_vault_name=vault.name,
+                schedule=SNAPSHOT_SCHEDULE,
+                lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=args.config.snapshotRetentionDays),
+            )],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        role = aws.iam.Role(
+            f"{name}-aws-backup",
+            assume_role_policy=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"},
+                               "Action": "sts:AssumeRole"}],
+            }),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        for index, arn in enumerate((AWS_BACKUP_POLICY, AWS_RESTORE_POLICY)):
+            aws.iam.RolePolicyAttachment(f"{name}-aws-backup-{index}", role=role.name, policy_arn=arn,
+                                         opts=pulumi.ResourceOptions(parent=self))
+        aws.backup.Selection(
+            f"{name}-volume", name=f"{args.cluster_name}-postgres-volume", plan_id=plan.id, iam_role_arn=role.arn,
+            resources=["arn:aws:ec2:*:*:volume/*"],
+            conditions=[aws.backup.SelectionConditionArgs(string_equals=[
+                aws.backup.SelectionConditionStringEqualArgs(key=f"aws:ResourceTag/{CLAIM_NAME_TAG}",
+                                                             value=args.postgres_claim),
+                aws.backup.SelectionConditionStringEqualArgs(key=f"aws:ResourceTag/{CLAIM_NAMESPACE_TAG}",
+                                                             value=args.namespace),
+            ])],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
