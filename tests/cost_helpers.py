@@ -21,13 +21,14 @@ from tests.conftest import run_plan
 #   NLB LCUs (assumption)       1 × 730 h × $0.006                             =   4.38
 #   NLB public IPv4             3 public subnets × 730 h × $0.005              =  10.95
 #   internet egress (assump.)   100 GB × $0.09                                 =   9.00
-#   KMS key                     1 × $1.00                                      =   1.00
+#   KMS keys (Secrets, backups) 2 × $1.00                                      =   2.00
 #   control-plane logs          10 GB × $0.50 + 10 GB × 90/30 × $0.03          =   5.90
 #   postgres volume             100 GiB × $0.08 + (250 − 125) MB/s × $0.04     =  13.00
 #   redis volume                10 GiB × $0.08 + 125 MB/s × $0.04              =   5.80
 #   prometheus volume           50 GiB × $0.08 + 125 MB/s × $0.04              =   9.00
-#                                                                       total  = 694.94
-PROD_TOTAL = 694.94
+#   backup bucket, backup vault: storage by the GB backed up, listed as not priced
+#                                                                       total  = 695.94
+PROD_TOTAL = 695.94
 
 
 def prod_document(directory: Path) -> dict:

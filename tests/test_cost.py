@@ -28,7 +28,11 @@ def test_the_prod_stack_file_is_priced_to_the_cent(prod_plan):
     assert (cost["currency"], cost["region"], cost["hoursPerMonth"]) == ("USD", "us-east-1", 730)
     assert cost["priceListDate"] == "2026-12-03"
     assert cost["monthlyTotal"] == PROD_TOTAL
-    assert cost["notPriced"] == [] and cost["notes"] == []
+    # The backups' bucket and vault cost by the GB stored, which the plan cannot know: said, not guessed.
+    assert [(item["type"], item["name"]) for item in cost["notPriced"]] == [
+        ("aws:backup/vault:Vault", "postgres-backup-storage-vault"),
+        ("aws:s3/bucket:Bucket", "postgres-backup-storage-bucket")]
+    assert cost["notes"] == ["2 item(s) not priced: the total leaves them out"]
     assert monthly(cost, "aws:eks/cluster:Cluster", "eks-cluster", "control plane (standard support)") == 73.00
     nodes = next(line for line in cost["lines"] if line["type"] == "aws:eks/nodeGroup:NodeGroup")
     assert nodes == {"type": "aws:eks/nodeGroup:NodeGroup", "name": "eks-nodes", "item": "m6i.xlarge nodes",
@@ -47,7 +51,7 @@ def test_the_prod_stack_file_is_priced_to_the_cent(prod_plan):
 
 def test_the_summary_shows_the_cost_table(tmp_path):
     outcome, printed = run_plan(tmp_path, "prod", checks=[])
-    assert "monthly cost (us-east-1" in printed and "$694.94" in printed
+    assert "monthly cost (us-east-1" in printed and "$695.94" in printed
     assert json.loads((outcome.out_dir / "plan.json").read_text())["cost"]["monthlyTotal"] == PROD_TOTAL
 
 
@@ -57,7 +61,7 @@ def test_one_more_node(tmp_path):
     assert monthly(cost, "aws:eks/nodeGroup:NodeGroup", "eks-nodes", "m6i.xlarge nodes") == 560.64
     assert monthly(cost, "aws:ec2/launchTemplate:LaunchTemplate", "eks-nodes",
                    "root volume /dev/xvda: gp3 storage") == 16.00
-    assert cost["monthlyTotal"] == 839.10  # 694.94 + 140.16 + 4.00
+    assert cost["monthlyTotal"] == 840.10  # 695.94 + 140.16 + 4.00
 
 
 def test_a_single_nat_gateway(tmp_path):
@@ -67,7 +71,7 @@ def test_a_single_nat_gateway(tmp_path):
     assert [line["name"] for line in cost["lines"] if line["type"] == "aws:ec2/eip:Eip"] == ["network-nat-0"]
     # The data processed does not depend on how many gateways carry it: 100 GB × $0.045.
     assert monthly(cost, "aws:ec2/natGateway:NatGateway", "(all)", "data processed by the NAT gateways") == 4.50
-    assert cost["monthlyTotal"] == 621.94  # 694.94 − 2 × 32.85 − 2 × 3.65
+    assert cost["monthlyTotal"] == 622.94  # 695.94 − 2 × 32.85 − 2 × 3.65
 
 
 def test_larger_iops(tmp_path):
@@ -75,7 +79,7 @@ def test_larger_iops(tmp_path):
     # Each claimed gp3 volume pays for 6000 − 3000 IOPS: 3000 × $0.005 = 15.00; three volumes.
     for workload, claim in (("postgres", "postgres-storage"), ("redis", "redis-storage"), ("prometheus", "data")):
         assert monthly(cost, "kubernetes:apps/v1:StatefulSet", workload, f"{claim}: gp3 IOPS above 3000") == 15.00
-    assert cost["monthlyTotal"] == 739.94  # 694.94 + 3 × 15.00
+    assert cost["monthlyTotal"] == 740.94  # 695.94 + 3 × 15.00
 
 
 def test_a_preview_prices_the_same(tmp_path):
@@ -87,17 +91,17 @@ def test_a_preview_prices_the_same(tmp_path):
 def test_the_same_stack_in_eu_west_1(prod_plan):
     cost = estimate(prod_plan["resources"], "eu-west-1", load_price_table(), CostAssumptionsConfig())
     # 73.00 + 3×730×0.214 (468.66) + 150×0.088 (13.20) + 3×730×0.048 (105.12) + 100×0.048 (4.80)
-    # + 3×730×0.005 (10.95) + 730×0.0252 (18.396 -> 18.40) + 730×0.006 (4.38) + 10.95 + 9.00 + 1.00
+    # + 3×730×0.005 (10.95) + 730×0.0252 (18.396 -> 18.40) + 730×0.006 (4.38) + 10.95 + 9.00 + 2 keys × 1.00
     # + 10×0.57 (5.70) + 30×0.03 (0.90) + 160 GiB×0.088 (14.08) + 3×125×0.044 (16.50)
-    assert cost["monthlyTotal"] == 756.64
+    assert cost["monthlyTotal"] == 757.64
 
 
 def test_an_instance_type_without_a_price_is_listed_not_priced(tmp_path):
     cost = cost_of(tmp_path, "cluster.nodeInstanceType=m5n.xlarge")
-    assert [(item["type"], item["name"]) for item in cost["notPriced"]] == [("aws:eks/nodeGroup:NodeGroup",
-                                                                            "eks-nodes")]
-    assert "m5n.xlarge" in cost["notPriced"][0]["reason"] and "prices.yaml" in cost["notPriced"][0]["reason"]
-    assert cost["monthlyTotal"] == 274.46  # 694.94 − 420.48: the rest is still priced
+    (nodes,) = [item for item in cost["notPriced"] if item["type"] == "aws:eks/nodeGroup:NodeGroup"]
+    assert nodes["name"] == "eks-nodes" and len(cost["notPriced"]) == 3  # with the backups' bucket and vault
+    assert "m5n.xlarge" in nodes["reason"] and "prices.yaml" in nodes["reason"]
+    assert cost["monthlyTotal"] == 275.46  # 695.94 − 420.48: the rest is still priced
     assert any("not priced" in note for note in cost["notes"])
 
 

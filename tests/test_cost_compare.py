@@ -33,7 +33,7 @@ def test_compare_prints_the_monthly_difference_per_item(tmp_path, prod_plan):
     assert "| `aws:eks/nodeGroup:NodeGroup` eks-nodes | m6i.xlarge nodes | $420.48 | $560.64 | +$140.16 |" in diff
     assert ("| `aws:ec2/launchTemplate:LaunchTemplate` eks-nodes | root volume /dev/xvda: gp3 storage | $12.00 | "
             "$16.00 | +$4.00 |") in diff
-    assert "#### Monthly cost: $839.10 (+$144.16 against the base branch)" in diff
+    assert "#### Monthly cost: $840.10 (+$144.16 against the base branch)" in diff
 
 
 def test_compare_matches_items_and_totals(tmp_path, prod_plan):
