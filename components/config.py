@@ -275,6 +275,8 @@ MIN_CHART_VERSIONS: dict[str, tuple[str, str]] = {
                                "(1.20: 1.32-1.35, 1.21: 1.33-1.36)"),
     "awsLoadBalancerController": ("3.0.0", "the maintained v3 controller line; components/aws_iam.py holds "
                                            "its IAM policy (upstream v3.5.0)"),
+    "trivyOperator": ("0.34.0", "the chart (operator v0.32.0) whose values components/scanner.py was checked "
+                                "against; older charts' keys and metrics were not reviewed"),
 }
 
 
@@ -305,6 +307,8 @@ class PlatformConfig(_Strict):
     awsLoadBalancerController: AddonConfig = Field(default_factory=lambda: AddonConfig(version="3.5.0"))
     metricsServer: AddonConfig = Field(default_factory=lambda: AddonConfig(version="3.13.1"))
     clusterAutoscaler: AddonConfig = Field(default_factory=lambda: AddonConfig(version="9.59.0"))
+    # The image scanner in doc-rag-security (components/scanner.py).
+    trivyOperator: AddonConfig = Field(default_factory=lambda: AddonConfig(version="0.34.0"))
 
     @field_validator("acmeEmail")
     @classmethod

@@ -66,7 +66,8 @@ class DocRag(pulumi.ComponentResource):
         self.observability = Observability(
             "observability",
             ObservabilityArgs(config.observability, config.release, self.cluster.storage_class_name,
-                              self.namespaces.by_name, storage_ready=self.cluster.storage_ready),
+                              self.namespaces.by_name, storage_ready=self.cluster.storage_ready,
+                              scan_images=config.platform.installs("trivyOperator")),
             opts=k8s_opts)
 
         self.outputs: dict[str, pulumi.Input] = {
