@@ -71,6 +71,12 @@ def check_image(value: str) -> str:
     return value
 
 
+def has_digest(image: str) -> bool:
+    """The reference names its content (@sha256:<digest>), so what was scanned is what runs."""
+    match = _IMAGE_RE.match(image)
+    return bool(match and match.group("digest"))
+
+
 def check_quantity(value: str) -> str:
     if not _QUANTITY_RE.match(value):
         raise ValueError("allowed: a Kubernetes quantity such as 100Gi or 512Mi")
@@ -439,6 +445,11 @@ class ReleaseConfig(_Strict):
         description="scale the previous colour to 0 with the final up of a release (the plan's), or leave it to you",
     )
     gates: GatesConfig = Field(default_factory=GatesConfig)
+    requireDigest: bool = Field(
+        default=False,
+        description="both colours' images must carry an @sha256 digest (what a scan result is tied to); the policy "
+                    "pack's images-digest-required enforces it on the API Deployments",
+    )
     history: list[Verdict] = Field(default_factory=list, max_length=MAX_HISTORY)
 
     @field_validator("soak", "stabilization")
@@ -464,6 +475,17 @@ class ReleaseConfig(_Strict):
             value = getattr(self, key)
             if duration_seconds(value) < duration_seconds(self.gates.interval):
                 raise _FieldError(key, value, f"allowed: at least release.gates.interval ({self.gates.interval})")
+        return self
+
+    @model_validator(mode="after")
+    def _digests_when_required(self) -> "ReleaseConfig":
+        if self.requireDigest:
+            for color in COLORS:
+                image = self.color(color).image
+                if not has_digest(image):
+                    raise _FieldError(f"{color}.image", image,
+                                      "allowed with requireDigest: true: an image pinned by digest, "
+                                      "name:tag@sha256:<64 hex> or name@sha256:<64 hex>")
         return self
 
     @model_validator(mode="after")

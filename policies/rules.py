@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from policies import api_rules, infra_rules, isolation_rules, network_rules, release_rules, workload_rules
+from policies import (
+    api_rules,
+    digest_rules,
+    infra_rules,
+    isolation_rules,
+    network_rules,
+    release_rules,
+    workload_rules,
+)
 from policies.model import AnyRule, ResourceRule, StackRule
 
 RESOURCE_RULES: list[ResourceRule] = [
-    *workload_rules.RULES, *network_rules.RULES, *api_rules.RULES, *infra_rules.RULES,
+    *workload_rules.RULES, *digest_rules.RULES, *network_rules.RULES, *api_rules.RULES, *infra_rules.RULES,
 ]
 STACK_RULES: list[StackRule] = [*isolation_rules.RULES, *release_rules.RULES]
 ALL_RULES: list[AnyRule] = [*RESOURCE_RULES, *STACK_RULES]
