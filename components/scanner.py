@@ -119,6 +119,10 @@ def values() -> dict[str, Any]:
             "javaDbRegistry": DB_REGISTRY,
             "javaDbRepository": JAVA_DB_REPOSITORY,
             "resources": SCAN_JOB_RESOURCES,
+            # Config audits use the checks compiled into the operator: it downloads no check bundle
+            # (mirror.gcr.io/aquasec/trivy-checks), so its NetworkPolicy needs nothing but the API server.
+            "useBuiltinRegoPolicies": "false",
+            "useEmbeddedRegoPolicies": "true",
         },
         "podSecurityContext": _pod_security_context(OPERATOR_UID),
         "securityContext": _container_security_context(),

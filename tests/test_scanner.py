@@ -73,6 +73,8 @@ def test_values_scan_only_our_namespaces_with_bounded_jobs(prod):
     trivy = values["trivy"]
     assert (trivy["mode"], trivy["command"]) == ("Standalone", "image")
     assert (trivy["dbRegistry"], trivy["dbRepository"]) == ("mirror.gcr.io", "aquasec/trivy-db")
+    # No check bundle download: the operator's NetworkPolicy allows it the API server only.
+    assert (trivy["useBuiltinRegoPolicies"], trivy["useEmbeddedRegoPolicies"]) == ("false", "true")
     assert trivy["resources"]["limits"] == {"cpu": "500m", "memory": "1Gi", "ephemeralStorage": "4Gi"}
     assert values["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
     assert values["serviceMonitor"] == {"enabled": False}
