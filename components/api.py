@@ -62,6 +62,9 @@ HPA_MEMORY_UTILIZATION = 80
 # Retiring sets replicas 0 over the HPA's last write to the field (its HPA is deleted only at the end of the
 # `up`): Pulumi's documented annotation to force server-side apply conflicts.
 RETIRE_ANNOTATIONS = {"pulumi.com/patchForce": "true"}
+# release.requireDigest on the Deployments it governs: the policy pack's images-digest-required reads it
+# (policies/digest_rules.py), so `pulumi preview --policy-pack` enforces digests without a config file.
+REQUIRE_DIGEST_ANNOTATIONS = {"doc-rag/require-digest": "true"}
 ZONE_KEY = "topology.kubernetes.io/zone"
 
 
@@ -193,7 +196,8 @@ class Api(pulumi.ComponentResource):
                 name=name, namespace=NS_PROD, labels=pod_labels,
                 annotations={**checkov_skips("CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_35",
                                              CKV_K8S_40="UID 1001 is the seed image's USER 1001:1001"),
-                             **({} if cfg.replicas > 0 else RETIRE_ANNOTATIONS)},
+                             **({} if cfg.replicas > 0 else RETIRE_ANNOTATIONS),
+                             **(REQUIRE_DIGEST_ANNOTATIONS if self._args.config.release.requireDigest else {})},
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=deployment_replicas(cfg),

@@ -73,6 +73,12 @@ def check_image(value: str) -> str:
     return value
 
 
+def has_digest(image: str) -> bool:
+    """The reference names its content (@sha256:<digest>), so what was scanned is what runs."""
+    match = _IMAGE_RE.match(image)
+    return bool(match and match.group("digest"))
+
+
 def check_quantity(value: str) -> str:
     if not _QUANTITY_RE.match(value):
         raise ValueError("allowed: a Kubernetes quantity such as 100Gi or 512Mi")
@@ -277,6 +283,8 @@ MIN_CHART_VERSIONS: dict[str, tuple[str, str]] = {
                                "(1.20: 1.32-1.35, 1.21: 1.33-1.36)"),
     "awsLoadBalancerController": ("3.0.0", "the maintained v3 controller line; components/aws_iam.py holds "
                                            "its IAM policy (upstream v3.5.0)"),
+    "trivyOperator": ("0.34.0", "the chart (operator v0.32.0) whose values components/scanner.py was checked "
+                                "against; older charts' keys and metrics were not reviewed"),
 }
 
 
@@ -307,6 +315,8 @@ class PlatformConfig(_Strict):
     awsLoadBalancerController: AddonConfig = Field(default_factory=lambda: AddonConfig(version="3.5.0"))
     metricsServer: AddonConfig = Field(default_factory=lambda: AddonConfig(version="3.13.1"))
     clusterAutoscaler: AddonConfig = Field(default_factory=lambda: AddonConfig(version="9.59.0"))
+    # The image scanner in doc-rag-security (components/scanner.py).
+    trivyOperator: AddonConfig = Field(default_factory=lambda: AddonConfig(version="0.34.0"))
 
     @field_validator("acmeEmail")
     @classmethod
@@ -437,6 +447,11 @@ class ReleaseConfig(_Strict):
         description="scale the previous colour to 0 with the final up of a release (the plan's), or leave it to you",
     )
     gates: GatesConfig = Field(default_factory=GatesConfig)
+    requireDigest: bool = Field(
+        default=False,
+        description="both colours' images must carry an @sha256 digest (what a scan result is tied to); the policy "
+                    "pack's images-digest-required enforces it on the API Deployments",
+    )
     history: list[Verdict] = Field(default_factory=list, max_length=MAX_HISTORY)
 
     @field_validator("soak", "stabilization")
@@ -462,6 +477,17 @@ class ReleaseConfig(_Strict):
             value = getattr(self, key)
             if duration_seconds(value) < duration_seconds(self.gates.interval):
                 raise _FieldError(key, value, f"allowed: at least release.gates.interval ({self.gates.interval})")
+        return self
+
+    @model_validator(mode="after")
+    def _digests_when_required(self) -> "ReleaseConfig":
+        if self.requireDigest:
+            for color in COLORS:
+                image = self.color(color).image
+                if not has_digest(image):
+                    raise _FieldError(f"{color}.image", image,
+                                      "allowed with requireDigest: true: an image pinned by digest, "
+                                      "name:tag@sha256:<64 hex> or name@sha256:<64 hex>")
         return self
 
     @model_validator(mode="after")

@@ -71,7 +71,8 @@ class DocRag(pulumi.ComponentResource):
             "observability",
             ObservabilityArgs(config.observability, config.release, self.cluster.storage_class_name,
                               self.namespaces.by_name, secrets.grafana_admin_password,
-                              storage_ready=self.cluster.storage_ready),
+                              storage_ready=self.cluster.storage_ready,
+                              scan_images=config.platform.installs("trivyOperator")),
             opts=k8s_opts)
 
         self.outputs: dict[str, pulumi.Input] = {

@@ -13,6 +13,9 @@ components/prometheus_rules.py; the dashboard in components/dashboards.py.
 The edge is scraped too (job `ingress-nginx`): the ingress-nginx controller pods in doc-rag-ingress, selected
 by the labels components/platform.py's chart gives them, on the chart's metrics port 10254, so failures that
 never reach the API (NGINX's 503 for a Service without endpoints) count against an edge SLO.
+
+With the image scanner installed (components/scanner.py), its operator is scraped too (job `trivy-operator`):
+found through its headless Service's DNS name, so no ServiceMonitor and no Role in doc-rag-security.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components import api, dashboards
+from components import api, dashboards, scanner
 from components import prometheus_rules as rules
 from components.config import ObservabilityConfig, ReleaseConfig
 from components.hardening import PULL_POLICY, checkov_skips
@@ -132,6 +135,21 @@ def ingress_scrape_job() -> dict[str, Any]:
     }
 
 
+# The operator recomputes its gauges from every report on each scrape, and reports change at most every few
+# minutes: once a minute is plenty.
+SCANNER_SCRAPE_INTERVAL = "60s"
+
+
+def scanner_scrape_job() -> dict[str, Any]:
+    """Trivy Operator's metrics: the headless Service's A records are the operator pods' addresses. No target
+    labels are added: the metrics' own `namespace` (the scanned workload's) must keep its name."""
+    return {
+        "job_name": rules.SCANNER_JOB,
+        "scrape_interval": SCANNER_SCRAPE_INTERVAL,
+        "dns_sd_configs": [{"names": [scanner.METRICS_DNS_NAME], "type": "A", "port": scanner.METRICS_PORT}],
+    }
+
+
 def alertmanager_endpoint(url: str) -> tuple[str, str, int, str]:
     """(scheme, host, port, path prefix) of a URL validated by ObservabilityConfig."""
     parts = urlsplit(url)
@@ -151,13 +169,14 @@ def alerting_config(alertmanager_url: Optional[str]) -> Optional[dict[str, Any]]
     return {"alertmanagers": [target]}
 
 
-def prometheus_config(alertmanager_url: Optional[str] = None) -> dict[str, Any]:
+def prometheus_config(alertmanager_url: Optional[str] = None, scan_images: bool = False) -> dict[str, Any]:
     config: dict[str, Any] = {
         "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
         "rule_files": [f"{RULES_DIR}/*.yml"],
         "scrape_configs": [
             api_scrape_job(),
             ingress_scrape_job(),
+            *([scanner_scrape_job()] if scan_images else []),
             {"job_name": "prometheus", "static_configs": [{"targets": [f"localhost:{PROMETHEUS_PORT}"]}]},
         ],
     }
@@ -167,8 +186,8 @@ def prometheus_config(alertmanager_url: Optional[str] = None) -> dict[str, Any]:
     return config
 
 
-def prometheus_yaml(alertmanager_url: Optional[str] = None) -> str:
-    return yaml.safe_dump(prometheus_config(alertmanager_url), sort_keys=False)
+def prometheus_yaml(alertmanager_url: Optional[str] = None, scan_images: bool = False) -> str:
+    return yaml.safe_dump(prometheus_config(alertmanager_url, scan_images), sort_keys=False)
 
 
 @dataclass
@@ -179,6 +198,7 @@ class ObservabilityArgs:
     namespaces: Mapping[str, pulumi.Resource]  # Namespaces.by_name: monitoring, prod and ingress (discovery Roles)
     grafana_admin_password: pulumi.Output[str]  # Secrets.grafana_admin_password: a secret Output, never in clear
     storage_ready: Sequence[pulumi.Resource] = ()  # the class when this stack creates it (Cluster.storage_ready)
+    scan_images: bool = False  # the image scanner is installed (platform.trivyOperator): scrape it
 
 
 def _metadata(name: str, component: str, **extra: Any) -> k8s.meta.v1.ObjectMetaArgs:
@@ -244,7 +264,7 @@ class Observability(pulumi.ComponentResource):
 
     def _prometheus(self, args: ObservabilityArgs) -> None:
         component = "monitoring"
-        config_yaml = prometheus_yaml(args.config.alertmanagerUrl)
+        config_yaml = prometheus_yaml(args.config.alertmanagerUrl, args.scan_images)
         rules_yaml = rules.render_rules(args.release.canary_color, args.release.canaryWeight)
         self.prometheus_config = k8s.core.v1.ConfigMap(
             CONFIG_MAP, metadata=_metadata(CONFIG_MAP, component), data={"prometheus.yml": config_yaml},

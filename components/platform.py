@@ -3,7 +3,8 @@
 ingress-nginx (the `nginx` IngressClass the Ingresses use), cert-manager + ClusterIssuer letsencrypt-prod
 (the seed's `cert-manager.io/cluster-issuer`), Istio (CRDs, istiod, the `istio: ingressgateway` gateway the
 seed's Gateway selects), metrics-server (HPA, `kubectl top`), and on EKS the AWS Load Balancer Controller
-(the NLB annotations) and cluster-autoscaler (3..5 nodes), both with IRSA roles from the eks layer.
+(the NLB annotations) and cluster-autoscaler (3..5 nodes), both with IRSA roles from the eks layer, and
+Trivy Operator, the image scanner in doc-rag-security (its values: components/scanner.py).
 
 `edge_load_balancer()` is the one decision how the public NLB reaches ingress-nginx: the traffic layer's NLB
 Service and ingress-nginx's `use-proxy-protocol` both read it, so the two ends can never disagree.
@@ -17,6 +18,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import scanner
 from components.aws_iam import AUTOSCALER_SA, LB_CONTROLLER_SA
 from components.cluster import Cluster
 from components.config import PlatformConfig
@@ -45,6 +47,7 @@ REPOS = {
     "awsLoadBalancerController": ("aws-load-balancer-controller", "https://aws.github.io/eks-charts"),
     "metricsServer": ("metrics-server", "https://kubernetes-sigs.github.io/metrics-server/"),
     "clusterAutoscaler": ("cluster-autoscaler", "https://kubernetes.github.io/autoscaler"),
+    "trivyOperator": ("trivy-operator", scanner.CHART_REPOSITORY),
 }
 
 # The AWS Load Balancer Controller's default `--load-balancer-class`: a Service with this class is reconciled
@@ -214,6 +217,12 @@ class Platform(pulumi.ComponentResource):
         if config.installs("metricsServer"):
             self._release("metrics-server", "metricsServer", config, namespace="kube-system",
                           depends_on=services_after, values={})
+
+        if config.installs("trivyOperator"):
+            # Into the namespace the Namespaces component labels "restricted"; the chart creates none itself.
+            self._release(scanner.RELEASE, "trivyOperator", config, namespace=scanner.NAMESPACE,
+                          depends_on=[namespaces.by_name[scanner.NAMESPACE], *services_after],
+                          values=scanner.values())
 
         self.register_outputs({"releases": sorted(self.releases), "clusterIssuer": CLUSTER_ISSUER})
 

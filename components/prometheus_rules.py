@@ -16,6 +16,14 @@ The edge (job "ingress-nginx", the controller pods in doc-rag-ingress) is judged
   nginx_ingress_controller_requests{ingress, namespace, status, ...}
 where `ingress`/`namespace` name the Ingress that matched and `status` is the code NGINX answered: it counts
 what the API never sees (503 when a Service has no endpoints, 502/504 when the upstream fails or times out).
+
+The image scanner (job "trivy-operator", components/scanner.py) exports, per scanned container and severity,
+  trivy_image_vulnerabilities{namespace, resource_kind, resource_name, container_name, image_registry,
+                              image_repository, image_tag, image_digest, severity}
+a gauge (metric and label names of trivy-operator v0.32.0, pkg/metrics/collector.go), where `namespace` and
+`resource_name` name the scanned workload (a Deployment's pods are scanned as its ReplicaSet) and `severity`
+is "Critical", "High", "Medium", "Low" or "Unknown". Its rule group is rendered in every stack: without the
+scanner there is no series and the alert stays silent.
 """
 
 from __future__ import annotations
@@ -56,6 +64,12 @@ EDGE_JOB = "ingress-nginx"
 EDGE_REQUESTS = "nginx_ingress_controller_requests"
 EDGE_INGRESSES = ("doc-rag-ingress", "api-ingress")
 EDGE_INGRESS_NAMESPACE = "doc-rag-prod"
+
+# The running API image, as the scanner names it: the API container (components/api.py) in doc-rag-prod.
+SCANNER_JOB = "trivy-operator"
+IMAGE_VULNERABILITIES = "trivy_image_vulnerabilities"
+API_NAMESPACE = "doc-rag-prod"
+API_CONTAINER = "api"
 
 
 Matchers = Mapping[str, str]
@@ -185,6 +199,7 @@ BURN_RATE_ALERTS = _burn_rate_alerts("DocRagErrorBudgetBurn", API_SLO)
 # NGINX adds (no endpoints behind a Service, upstream timeouts) only these.
 EDGE_BURN_RATE_ALERTS = _burn_rate_alerts("DocRagEdgeErrorBudgetBurn", EDGE_SLO)
 METRICS_ABSENT_ALERT = "DocRagApiMetricsAbsent"
+CRITICAL_VULNERABILITIES_ALERT = "DocRagApiCriticalVulnerabilities"
 EDGE_METRICS_ABSENT_ALERT = "DocRagEdgeMetricsAbsent"
 ALERT_SEVERITIES = ("page", "ticket")
 REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")
@@ -257,6 +272,40 @@ def _edge_metrics_absent_rule() -> dict[str, Any]:
     }
 
 
+def critical_vulnerabilities_expr() -> str:
+    """Critical findings per scanned API image (one series per colour's current ReplicaSet)."""
+    selector = (f'{{job="{SCANNER_JOB}",namespace="{API_NAMESPACE}",container_name="{API_CONTAINER}",'
+                f'severity="Critical"}}')
+    by = "namespace, resource_name, image_registry, image_repository, image_tag, image_digest"
+    return f"sum by ({by}) ({IMAGE_VULNERABILITIES}{selector}) > 0"
+
+
+def _critical_vulnerabilities_rule() -> dict[str, Any]:
+    # A ticket, not a page: the fix is a new image through a release, in working hours. `for` rides out the
+    # minutes a rollout has two ReplicaSets of the same colour.
+    return {
+        "alert": CRITICAL_VULNERABILITIES_ALERT,
+        "expr": critical_vulnerabilities_expr(),
+        "for": "15m",
+        "labels": {"severity": "ticket"},
+        "annotations": {
+            "summary": "The running API image {{ $labels.image_repository }}:{{ $labels.image_tag }} has "
+                       "{{ $value }} critical vulnerabilities",
+            "description": (
+                "Trivy Operator's latest scan of {{ $labels.resource_name }} in {{ $labels.namespace }} (container "
+                f"{API_CONTAINER}, image {{{{ $labels.image_registry }}}}/{{{{ $labels.image_repository }}}}:"
+                "{{ $labels.image_tag }}) reports {{ $value }} vulnerabilities of severity Critical. The "
+                "VulnerabilityReport of that ReplicaSet lists them with the fixed versions."
+            ),
+            "runbook_url": runbook_url(CRITICAL_VULNERABILITIES_ALERT),
+        },
+    }
+
+
+def security_alerting_rules() -> list[dict[str, Any]]:
+    return [_critical_vulnerabilities_rule()]
+
+
 def recording_rules() -> list[dict[str, str]]:
     """Per-colour series for dashboards and gates, and the SLO error ratios per window."""
     per_color = [
@@ -294,7 +343,7 @@ def edge_alerting_rules() -> list[dict[str, Any]]:
 
 
 def alerting_rules() -> list[dict[str, Any]]:
-    return api_alerting_rules() + edge_alerting_rules()
+    return api_alerting_rules() + edge_alerting_rules() + security_alerting_rules()
 
 
 def page_alerts() -> tuple[str, ...]:
@@ -310,6 +359,7 @@ def rule_groups(canary_color: str, canary_weight: int) -> dict[str, Any]:
             {"name": "doc-rag-api.slo-alerts", "rules": api_alerting_rules()},
             {"name": "doc-rag-edge.recording", "rules": edge_recording_rules()},
             {"name": "doc-rag-edge.slo-alerts", "rules": edge_alerting_rules()},
+            {"name": "doc-rag-security.alerts", "rules": security_alerting_rules()},
         ]
     }
 

@@ -12,6 +12,9 @@ Network model (docs/security.md has the flow table):
   any address; Grafana may reach Prometheus and DNS and nothing else.
 - With the optional Jaeger on, the API pods may send OTLP to Jaeger's collector ports, and nothing else
   may reach Jaeger.
+- With the image scanner installed (platform.trivyOperator), its operator may reach the Kubernetes API and
+  accepts Prometheus on its metrics port; its scan Jobs may reach DNS and HTTPS outside the cluster's network
+  (the vulnerability database and the scanned images' registries), and nothing else (components/scanner.py).
 Quotas are computed from the workloads' own resource constants (components/api.py, data.py and
 observability.py) so the seed's workloads, a full surge of both colours and the HPA maximum always fit; no LoadBalancer
 Service and no NodePort may appear in either namespace (the ACME solver's Service is ClusterIP).
@@ -28,7 +31,7 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import api, data
+from components import api, data, scanner
 from components import backup as pg_backup
 from components import observability as obs
 from components.config import COLORS, DocRagConfig
@@ -225,6 +228,38 @@ def alerting_policies(config: DocRagConfig) -> list[PolicySpec]:
                        egress=(_egress([_peer(cidr="0.0.0.0/0")], _ports(port)),), types=("Egress",))]
 
 
+def outside_the_cluster_network(config: DocRagConfig) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    """Any address except the instance metadata service and, on EKS, the VPC (its nodes, pods and API ENIs):
+    what a pod needs to reach a public registry. An existing cluster's network is unknown to the program."""
+    excepted = [str(INSTANCE_METADATA)]
+    if config.cluster.mode == "eks":
+        excepted.insert(0, config.cluster.vpcCidr)
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        ip_block=k8s.networking.v1.IPBlockArgs(cidr="0.0.0.0/0", except_=excepted))
+
+
+def scanner_policies(config: DocRagConfig) -> list[PolicySpec]:
+    """Only with the scanner installed. The operator reads and writes through the API server and is scraped
+    by Prometheus; its scan Jobs fetch the vulnerability database (an OCI artifact on mirror.gcr.io) and the
+    scanned images' layers from their registries, names a NetworkPolicy cannot hold: HTTPS to any address
+    outside the cluster's network (docs/security.md says what that allows)."""
+    if not config.platform.installs("trivyOperator"):
+        return []
+    api_cidrs, api_ports = kubernetes_api(config)
+    metrics = _ports(scanner.METRICS_PORT)
+    return [
+        PolicySpec("trivy-operator-network-policy", NS_SECURITY, scanner.OPERATOR_POD_LABELS,
+                   ingress=(_ingress([_peer(NS_MONITORING, PROMETHEUS_POD_LABELS)], metrics),),
+                   egress=(_egress([_peer(cidr=cidr) for cidr in api_cidrs], _ports(*api_ports)),)),
+        PolicySpec("trivy-scan-job-network-policy", NS_SECURITY, scanner.SCAN_JOB_POD_LABELS,
+                   egress=(dns_egress(),
+                           _egress([outside_the_cluster_network(config)], _ports(scanner.HTTPS_PORT)))),
+        # A policy of its own (Egress only), so prometheus-network-policy is the same with or without the scanner.
+        PolicySpec("prometheus-scanner-egress", NS_MONITORING, PROMETHEUS_POD_LABELS,
+                   egress=(_egress([_peer(NS_SECURITY, scanner.OPERATOR_POD_LABELS)], metrics),), types=("Egress",)),
+    ]
+
+
 def edge_metadata_guard() -> PolicySpec:
     """The edge namespace runs upstream charts whose flows we do not own, so it is not default-deny; its pods
     (the internet-facing proxies) may reach any pod and any address except the instance metadata service."""
@@ -240,13 +275,11 @@ def backup_policies(config: DocRagConfig) -> list[PolicySpec]:
     if not config.backups:
         return []
     api_cidrs, api_ports = kubernetes_api(config)
-    outside_vpc = k8s.networking.v1.NetworkPolicyPeerArgs(
-        ip_block=k8s.networking.v1.IPBlockArgs(cidr="0.0.0.0/0",
-                                              except_=[config.cluster.vpcCidr, str(INSTANCE_METADATA)]))
     return [
         # A policy of its own (Egress only), so postgres-network-policy is the same with backups off or on.
         PolicySpec("postgres-backup-egress", NS_PROD, POSTGRES_POD_LABELS,
-                   egress=(dns_egress(), _egress([outside_vpc], _ports(HTTPS_PORT))), types=("Egress",)),
+                   egress=(dns_egress(), _egress([outside_the_cluster_network(config)], _ports(HTTPS_PORT))),
+                   types=("Egress",)),
         PolicySpec("postgres-backup-jobs", NS_PROD, BACKUP_RUNNER_POD_LABELS,
                    egress=(_egress([_peer(cidr=cidr) for cidr in api_cidrs], _ports(*api_ports)),)),
     ]
@@ -254,7 +287,8 @@ def backup_policies(config: DocRagConfig) -> list[PolicySpec]:
 
 def network_policies(config: DocRagConfig, edge: EdgePeers) -> list[PolicySpec]:
     return [*prod_policies(edge), *backup_policies(config), *monitoring_policies(config, edge),
-            *alerting_policies(config), *tracing_policies(config), default_deny(NS_SECURITY), edge_metadata_guard()]
+            *alerting_policies(config), *tracing_policies(config), default_deny(NS_SECURITY), *scanner_policies(config),
+            edge_metadata_guard()]
 
 
 # -- Quotas ----------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from policies import (
     api_rules,
     backup_rules,
+    digest_rules,
     infra_rules,
     isolation_rules,
     network_rules,
@@ -14,7 +15,7 @@ from policies import (
 from policies.model import AnyRule, ResourceRule, StackRule
 
 RESOURCE_RULES: list[ResourceRule] = [
-    *workload_rules.RULES, *network_rules.RULES, *api_rules.RULES, *infra_rules.RULES,
+    *workload_rules.RULES, *digest_rules.RULES, *network_rules.RULES, *api_rules.RULES, *infra_rules.RULES,
 ]
 STACK_RULES: list[StackRule] = [*isolation_rules.RULES, *release_rules.RULES, *backup_rules.RULES]
 ALL_RULES: list[AnyRule] = [*RESOURCE_RULES, *STACK_RULES]

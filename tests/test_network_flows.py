@@ -124,6 +124,14 @@ EXTERNAL = [
              ip="10.0.0.201"),
     Endpoint("impostor-prometheus", "default", {"app.kubernetes.io/name": "prometheus"}, ip="10.0.0.202"),
     Endpoint("other-pod-in-ingress-ns", "doc-rag-ingress", {"app": "something-else"}, ip="10.0.32.13"),
+    # The image scanner's pods (prod installs Trivy Operator), labelled as chart 0.34.0 and operator v0.32.0
+    # label them: the operator Deployment's pods, and the pods of the scan Jobs it creates.
+    Endpoint("trivy-operator", "doc-rag-security",
+             {"app.kubernetes.io/name": "trivy-operator", "app.kubernetes.io/instance": "trivy-operator"},
+             ip="10.0.16.240", named_ports={"metrics": 8080, "probes": 9090}),
+    Endpoint("trivy-scan-job", "doc-rag-security",
+             {"app.kubernetes.io/managed-by": "trivy-operator", "vulnerabilityReport.scanner": "Trivy",
+              "resource-spec-hash": "7b9c5d8f4", "controller-uid": "0d1e2f"}, ip="10.0.16.241"),
 ]
 # Pods in namespaces with no ingress isolation (their charts' flows are the platform layer's; see
 # docs/security.md): nothing of ours stops a connection to them once the sender's egress allows it.
@@ -155,6 +163,12 @@ ALLOWED = {
     ("postgres", "coredns", 53, "UDP"), ("postgres", "coredns", 53, "TCP"),
     ("backup-full", "kubernetes-api", 443, "TCP"),
     ("backup-diff", "kubernetes-api", 443, "TCP"),
+    # The image scanner: scraped by Prometheus; the operator works through the API server; its scan Jobs fetch
+    # the vulnerability database and image layers over HTTPS from outside the cluster's network.
+    ("prometheus", "trivy-operator", 8080, "TCP"),
+    ("trivy-operator", "kubernetes-api", 443, "TCP"),
+    ("trivy-scan-job", "coredns", 53, "UDP"), ("trivy-scan-job", "coredns", 53, "TCP"),
+    ("trivy-scan-job", "internet", 443, "TCP"),
 }
 SHORT = {
     "Deployment/doc-rag-prod/api-deployment-blue": "api-blue",
@@ -172,7 +186,9 @@ SHORT = {
 # namespace does not isolate ingress: the ingress-nginx controller's HTTPS listener among them. Listed here
 # so the walk stays exact; test_known_extra_flows_are_real_and_come_only_from_the_api_server_rule keeps
 # the list honest.
-KNOWN_EXTRA = {("prometheus", pod, 443, "TCP") for pod in UNISOLATED_PODS}
+# The scanner's operator has the same API server rule, so the same extra flows.
+API_SERVER_RULES = {"prometheus": "prometheus-network-policy", "trivy-operator": "trivy-operator-network-policy"}
+KNOWN_EXTRA = {(source, pod, 443, "TCP") for source in API_SERVER_RULES for pod in UNISOLATED_PODS}
 # The same for the backup jobs' rule to the API server (postgres-backup-jobs).
 KNOWN_EXTRA_BACKUP = {(job, pod, 443, "TCP") for job in ("backup-full", "backup-diff") for pod in UNISOLATED_PODS}
 UNUSED_PORTS = {(22, "TCP"), (3000, "TCP"), (6443, "TCP"), (8081, "TCP")}
@@ -205,6 +221,9 @@ def test_every_needed_flow_is_allowed_by_a_named_policy(prod_objects, evaluator:
         assert evaluator.allowed(flow), f"needed flow denied: {flow} ({evaluator.allowing(flow)})"
 
 
+GOVERNED = ("doc-rag-prod", "doc-rag-monitoring", "doc-rag-security")  # the default-deny namespaces
+
+
 def unexpected_flows(pods: dict[str, Endpoint], evaluator: Evaluator, allowed: set[tuple[str, str, int, str]],
                      ports: list[tuple[int, str]]) -> list[str]:
     """Every flow between two endpoints, on each of `ports`, that the policies allow but `allowed` does not list."""
@@ -213,8 +232,7 @@ def unexpected_flows(pods: dict[str, Endpoint], evaluator: Evaluator, allowed: s
         for destination in pods.values():
             if source is destination:
                 continue
-            if source.namespace not in ("doc-rag-prod", "doc-rag-monitoring") and \
-                    destination.namespace not in ("doc-rag-prod", "doc-rag-monitoring"):
+            if source.namespace not in GOVERNED and destination.namespace not in GOVERNED:
                 continue  # neither end is governed by our policies
             for port, protocol in ports:
                 flow = Flow(source, destination, port, protocol)
@@ -232,18 +250,19 @@ def test_nothing_else_is_allowed_between_any_two_endpoints(prod_objects, evaluat
 
 
 def test_known_extra_flows_are_real_and_come_only_from_the_api_server_rule(prod_objects, evaluator) -> None:
-    """Each listed extra flow is allowed (the list is not stale), only by Prometheus' address rule, and only
-    because the destination's namespace has no ingress policy: none of our pods is reachable that way."""
+    """Each listed extra flow is allowed (the list is not stale), only by its source's API server address rule,
+    and only because the destination's namespace has no ingress policy: none of our pods is reachable that way."""
     pods = endpoints(prod_objects)
     for source, destination, port, protocol in sorted(KNOWN_EXTRA):
         flow = Flow(pods[source], pods[destination], port, protocol)
-        assert evaluator.allowing(flow) == {"Egress": ["prometheus-network-policy"], "Ingress": []}, flow
+        assert evaluator.allowing(flow) == {"Egress": [API_SERVER_RULES[source]], "Ingress": []}, flow
         assert evaluator.isolated(pods[destination])["Ingress"] is False
         # Without an address the walk would not see it (the blind spot the addresses close).
         blind = Endpoint(destination, pods[destination].namespace, pods[destination].labels)
         assert not evaluator.allowed(Flow(pods[source], blind, port, protocol))
     for ours in set(SHORT.values()) - {"jaeger"}:
-        assert not evaluator.allowed(Flow(pods["prometheus"], pods[ours], 443)), ours
+        for source in API_SERVER_RULES:
+            assert not evaluator.allowed(Flow(pods[source], pods[ours], 443)), (source, ours)
     for source, destination, port, protocol in sorted(KNOWN_EXTRA_BACKUP):
         flow = Flow(pods[source], pods[destination], port, protocol)
         assert evaluator.allowing(flow) == {"Egress": ["postgres-backup-jobs"], "Ingress": []}, flow
@@ -287,6 +306,16 @@ def test_prometheus_reaches_the_api_server_only_through_the_cluster_subnets(prod
     ("prometheus", "internet", 443),
     ("prometheus", "public-subnet-eni", 443),  # the API server's ENIs are in the private subnets only
     ("prometheus", "api-blue", 443),  # the API server rule meets the API pods' own ingress policy
+    ("grafana", "trivy-operator", 8080),
+    ("impostor-prometheus", "trivy-operator", 8080),
+    ("trivy-operator", "internet", 443),  # the operator downloads nothing (embedded checks)
+    ("trivy-operator", "coredns", 53),
+    ("trivy-scan-job", "kubernetes-api", 443),  # the VPC is excepted from its HTTPS rule...
+    ("trivy-scan-job", "ingress-nginx-controller", 443),  # ...so no pod of the cluster is reachable on 443
+    ("trivy-scan-job", "public-subnet-eni", 443),
+    ("trivy-scan-job", "internet", 80),
+    ("trivy-scan-job", "trivy-operator", 8080),
+    ("trivy-operator", "trivy-scan-job", 443),
 ])
 def test_flows_not_listed_are_denied(prod_objects, evaluator: Evaluator, source: str, destination: str,
                                      port: int) -> None:

@@ -24,7 +24,7 @@ ACME = {"acmeEmail": "platform@docrag.io"}
 ISSUER_TYPE = "kubernetes:cert-manager.io/v1:ClusterIssuer"
 NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
 ALL_RELEASES = {"ingress-nginx", "cert-manager", "istio-base", "istiod", "istio-ingressgateway", "metrics-server",
-                "aws-load-balancer-controller", "cluster-autoscaler"}
+                "aws-load-balancer-controller", "cluster-autoscaler", "trivy-operator"}
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["up", "preview"])
@@ -48,7 +48,7 @@ def test_prod_installs_every_addon_from_a_pinned_chart(prod):
 
 # Verified against the upstream releases on 2026-11-26 (docs/cluster.md lists the sources).
 PINS = {"ingressNginx": "4.15.1", "certManager": "v1.21.2", "istio": "1.30.5", "awsLoadBalancerController": "3.5.0",
-        "metricsServer": "3.13.1", "clusterAutoscaler": "9.59.0"}
+        "metricsServer": "3.13.1", "clusterAutoscaler": "9.59.0", "trivyOperator": "0.34.0"}
 
 
 def test_pins_are_the_verified_current_releases_everywhere(prod):

@@ -168,7 +168,7 @@ def test_unknown_during_preview_is_reported_not_passed(analyzer):
     resource = build({"base": "deployment-blue", "set": {"spec.template.spec.containers.0.image": Unknown()}})
     diagnostics = analyze(analyzer, resource)
     assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [
-        ("images-pinned", ADVISORY), ("allowed-registries", ADVISORY)]
+        ("images-pinned", ADVISORY), ("allowed-registries", ADVISORY), ("images-digest", ADVISORY)]
     assert all("can't run policy" in d.message and "during preview" in d.message for d in diagnostics)
 
 

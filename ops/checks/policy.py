@@ -45,6 +45,9 @@ def check(context: PlanContext, config: Mapping[str, Any] | None = None) -> Chec
         Finding(_subject(by_urn[d.urn]) if d.urn in by_urn else "stack", d.message, d.rule, d.level)
         for d in diagnostics
     ]
+    # Resources register in no fixed order: sorted, so two plans of the same config read the same.
+    order = {rule.name: index for index, rule in enumerate(ALL_RULES)}
+    findings.sort(key=lambda f: (f.level != "mandatory", order.get(f.rule, len(order)), f.subject, f.message))
     mandatory = sum(1 for d in diagnostics if d.level == "mandatory")
     could_not_run = sum(1 for d in diagnostics if d.could_not_run)
     advisory = len(diagnostics) - mandatory - could_not_run
