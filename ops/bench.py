@@ -40,7 +40,7 @@ def main() -> int:
             plan = wall_time([sys.executable, "-m", "ops", "plan", "--stack", stack, "--out", out])
         print(f"plan   (python -m ops plan --stack {stack}, all checks):{' ' * (14 - len(stack))}{plan:6.2f} s"
               f"   ratio {plan / floor:5.1f}x floor")
-    decision = int(bench_decision.main() or 0)
+    decision = int(bench_decision.main([]) or 0)
     live = bench_live.main()
     return decision or live
 
