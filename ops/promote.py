@@ -3,8 +3,8 @@
 The loop only performs what ops/release_state.py decides: an `up` (driver), a wait then a gate
 evaluation (clock + Prometheus), a smoke check (httpx). Everything it touches is injected, so tests
 run it with a fake clock, a fake or offline driver and a real or scripted Prometheus.
-Exit codes: 0 released, 1 rolled back (report names the gate) or nothing to promote, 2 usage/config,
-3 the rollback itself failed.
+Exit codes: 0 released, 1 rolled back (report names the gate), 2 nothing changed (usage/config, nothing to
+promote, a release that cannot start), 3 the rollback itself failed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from components.config import ConfigError, GatesConfig, GateVerdict, ReleaseConfig, duration_seconds
+from components.preflight import check_receiving_colours
 from ops.driver import AutomationDriver, Driver, OfflineDriver, StackView
 from ops.live_drift import drift_report
 from ops.plan import EXIT_USAGE
@@ -133,6 +134,11 @@ def run_release(driver: Driver, gates: GateSource, smoke: SmokeCheck, clock: Clo
             result.exit_code, result.message, result.state, result.gates = (
                 action.exit_code, action.message, state, action.gates)
             return result
+        if isinstance(action, Up) and action.kind == "start":
+            refused = cannot_start(view.release, action)
+            if refused:  # before any `up`: nothing changed, no verdict written
+                result.exit_code, result.message = EXIT_USAGE, refused
+                return result
         if isinstance(action, Up):
             console.print(f"[bold]{action.kind}[/]: up with activeColor={action.target.active_color}, "
                           f"canaryWeight={action.target.weight} ({action.verdict.reason})")
@@ -154,6 +160,16 @@ def run_release(driver: Driver, gates: GateSource, smoke: SmokeCheck, clock: Clo
             console.print("  smoke: " + ", ".join(f"{check.query} {check.status}" for check in checks), markup=False)
             state, action = step(state, policy, SmokeDone(ok, checks, clock.now()))
     return _give_up(driver, state, clock, console, result, f"gave up after {budget} actions without a verdict")
+
+
+def cannot_start(release: ReleaseConfig, start: Up) -> Optional[str]:
+    """The program's own preflight asked of the start `up`'s config before it runs: a canary colour without
+    replicas or image would fail that `up`, and its rollback would be recorded against an image no gate saw."""
+    colors = {color: release.color(color).model_copy(update={"replicas": count}) for color, count in start.replicas}
+    target = release.model_copy(update={"activeColor": start.target.active_color,
+                                        "canaryWeight": start.target.weight, **colors})
+    problems = check_receiving_colours(target)
+    return ("the release cannot start, nothing changed: " + "; ".join(problems)) if problems else None
 
 
 def _give_up(driver: Driver, state: ReleaseState, clock: Clock, console: Console, result: PromoteResult,

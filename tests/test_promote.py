@@ -438,3 +438,54 @@ def test_release_retire_manual_leaves_the_previous_colour_running():
     result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
     assert result.exit_code == 0 and "retired" not in result.message
     assert driver.view.release.blue.replicas == 3
+
+
+# -- a release that cannot start is refused before any `up`; our own refusal blocks no image ----------------
+
+def test_a_canary_colour_without_replicas_cannot_start_and_nothing_is_written():
+    from ops.promote import cannot_start
+    from ops.release_state import Target, Up
+
+    release = _memory_driver().view.release
+    without_pods = release.model_copy(update={"green": release.green.model_copy(update={"replicas": 0})})
+    start = Up("start", Target("blue", 5), verdict=None, history=())  # type: ignore[arg-type]
+    assert cannot_start(without_pods, start) == (
+        "the release cannot start, nothing changed: release.green.replicas = 0: green receives 5% of traffic "
+        "(activeColor blue, canaryWeight 5); allowed: replicas > 0")
+    revived = Up("start", Target("blue", 5), verdict=None, history=(), replicas=(("green", 3),))  # type: ignore[arg-type]
+    assert cannot_start(without_pods, revived) is None  # the start `up` gives the colour its pods back
+
+    driver = _memory_driver(green=without_pods.green)
+    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    assert result.exit_code == 2 and "replicas is 0" in result.message
+    assert driver.calls == [] and driver.view.release.history == []
+
+
+def test_a_rollback_after_a_failed_start_up_does_not_block_the_image_but_a_judged_one_does():
+    from ops.driver import UpOutcome
+
+    driver = _memory_driver()
+    succeed = driver.up
+    refusals = ["error: invalid doc-rag stack config: the program refused it"]
+
+    def up(action: Up) -> UpOutcome:
+        if action.kind == "start" and refusals:
+            return UpOutcome(False, refusals.pop())
+        return succeed(action)
+
+    driver.up = up  # type: ignore[method-assign]
+    first = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    assert first.exit_code == 1 and driver.view.release.history[-1].decision == "rollback"
+    assert driver.view.release.history[-1].reason.startswith("start up failed: ")
+    again = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    assert again.exit_code == 0, again.message  # the same image, now released
+
+    breached = _memory_driver()
+
+    def gates(observe: Observe, thresholds: GatesConfig) -> GateReport:
+        gate = GateVerdict(gate="errorRatio", status="fail", query="q", value=0.2, threshold=0.01, samples=500.0)
+        return GateReport((gate,), "fail")
+
+    assert run_release(breached, gates, assumed_smoke, FakeClock(), Console(file=io.StringIO())).exit_code == 1
+    refused = run_release(breached, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    assert refused.exit_code == 2 and "was rolled back; set a new image first" in refused.message
