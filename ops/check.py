@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ops.checks.base import CheckResult
+from ops.console import make_console
 from ops.live_drift import remedy
 from ops.plan import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE
 from ops.promote import url_source
@@ -257,8 +258,6 @@ def check(stack: str, sets: list[str], out: Optional[Path], probes: list[Probe],
 
 
 def check_command(args: argparse.Namespace) -> int:
-    from ops.plan import make_console
-
     return check(args.stack, args.set, args.out, [] if args.offline else live_probes(args), make_console())
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import shlex
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,6 +255,16 @@ def config_write(current: tuple[Verdict, ...], action: Up) -> ConfigWrite:
     return ConfigWrite(remove_history=not appends and bool(current), assignments=tuple(pairs))
 
 
+def cli_commands(stack: str, write: ConfigWrite) -> list[str]:
+    """The `pulumi` commands a real run makes for one write, as the AutomationDriver issues them (config rm of
+    the old history, one `config set-all --path` with colour, weight, replicas and every new verdict, `up`)."""
+    commands = [f"pulumi config rm --path release.history -s {stack}"] if write.remove_history else []
+    pairs = " ".join(f"--plaintext {shlex.quote(f'{path}={value}')}" for path, value in write.assignments)
+    commands.append(f"pulumi config set-all --path -s {stack} {pairs}")
+    commands.append(f"pulumi up -s {stack} --yes")
+    return commands
+
+
 # -- the real driver -------------------------------------------------------------------------------
 
 class StackAccessError(UsageError):
@@ -448,10 +459,7 @@ class OfflineDriver:
         for path, value in write.assignments:
             set_path(values, path, value)
         staged = StackConfig(current.stack, values, current.foreign, set(current.secret_keys), current.placeholders)
-        replicas = "".join(f" && pulumi config set --path release.{color}.replicas {count}"
-                           for color, count in action.replicas)
-        self.echo(f"  would run: pulumi config set --path release.activeColor {action.target.active_color} "
-                  f"&& pulumi config set --path release.canaryWeight {action.target.weight}{replicas} && pulumi up")
+        self.echo("  would run: " + " && ".join(cli_commands(self.stack, write)))
         injected = self.fail_on(action)
         if injected:
             return UpOutcome(False, injected)

@@ -26,6 +26,7 @@ from components.config import ConfigError
 from components.deploy_gate import deploy_blockers
 from ops.checks import ALL_CHECKS
 from ops.checks.base import Check, CheckResult, PlanContext
+from ops.console import make_console
 from ops.cost.compare import compare_costs, load_base_cost
 from ops.cost.estimate import estimate
 from ops.cost.price_table import DEFAULT_PRICE_TABLE, PriceTable, load_price_table
@@ -233,12 +234,6 @@ def _publish(staging: Path, out: Path) -> None:
         if fresh.exists():
             fresh.rename(target)
     shutil.rmtree(staging)
-
-
-def make_console() -> Console:
-    """Rich console; wide enough in CI logs (not a terminal) that tables do not wrap."""
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=140)
 
 
 def plan(stack: str, overrides: list[str] | tuple[str, ...] = (), out_dir: Optional[Path] = None, *,

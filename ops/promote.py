@@ -23,6 +23,7 @@ from rich.table import Table
 
 from components.config import ConfigError, GatesConfig, GateVerdict, ReleaseConfig, duration_seconds
 from components.preflight import check_receiving_colours
+from ops.console import make_console
 from ops.driver import AutomationDriver, Driver, OfflineDriver, StackView
 from ops.live_drift import drift_report
 from ops.plan import EXIT_USAGE
@@ -44,6 +45,7 @@ from ops.release_state import (
     action_budget,
     give_up,
     step,
+    watch_window,
 )
 from ops.stackconfig import UsageError
 
@@ -151,9 +153,7 @@ def run_release(driver: Driver, gates: GateSource, smoke: SmokeCheck, clock: Clo
             clock.sleep(action.after)
             report = gates(action, thresholds)
             result.reports.append(report)
-            if action.reason != "watching" or report.verdict != "pass":  # routine passes stay quiet
-                console.print(f"  {_stamp(clock)} gates for {action.color} ({action.reason}): {report.verdict} "
-                              + _values(report.gates), markup=False)
+            console.print(heartbeat(state, policy, action, report, clock.now()), markup=False)
             state, action = step(state, policy, GatesObserved(report, clock.now()))
         elif isinstance(action, Smoke):
             ok, checks = smoke()
@@ -191,13 +191,28 @@ def _give_up(driver: Driver, state: ReleaseState, clock: Clock, console: Console
     return result
 
 
-def _stamp(clock: Clock) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(clock.now()))
+def _stamp(now: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(now))
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds) // 60}m{int(seconds) % 60:02d}s"
 
 
 def _values(gates: tuple[GateVerdict, ...]) -> str:
-    return " ".join(f"{gate.gate}={'-' if gate.value is None else f'{gate.value:.4g}'}" for gate in gates
-                    if gate.status != "skip")
+    shown = [f"{gate.gate}={'-' if gate.value is None else f'{gate.value:.4g}'}" for gate in gates
+             if gate.status != "skip"]
+    return " ".join(shown) if shown or not gates else "(every gate skipped: assumed to pass, no Prometheus asked)"
+
+
+def heartbeat(state: ReleaseState, policy: Policy, observe: Observe, report: GateReport, now: float) -> str:
+    """One line per gate evaluation, so a long soak or stabilization shows it is alive: the time, how much of
+    the window has passed and is left, the verdict and the values (requests = the canary's request count)."""
+    watched, window = watch_window(state, policy, now)
+    routine = "stabilizing" if state.phase == "stabilizing" else f"soaking at {state.weight}%"
+    what = routine if observe.reason == "watching" else observe.reason
+    return (f"  {_stamp(now)} gates for {observe.color} ({what}; {_minutes(watched)} of {_minutes(window)}, "
+            f"{_minutes(max(0.0, window - watched))} left): {report.verdict} {_values(report.gates)}")
 
 
 def gate_table(gates: tuple[GateVerdict, ...], title: str = "gates") -> Table:
@@ -314,7 +329,7 @@ def make_driver(stack: str, dry_run: bool, sets: list[str], console: Console) ->
 
 
 def promote_command(args: argparse.Namespace) -> int:
-    console = Console(highlight=False)
+    console = make_console()
     try:
         driver = make_driver(args.stack, args.dry_run, args.set, console)
         view = driver.read()

@@ -421,6 +421,13 @@ def _up_done(state: ReleaseState, policy: Policy, event: UpDone) -> tuple[Releas
     return moved, _observe(moved, policy, f"soaking at {moved.weight}%")
 
 
+def watch_window(state: ReleaseState, policy: Policy, now: float) -> tuple[float, float]:
+    """(seconds watched, seconds the current soak or stabilization lasts with its extensions): the heartbeat."""
+    window = policy.stabilization if state.phase == "stabilizing" else policy.soak
+    started = state.soak_started if state.soak_started is not None else now
+    return max(0.0, now - started), window + state.extensions * policy.soak
+
+
 def _gates_observed(state: ReleaseState, policy: Policy, event: GatesObserved) -> tuple[ReleaseState, Action]:
     report, now = event.report, event.now
     if report.verdict == "fail":

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from components.config import ConfigError
 from ops import promote  # make_driver through the module: one binding, whoever imports first
+from ops.console import make_console
 from ops.driver import Driver, StackView
 from ops.live_drift import remedy
 from ops.plan import EXIT_USAGE
@@ -119,7 +120,7 @@ def positive_seconds(text: str) -> float:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    console = Console(highlight=False)
+    console = make_console()
     try:
         read, driver = stack_reader(args.stack, console)
         view = read()

@@ -78,8 +78,35 @@ def test_dry_run_walks_every_step_and_renders_each_weight(full_walk):
     for offline_step in driver.steps:
         expect(rendered_traffic(offline_step.manifests), offline_step.action.target.active_color,
                offline_step.action.target.weight)
-    assert "pulumi config set --path release.canaryWeight 25 && pulumi up" in printed
+    # the commands a real run makes: the stack named, the verdict written with the weight
+    assert ("would run: pulumi config set-all --path -s prod --plaintext release.activeColor=blue --plaintext "
+            "release.canaryWeight=25 --plaintext 'release.history[1].time=") in printed
+    assert "--plaintext 'release.history[1].decision=advance'" in printed
+    assert "&& pulumi up -s prod --yes" in printed
     assert "~ ConfigMap/doc-rag-monitoring/prometheus-rules" in printed  # each up prints what it changes
+
+
+def test_dry_run_prints_a_heartbeat_per_gate_evaluation_saying_the_gates_were_assumed(full_walk):
+    _, _, printed = full_walk
+    assert ("gates for green (soaking at 5%; 0m30s of 5m00s, 4m30s left): pass "
+            "(every gate skipped: assumed to pass, no Prometheus asked)") in printed
+    assert "gates for green (soaking at 5%; 2m00s of 5m00s, 3m00s left): pass" in printed  # routine passes too
+    assert "gates for green (stabilizing; 1m00s of 15m00s, 14m00s left): pass" in printed
+
+
+def test_the_heartbeat_names_the_request_count_and_gate_values():
+    from ops.promote import heartbeat, policy_of
+    from ops.release_state import ReleaseState
+
+    release = _memory_driver().view.release
+    state = ReleaseState(active_color="blue", weight=25, steps=(5, 25, 50, 100), soak_started=1000.0)
+    gates = (GateVerdict(gate="requests", status="pass", value=812.0),
+             GateVerdict(gate="errorRatio", status="pass", value=0.001),
+             GateVerdict(gate="errorRatioVsStable", status="skip", value=None))
+    line = heartbeat(state, policy_of(release), Observe(30, "green", "blue", "watching"),
+                     GateReport(gates, "pass"), 1090.0)
+    assert line == "  00:18:10 gates for green (soaking at 25%; 1m30s of 5m00s, 3m30s left): pass " \
+                   "requests=812 errorRatio=0.001"
 
 
 def test_the_stack_keeps_the_verdicts_and_exports_them(full_walk):
