@@ -476,6 +476,22 @@ class OfflineDriver:
         return UpOutcome(True, summary=f"{len(diff)} diff lines")
 
 
+class _BlockStrings(yaml.SafeDumper):
+    """Multi-line strings (a ConfigMap's prometheus rules, a dashboard) as YAML blocks, so their diff shows the
+    changed line itself rather than one escaped string."""
+
+
+def _str_block(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_BlockStrings.add_representer(str, _str_block)
+
+
+def _lines(manifest: dict[str, Any]) -> list[str]:
+    return yaml.dump(manifest, Dumper=_BlockStrings, sort_keys=True, width=1_000_000).splitlines()
+
+
 def manifest_diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> list[str]:
     """A unified diff per changed object, `+ Kind/ns/name` / `- ...` for added and removed ones."""
     lines: list[str] = []
@@ -485,8 +501,7 @@ def manifest_diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, 
         elif key not in after:
             lines.append(f"  - {key}")
         elif before[key] != after[key]:
-            old = yaml.safe_dump(before[key], sort_keys=True).splitlines()
-            new = yaml.safe_dump(after[key], sort_keys=True).splitlines()
+            old, new = _lines(before[key]), _lines(after[key])
             lines.append(f"  ~ {key}")
             lines.extend(f"    {line}" for line in difflib.unified_diff(old, new, lineterm="", n=1)
                          if not line.startswith(("---", "+++")))

@@ -84,6 +84,8 @@ def test_dry_run_walks_every_step_and_renders_each_weight(full_walk):
     assert "--plaintext 'release.history[1].decision=advance'" in printed
     assert "&& pulumi up -s prod --yes" in printed
     assert "~ ConfigMap/doc-rag-monitoring/prometheus-rules" in printed  # each up prints what it changes
+    # the rules file diffs as YAML lines, not as one escaped string
+    assert "    -        expr: vector(0)\n    +        expr: vector(5)\n" in printed
 
 
 def test_dry_run_prints_a_heartbeat_per_gate_evaluation_saying_the_gates_were_assumed(full_walk):
