@@ -6,6 +6,7 @@ the canary-weight series in the Prometheus rules."""
 from __future__ import annotations
 
 import io
+import re
 from typing import Any, Optional
 
 import pytest
@@ -418,6 +419,26 @@ def test_status_watch_re_reads_the_stack_files_each_refresh(monkeypatch, capsys)
     assert main(["status", "-s", "prod", "--watch", "2"]) == 0
     printed = capsys.readouterr().out
     assert "canary weight 5%" in printed and "canary weight 25%" in printed and slept == [2.0, 2.0]
+    stamps = re.findall(r"status of prod at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC \(every 2s; Ctrl-C stops\)", printed)
+    assert len(stamps) == 2  # each refresh says when it was taken
+
+
+def test_status_names_an_unreachable_prometheus_and_its_url(monkeypatch, capsys):
+    import socket
+
+    import ops.status
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setattr(ops.status, "pulumi_cli", lambda: None)
+    monkeypatch.setenv("PROMETHEUS_URL", f"http://127.0.0.1:{port}")
+    assert main(["status", "-s", "prod"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert (f"live gates: Prometheus at http://127.0.0.1:{port} (from $PROMETHEUS_URL) is not usable: not ready "
+            f"(http://127.0.0.1:{port}/-/ready:") in printed
+    assert "Connection refused" in printed
+    assert "live gates for" not in printed  # no table of nodata pretending to be a reading
 
 
 def test_exit_codes_have_one_definition():
