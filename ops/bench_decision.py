@@ -136,7 +136,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"breach -> rollback up over {numbers['runs']} runs (gate interval {numbers['interval_s']:g}s): "
           f"detection max {numbers['detection_max_s']:.1f}s mean {numbers['detection_mean_s']:.1f}s; "
           f"decision median {numbers['decision_median_ms']:.3f}ms max {numbers['decision_max_ms']:.3f}ms; "
-          f"{'within' if numbers['within_one_interval'] else 'EXCEEDS'} one gate interval")
+          f"{'within' if numbers['within_one_interval'] else 'EXCEEDS'} one gate interval", flush=True)
     return 0 if numbers["within_one_interval"] else 1
 
 
