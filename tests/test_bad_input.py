@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import yaml
@@ -85,10 +86,11 @@ def _files(root: Path) -> dict[str, int]:
             if path.is_file() and "__pycache__" not in path.parts and not path.is_symlink()}
 
 
-def _run(project: Path, command: list[str]) -> tuple[subprocess.CompletedProcess, dict[str, int]]:
+def _run(project: Path, command: list[str], extra_env: Optional[dict[str, str]] = None
+         ) -> tuple[subprocess.CompletedProcess, dict[str, int]]:
     before = _files(project)
     # No pulumi CLI: the commands read the stack files themselves, as on a machine without one.
-    env = {**os.environ, "PATH": f"{project / '.venv' / 'bin'}:/usr/bin:/bin", "CI": os.environ.get("CI", "")}
+    env = {**os.environ, "PATH": f"{project / '.venv' / 'bin'}:/usr/bin:/bin", **(extra_env or {})}
     env.pop("PROMETHEUS_URL", None)
     done = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=300, env=env)
     after = _files(project)
@@ -116,3 +118,19 @@ def test_bad_arguments_exit_2_with_the_reason_and_nothing_written(project, comma
     assert message in " ".join(output.split()), output
     assert "Traceback" not in output
     assert written == {}, written
+
+
+@pytest.mark.parametrize("stack", ["unclosed", "configlist", "release5"])
+def test_local_up_refuses_a_broken_local_stack_file_before_starting_anything(tmp_path, stack):
+    """`make up` runs `ops local up` first: a broken Pulumi.local.yaml stops it with exit 2 and nothing started."""
+    copy = copy_project(tmp_path / "project")
+    content, message = BROKEN_STACKS[stack]
+    (copy / "Pulumi.local.yaml").write_text(content)
+    # An empty engine home and other ports: were the refusal missing, nothing could start beside a real cluster.
+    env = {"DOC_RAG_ENGINE_HOME": str(tmp_path / "no-engine"), "DOC_RAG_LOCAL_PORT_BASE": "36979"}
+    done, written = _run(copy, [*PYTHON, "-m", "ops", "local", "up"], env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert message.replace(f"Pulumi.{stack}.yaml", "Pulumi.local.yaml") in " ".join(output.split()), output
+    assert "Traceback" not in output and written == {}
+    assert not (copy / "build" / "local").exists()

@@ -16,9 +16,12 @@ import json
 import math
 import sys
 
+from components.config import ConfigError
 from ops.engine.build import bin_dir
 from ops.local import lifecycle, stack
 from ops.local.cluster import CLUSTER_DIR, TRAFFIC_CONTROL, LocalClusterError
+from ops.plan import EXIT_USAGE
+from ops.stackconfig import UsageError
 
 
 def _echo(line: str) -> None:
@@ -28,6 +31,7 @@ def _echo(line: str) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "up":
+            stack.check_stack_file()  # a broken Pulumi.local.yaml stops `up` before any process starts
             lifecycle.up(bin_dir(), _echo)
             _echo('local: ready. Point your shell at it with: eval "$(python -m ops local env)"')
         elif args.action == "env":
@@ -45,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
     except LocalClusterError as error:
         print(f"local: error: {error}", file=sys.stderr)
         return 1
+    except (UsageError, ConfigError) as error:
+        print(f"local: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     return 0
 
 
