@@ -210,9 +210,10 @@ def http_health(what: str, url: Optional[str], paths: tuple[str, ...], env: str,
 
 def live_probes(args: argparse.Namespace) -> list[Probe]:
     live = open_stack(args.stack)  # outputs: the in-cluster URLs observability exports ({} without a CLI)
-    api = url_source(args.api_url, "DOC_RAG_API_URL", live.outputs, "apiUrl")[0]
-    prometheus = url_source(args.prometheus_url, "PROMETHEUS_URL", live.outputs, "prometheusUrl")[0]
-    grafana = url_source(args.grafana_url, "GRAFANA_URL", live.outputs, "grafanaUrl")[0]
+    api = url_source(args.api_url, "DOC_RAG_API_URL", live.outputs, "apiUrl", flag="--api-url")[0]
+    prometheus = url_source(args.prometheus_url, "PROMETHEUS_URL", live.outputs, "prometheusUrl",
+                            flag="--prometheus-url")[0]
+    grafana = url_source(args.grafana_url, "GRAFANA_URL", live.outputs, "grafanaUrl", flag="--grafana-url")[0]
     return [
         Probe("pulumi preview", lambda: pulumi_preview(live)),
         Probe("live drift", lambda: live_drift(live)),

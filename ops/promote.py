@@ -15,6 +15,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 from rich.console import Console
@@ -298,8 +299,21 @@ def url_source(explicit: Optional[str], env: str, outputs: Mapping[str, Any], ou
     for value, source in ((explicit, flag), (os.environ.get(env), f"${env}"),
                           (outputs.get(output), f"stack output {output}"), (default, "default")):
         if value:
-            return str(value), source
+            return checked_url(str(value), source), source
     return None, ""
+
+
+def checked_url(url: str, source: str) -> str:
+    """An http(s) URL with a host, else a usage error naming where it came from (never a ValueError later)."""
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+    except ValueError:  # e.g. an unclosed IPv6 bracket, a port out of range
+        valid = False
+    if not valid:
+        raise UsageError(f"{source} = {url!r}: allowed: an http:// or https:// URL with a host, such as "
+                         f"http://127.0.0.1:9090")
+    return url
 
 
 def endpoint_source(explicit: Optional[str], view: StackView, output: str, env: str, default: Optional[str] = None,

@@ -69,6 +69,10 @@ BAD_ARGUMENTS = [
     ([*PYTHON, "-m", "ops", "check", "-s", "dev", "--set", "release.canaryWeight=33"], "release.canaryWeight = 33"),
     ([*PYTHON, "-m", "ops", "local", "traffic", "--error-share", "2"], "allowed: a share from 0 to 1"),
     ([*PYTHON, "-m", "ops", "frobnicate"], "invalid choice: 'frobnicate'"),
+    ([*PYTHON, "-m", "ops", "status", "-s", "prod", "--prometheus-url", "http://[::1"],
+     "--prometheus-url = 'http://[::1': allowed: an http:// or https:// URL with a host"),
+    ([*PYTHON, "-m", "ops", "check", "-s", "dev", "--api-url", "ftp://example.org"],
+     "--api-url = 'ftp://example.org': allowed: an http:// or https:// URL with a host"),
 ]
 
 
