@@ -212,9 +212,12 @@ def print_summary(console: Console, outcome: PlanOutcome) -> None:
         console.print(f"blocker for `pulumi up`: {blocker}", markup=False, highlight=False)
 
 
-def _prepare_out_dir(out: Path) -> None:
+def _staging_dir(out: Path) -> Path:
+    """DIR, and inside it the directory this plan is written to before it is moved into DIR."""
     try:
         out.mkdir(parents=True, exist_ok=True)
+        # Not hidden: checkov skips dot directories.
+        return Path(tempfile.mkdtemp(prefix="staging-", dir=out))
     except OSError as error:
         raise UsageError(f"--out {out}: cannot create the output directory ({error.strerror})") from None
 
@@ -250,7 +253,7 @@ def plan(stack: str, overrides: list[str] | tuple[str, ...] = (), out_dir: Optio
         with console.status(f"running the program for stack {stack} under the SDK monitor …"):
             run = run_program(stack, preview=preview, stack_config=stack_config)
         model = run.config.model()
-        _prepare_out_dir(out)
+        staging = _staging_dir(out)
     except (UsageError, ConfigError) as error:
         console.print(f"error: {error}", markup=False, highlight=False)
         if (out / "plan.json").exists():
@@ -258,7 +261,6 @@ def plan(stack: str, overrides: list[str] | tuple[str, ...] = (), out_dir: Optio
         return PlanOutcome(EXIT_USAGE, out, error=str(error))
 
     # Written aside and moved in whole at the end: a plan that stops half-way leaves the previous one intact.
-    staging = Path(tempfile.mkdtemp(prefix="staging-", dir=out))  # not hidden: checkov skips dot directories
     try:
         outcome = _write_plan(stack, run, model, staging, checks, console, prices)
         if compare is not None:
