@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import os
+
 from rich.console import Console
 
-LOG_WIDTH = 200  # tables are laid out to this width when not on a terminal
+LOG_WIDTH = 200  # tables are laid out to this width when not on a terminal and COLUMNS does not say
 
 
 def make_console() -> Console:
     console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=LOG_WIDTH, soft_wrap=True)
+    if console.is_terminal:
+        return console
+    return Console(highlight=False, width=None if os.environ.get("COLUMNS") else LOG_WIDTH, soft_wrap=True)
