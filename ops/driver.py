@@ -255,11 +255,18 @@ def config_write(current: tuple[Verdict, ...], action: Up) -> ConfigWrite:
     return ConfigWrite(remove_history=not appends and bool(current), assignments=tuple(pairs))
 
 
+def _shell_word(text: str) -> str:
+    """One shell word on one line: a value with newlines (a gate's PromQL) in bash's $'...' quoting."""
+    if "\n" not in text:
+        return shlex.quote(text)
+    return "$'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
 def cli_commands(stack: str, write: ConfigWrite) -> list[str]:
     """The `pulumi` commands a real run makes for one write, as the AutomationDriver issues them (config rm of
     the old history, one `config set-all --path` with colour, weight, replicas and every new verdict, `up`)."""
     commands = [f"pulumi config rm --path release.history -s {stack}"] if write.remove_history else []
-    pairs = " ".join(f"--plaintext {shlex.quote(f'{path}={value}')}" for path, value in write.assignments)
+    pairs = " ".join(f"--plaintext {_shell_word(f'{path}={value}')}" for path, value in write.assignments)
     commands.append(f"pulumi config set-all --path -s {stack} {pairs}")
     commands.append(f"pulumi up -s {stack} --yes")
     return commands

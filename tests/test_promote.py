@@ -539,3 +539,33 @@ def test_a_rollback_after_a_failed_start_up_does_not_block_the_image_but_a_judge
     assert run_release(breached, gates, assumed_smoke, FakeClock(), Console(file=io.StringIO())).exit_code == 1
     refused = run_release(breached, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
     assert refused.exit_code == 2 and "was rolled back; set a new image first" in refused.message
+
+
+def test_off_a_terminal_promote_prints_long_lines_unwrapped(monkeypatch, capsys):
+    """CI logs: a `would run` command stays one line that can be copied, whatever its length."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert main(["promote", "-s", "prod", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    would_run = [line for line in lines if line.startswith("  would run: ")]
+    assert len(would_run) == 6  # start, three advances, flip, done
+    assert all(line.endswith("&& pulumi up -s prod --yes") and len(line) > 200 for line in would_run)
+
+
+def test_the_would_run_commands_are_one_line_each_and_give_bash_the_exact_values():
+    import subprocess
+
+    from ops.driver import ConfigWrite, cli_commands
+
+    query = 'sum(rate(x{version="green"}[5m]))\n  / sum(rate(y[5m])) # it\'s \\ a query'
+    write = ConfigWrite(remove_history=True, assignments=(("release.canaryWeight", "5"),
+                                                          ("release.history[0].gates[0].query", query)))
+    commands = cli_commands("prod", write)
+    assert commands[0] == "pulumi config rm --path release.history -s prod"
+    assert commands[-1] == "pulumi up -s prod --yes"
+    assert all("\n" not in command for command in commands)
+    # bash, given the printed set-all with `pulumi` standing for a function that prints its arguments
+    done = subprocess.run(["bash", "-c", "pulumi() { printf '%s\\0' \"$@\"; }; " + commands[1]],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.split("\0")[:-1] == [
+        "config", "set-all", "--path", "-s", "prod", "--plaintext", "release.canaryWeight=5",
+        "--plaintext", f"release.history[0].gates[0].query={query}"]
