@@ -55,7 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on usage errors, as our contract wants
         return int(exit_.code or 0)
-    return int(args.func(args))
+    from components.config import ConfigError
+    from ops.stackconfig import UsageError
+
+    try:
+        return int(args.func(args))
+    except (UsageError, ConfigError) as error:  # every command: bad input is exit 2 with the reason, no traceback
+        print(f"error: {error}", flush=True)
+        return 2
 
 
 if __name__ == "__main__":

@@ -21,9 +21,14 @@ REPEAT = 3
 FLOOR = [sys.executable, "-c", "import pulumi, pulumi_kubernetes, pulumi_aws, pulumi_policy"]
 
 
-def wall_time(command: list[str]) -> float:
+def progress(line: str) -> None:
+    print(line, flush=True)  # make's output is a pipe: unflushed, progress would arrive only at the end
+
+
+def wall_time(command: list[str], what: str) -> float:
     times = []
-    for _ in range(REPEAT):
+    for run in range(REPEAT):
+        progress(f"bench: {what}, run {run + 1}/{REPEAT} …")
         started = time.perf_counter()
         result = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True)
         times.append(time.perf_counter() - started)
@@ -33,14 +38,15 @@ def wall_time(command: list[str]) -> float:
 
 
 def main() -> int:
-    floor = wall_time(FLOOR)
-    print(f"floor  (import pulumi, pulumi_kubernetes, pulumi_aws, pulumi_policy): {floor:6.2f} s")
+    floor = wall_time(FLOOR, "the floor (importing the SDKs)")
+    progress(f"floor  (import pulumi, pulumi_kubernetes, pulumi_aws, pulumi_policy): {floor:6.2f} s")
     for stack in ("prod", "dev"):
         with tempfile.TemporaryDirectory() as out:
-            plan = wall_time([sys.executable, "-m", "ops", "plan", "--stack", stack, "--out", out])
-        print(f"plan   (python -m ops plan --stack {stack}, all checks):{' ' * (14 - len(stack))}{plan:6.2f} s"
+            plan = wall_time([sys.executable, "-m", "ops", "plan", "--stack", stack, "--out", out], f"plan {stack}")
+        progress(f"plan   (python -m ops plan --stack {stack}, all checks):{' ' * (14 - len(stack))}{plan:6.2f} s"
               f"   ratio {plan / floor:5.1f}x floor")
-    decision = int(bench_decision.main() or 0)
+    progress("bench: decision time (ops.bench_decision, 20 breaches on a fake clock) …")
+    decision = int(bench_decision.main([]) or 0)
     live = bench_live.main()
     return decision or live
 

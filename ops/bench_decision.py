@@ -20,12 +20,13 @@ from typing import Any, Optional
 
 from rich.console import Console
 
-from components.config import GatesConfig, GateVerdict, duration_seconds
+from components.config import ConfigError, GatesConfig, GateVerdict, duration_seconds
 from ops.driver import StackView, UpOutcome, release_outputs
 from ops.live_drift import DriftedField
+from ops.plan import EXIT_USAGE
 from ops.promote import FakeClock, run_release
 from ops.release_state import GateReport, Observe, Up
-from ops.stackconfig import load_stack_config
+from ops.stackconfig import UsageError, load_stack_config
 
 
 @dataclass
@@ -88,7 +89,10 @@ def one_run(offset: float, stack: str = "prod") -> dict[str, float]:
     driver = MemoryDriver(view, clock)
     result = run_release(driver, breach, lambda: (True, ()), clock, Console(file=io.StringIO()))
     rollback = [(wall, fake) for up, wall, fake in driver.calls if up.kind == "rollback"]
-    assert result.exit_code == 1 and len(rollback) == 1 and breach.seen is not None, result.message
+    if result.exit_code != 1 or len(rollback) != 1 or breach.seen is None:
+        # e.g. a stack whose canary colour has no replicas: promote refuses it before any breach is seen
+        raise UsageError(f"stack {stack}: the release does not reach a breach to measure "
+                         f"(promote ends with exit {result.exit_code}: {result.message})")
     wall, fake = rollback[0]
     return {"offset": offset, "detection_s": fake - breach.at, "decision_ms": (wall - breach.seen) * 1000}
 
@@ -106,16 +110,33 @@ def run_bench(runs: int = 20, stack: str = "prod") -> dict[str, Any]:
             "decision_median_ms": statistics.median(decision), "within_one_interval": max(detection) <= interval}
 
 
+def positive_runs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: a whole number of runs, at least 1")
+    return value
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.bench_decision", description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("-s", "--stack", default="prod")
-    args = parser.parse_args(argv)
-    numbers = run_bench(args.runs, args.stack)
+    parser.add_argument("--runs", type=positive_runs, default=20, help="breaches to measure (default 20)")
+    parser.add_argument("-s", "--stack", default="prod", help="stack whose release config is walked (default prod)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits 2 on usage errors, as our contract wants
+        return int(exit_.code or 0)
+    try:
+        numbers = run_bench(args.runs, args.stack)
+    except (UsageError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"breach -> rollback up over {numbers['runs']} runs (gate interval {numbers['interval_s']:g}s): "
           f"detection max {numbers['detection_max_s']:.1f}s mean {numbers['detection_mean_s']:.1f}s; "
           f"decision median {numbers['decision_median_ms']:.3f}ms max {numbers['decision_max_ms']:.3f}ms; "
-          f"{'within' if numbers['within_one_interval'] else 'EXCEEDS'} one gate interval")
+          f"{'within' if numbers['within_one_interval'] else 'EXCEEDS'} one gate interval", flush=True)
     return 0 if numbers["within_one_interval"] else 1
 
 

@@ -78,6 +78,7 @@ class Scratch:
 
 def measure(scratch: Scratch, echo: Callable[[str], None]) -> dict[str, Any]:
     gates = load_stack_config("local").model().release.gates
+    echo("bench: pulumi up -s local (the release's starting point) …")
     scratch.run("pulumi", "up", "--stack", "local", "--yes", "--skip-preview", "--non-interactive")
     routing = json.loads(scratch.run("pulumi", "stack", "output", "traffic", "--json", "--stack", "local"))
     active, canary = routing["activeColor"], routing["canaryColor"]
@@ -88,11 +89,14 @@ def measure(scratch: Scratch, echo: Callable[[str], None]) -> dict[str, Any]:
         promote = subprocess.Popen([sys.executable, "-m", "ops", "promote", "-s", "local"], cwd=scratch.root,
                                    env={**scratch.env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=subprocess.STDOUT)
     try:
+        echo("bench: waiting for the canary at 5 % …")
         step_started = _until(lambda: scratch.canary_weight() == "5", "the canary at 5 %")
+        echo("bench: waiting for the breach to show in Prometheus …")
         with PrometheusClient(scratch.env["PROMETHEUS_URL"]) as client:
             visible = _until(lambda: evaluate(client, gates, canary, active,
                                               window=step_window(time.time() - step_started)).verdict == "fail",
                              "the breach visible in Prometheus")
+        echo(f"bench: breach visible {visible - step_started:.1f}s into the step; waiting for the weight at 0 …")
         zero = _until(lambda: scratch.canary_weight() == "0", "the canary weight back at 0")
         exit_code = promote.wait(timeout=300)
     finally:
@@ -108,13 +112,18 @@ def measure(scratch: Scratch, echo: Callable[[str], None]) -> dict[str, Any]:
             "within_goal": up is not None and zero - visible <= interval + up}
 
 
-def run_live_bench(echo: Callable[[str], None] = print) -> dict[str, Any]:
+def _progress(line: str) -> None:
+    print(line, flush=True)  # make's output is a pipe: unflushed, progress would arrive only at the end
+
+
+def run_live_bench(echo: Callable[[str], None] = _progress) -> dict[str, Any]:
     if not (bin_dir() / ".complete").exists():
         raise SystemExit(f"bench: the engine is not built at {bin_dir()}: run `make engine`")
     with tempfile.TemporaryDirectory(prefix="doc-rag-bench-") as workdir:
         scratch = Scratch(copy_project(Path(workdir) / "doc-rag"))
         echo(f"bench: a local cluster in {scratch.root} (ports from {PORT_BASE})")
         try:
+            echo("bench: starting the local control plane (ops local up) …")
             scratch.ops("local", "up")
             scratch.load_env()
             return measure(scratch, echo)

@@ -3,13 +3,14 @@
 1. the offline plan tiers (ops.plan: program under the SDK monitor, T3-T6 on what it registers);
 2. where reachable: `pulumi preview` with the policy pack (Automation API), live drift (objects changed
    outside Pulumi: ops/live_drift.py), node readiness (`kubectl get
-   nodes` against the stack's own cluster: its `kubeconfig` output (eks), else the kubeconfig its config
-   names (existing), else the current context, and the report says which), and the health endpoints of
+   nodes` against the stack's own cluster only: an explicit --kubeconfig/--context, else its `kubeconfig`
+   output (eks), else the kubeconfig its config names (existing); with none of them it is not run, never
+   against the current context), and the health endpoints of
    the API (/health, /ready), Prometheus (/-/healthy) and Grafana (/api/health). Each URL comes from the
    flag, else the environment (DOC_RAG_API_URL, PROMETHEUS_URL, GRAFANA_URL), else the stack output.
 A live part whose tool or URL is missing is skipped with the reason, as is an in-cluster address
 (`*.svc`) this machine cannot resolve (the plan tiers are never skipped); --offline skips them all.
-Exit codes: 0 all pass, 1 something failed, 2 invalid config or usage.
+Exit codes: 0 all pass, 1 something failed or no live probe ran without --offline, 2 invalid config or usage.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -32,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ops.checks.base import CheckResult
+from ops.console import make_console
 from ops.live_drift import remedy
 from ops.plan import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE
 from ops.promote import url_source
@@ -121,8 +124,18 @@ def configured_kubeconfig(stack: str) -> Optional[str]:
         return None
 
 
-def stack_node_readiness(live: LiveStack) -> CheckResult:
-    """Nodes of the stack's own cluster: never whatever cluster the current context happens to be."""
+def stack_node_readiness(live: LiveStack, kubeconfig: Optional[str] = None, context: Optional[str] = None
+                         ) -> CheckResult:
+    """Nodes of the stack's own cluster, never whatever cluster the current context happens to be: an explicit
+    --kubeconfig/--context, else the stack's `kubeconfig` output (eks), else the kubeconfig its config names
+    (existing); with none of them kubectl is not run."""
+    if kubeconfig or context:
+        if kubeconfig and not Path(kubeconfig).is_file():
+            return CheckResult("fail", f"--kubeconfig {kubeconfig} does not exist")
+        chosen = " ".join(part for part in (kubeconfig and f"--kubeconfig {kubeconfig}",
+                                            context and f"--context {context}") if part)
+        result = node_readiness(kubeconfig=kubeconfig, context=context)
+        return CheckResult(result.status, f"{result.summary}; via {chosen}", result.findings)
     content = live.driver.secret_output("kubeconfig") if live.driver is not None else None
     where = "via the stack's kubeconfig output"
     named = None if content else configured_kubeconfig(live.stack)
@@ -132,22 +145,25 @@ def stack_node_readiness(live: LiveStack) -> CheckResult:
         content, where = (PROJECT_DIR / named).read_text(), f"via cluster.kubeconfig ({named})"
     elif named:
         content, where = named, "via the kubeconfig in cluster.kubeconfig"
+    if not content:
+        why = "the stack has no kubeconfig output" if live.driver is not None else live.problem
+        return CheckResult("skip", f"not run: nothing names the stack's cluster ({why}, and Pulumi.{live.stack}.yaml "
+                                   f"sets no cluster.kubeconfig); pass --kubeconfig PATH or --context NAME")
     with kubeconfig_file(content) as path:
         result = node_readiness(kubeconfig=path)
-    if not path:
-        why = "the stack has no kubeconfig output" if live.driver is not None else live.problem
-        where = f"via the current kubectl context ({why})"
     return CheckResult(result.status, f"{result.summary}; {where}", result.findings)
 
 
-def node_readiness(kubectl: Optional[str] = None, timeout: float = 30, kubeconfig: Optional[str] = None
-                   ) -> CheckResult:
+def node_readiness(kubectl: Optional[str] = None, timeout: float = 30, kubeconfig: Optional[str] = None,
+                   context: Optional[str] = None) -> CheckResult:
     kubectl = kubectl or shutil.which("kubectl")
     if kubectl is None:
         return CheckResult("skip", "kubectl not on PATH: node readiness skipped")
     command = [kubectl, "get", "nodes", "-o", "json", f"--request-timeout={int(timeout)}s"]
     if kubeconfig:
         command += ["--kubeconfig", kubeconfig]
+    if context:
+        command += ["--context", context]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 5)
     except subprocess.TimeoutExpired:
@@ -194,13 +210,14 @@ def http_health(what: str, url: Optional[str], paths: tuple[str, ...], env: str,
 
 def live_probes(args: argparse.Namespace) -> list[Probe]:
     live = open_stack(args.stack)  # outputs: the in-cluster URLs observability exports ({} without a CLI)
-    api = url_source(args.api_url, "DOC_RAG_API_URL", live.outputs, "apiUrl")[0]
-    prometheus = url_source(args.prometheus_url, "PROMETHEUS_URL", live.outputs, "prometheusUrl")[0]
-    grafana = url_source(args.grafana_url, "GRAFANA_URL", live.outputs, "grafanaUrl")[0]
+    api = url_source(args.api_url, "DOC_RAG_API_URL", live.outputs, "apiUrl", flag="--api-url")[0]
+    prometheus = url_source(args.prometheus_url, "PROMETHEUS_URL", live.outputs, "prometheusUrl",
+                            flag="--prometheus-url")[0]
+    grafana = url_source(args.grafana_url, "GRAFANA_URL", live.outputs, "grafanaUrl", flag="--grafana-url")[0]
     return [
         Probe("pulumi preview", lambda: pulumi_preview(live)),
         Probe("live drift", lambda: live_drift(live)),
-        Probe("node readiness", lambda: stack_node_readiness(live)),
+        Probe("node readiness", lambda: stack_node_readiness(live, args.kubeconfig, args.context)),
         Probe("api health", lambda: http_health("API", api, ("/health", "/ready"), "DOC_RAG_API_URL")),
         Probe("prometheus health", lambda: http_health("Prometheus", prometheus, ("/-/healthy",), "PROMETHEUS_URL")),
         Probe("grafana health", lambda: http_health("Grafana", grafana, ("/api/health",), "GRAFANA_URL")),
@@ -217,8 +234,12 @@ def check(stack: str, sets: list[str], out: Optional[Path], probes: list[Probe],
     rows: list[tuple[str, str, str]] = [
         (f"{check_.tier} {check_.name}", result.status, result.summary) for check_, result in outcome.checks.values()]
     rows.insert(0, ("plan", "pass" if outcome.exit_code == 0 else "fail", f"exit {outcome.exit_code}"))
+    if probes:
+        console.print(f"running {len(probes)} live probes against stack {stack} …", highlight=False)
     for probe in probes:
+        started = time.monotonic()
         result = probe.run()
+        console.print(f"  {probe.name}: {result.status} ({time.monotonic() - started:.1f}s)", highlight=False)
         rows.append((probe.name, result.status, result.summary))
     table = Table(title=f"pre-deployment check: {stack}")
     for column in ("check", "status", "summary"):
@@ -229,12 +250,15 @@ def check(stack: str, sets: list[str], out: Optional[Path], probes: list[Probe],
     console.print(table)
     failed = [name for name, status, _ in rows if status == "fail"]
     console.print(f"check: {'FAILED: ' + ', '.join(failed) if failed else 'passed'}", markup=False)
+    if probes and all(status == "skip" for name, status, _ in rows[-len(probes):]):
+        # A pass of the plan alone must not read as a pass of the live stack.
+        console.print("check: no live probe ran (see the reasons above): the live stack was not checked; "
+                      "run with --offline to check the plan tiers only", markup=False)
+        return EXIT_CHECK_FAILED
     return EXIT_CHECK_FAILED if failed else EXIT_OK
 
 
 def check_command(args: argparse.Namespace) -> int:
-    from ops.plan import make_console
-
     return check(args.stack, args.set, args.out, [] if args.offline else live_probes(args), make_console())
 
 
@@ -243,7 +267,13 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("-s", "--stack", required=True, help="stack name")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides for the plan")
     parser.add_argument("--out", type=Path, default=None, help="plan output directory (default build/plan/STACK)")
-    parser.add_argument("--offline", action="store_true", help="only the plan tiers; skip preview, nodes, health")
+    parser.add_argument("--offline", action="store_true",
+                        help="only the plan tiers; skip preview, nodes, health (without it, a check in which no "
+                             "live probe ran exits 1)")
+    parser.add_argument("--kubeconfig", metavar="PATH",
+                        help="kubeconfig of the stack's cluster for node readiness (default: the stack's kubeconfig "
+                             "output, else cluster.kubeconfig; with neither, node readiness is not run)")
+    parser.add_argument("--context", metavar="NAME", help="kubectl context of the stack's cluster for node readiness")
     parser.add_argument("--api-url",
                         help="API base URL for /health and /ready (default: $DOC_RAG_API_URL, output apiUrl)")
     parser.add_argument("--prometheus-url",

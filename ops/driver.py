@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import shlex
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,6 +256,23 @@ def config_write(current: tuple[Verdict, ...], action: Up) -> ConfigWrite:
     return ConfigWrite(remove_history=not appends and bool(current), assignments=tuple(pairs))
 
 
+def _shell_word(text: str) -> str:
+    """One shell word on one line: a value with newlines (a gate's PromQL) in bash's $'...' quoting."""
+    if "\n" not in text:
+        return shlex.quote(text)
+    return "$'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
+def cli_commands(stack: str, write: ConfigWrite) -> list[str]:
+    """The `pulumi` commands a real run makes for one write, as the AutomationDriver issues them (config rm of
+    the old history, one `config set-all --path` with colour, weight, replicas and every new verdict, `up`)."""
+    commands = [f"pulumi config rm --path release.history -s {stack}"] if write.remove_history else []
+    pairs = " ".join(f"--plaintext {_shell_word(f'{path}={value}')}" for path, value in write.assignments)
+    commands.append(f"pulumi config set-all --path -s {stack} {pairs}")
+    commands.append(f"pulumi up -s {stack} --yes")
+    return commands
+
+
 # -- the real driver -------------------------------------------------------------------------------
 
 class StackAccessError(UsageError):
@@ -451,10 +469,7 @@ class OfflineDriver:
         for path, value in write.assignments:
             set_path(values, path, value)
         staged = StackConfig(current.stack, values, current.foreign, set(current.secret_keys), current.placeholders)
-        replicas = "".join(f" && pulumi config set --path release.{color}.replicas {count}"
-                           for color, count in action.replicas)
-        self.echo(f"  would run: pulumi config set --path release.activeColor {action.target.active_color} "
-                  f"&& pulumi config set --path release.canaryWeight {action.target.weight}{replicas} && pulumi up")
+        self.echo("  would run: " + " && ".join(cli_commands(self.stack, write)))
         injected = self.fail_on(action)
         if injected:
             return UpOutcome(False, injected)
@@ -471,6 +486,22 @@ class OfflineDriver:
         return UpOutcome(True, summary=f"{len(diff)} diff lines")
 
 
+class _BlockStrings(yaml.SafeDumper):
+    """Multi-line strings (a ConfigMap's prometheus rules, a dashboard) as YAML blocks, so their diff shows the
+    changed line itself rather than one escaped string."""
+
+
+def _str_block(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_BlockStrings.add_representer(str, _str_block)
+
+
+def _lines(manifest: dict[str, Any]) -> list[str]:
+    return yaml.dump(manifest, Dumper=_BlockStrings, sort_keys=True, width=1_000_000).splitlines()
+
+
 def manifest_diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> list[str]:
     """A unified diff per changed object, `+ Kind/ns/name` / `- ...` for added and removed ones."""
     lines: list[str] = []
@@ -480,8 +511,7 @@ def manifest_diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, 
         elif key not in after:
             lines.append(f"  - {key}")
         elif before[key] != after[key]:
-            old = yaml.safe_dump(before[key], sort_keys=True).splitlines()
-            new = yaml.safe_dump(after[key], sort_keys=True).splitlines()
+            old, new = _lines(before[key]), _lines(after[key])
             lines.append(f"  ~ {key}")
             lines.extend(f"    {line}" for line in difflib.unified_diff(old, new, lineterm="", n=1)
                          if not line.startswith(("---", "+++")))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from components.deploy_gate import deploy_blockers
 from components.secret_keys import set_secret_command
 from ops.checks import ALL_CHECKS
 from ops.checks.base import Check, CheckResult, PlanContext
+from ops.console import make_console
 from ops.cost.compare import compare_costs, load_base_cost
 from ops.cost.estimate import estimate
 from ops.cost.price_table import DEFAULT_PRICE_TABLE, PriceTable, load_price_table
@@ -218,28 +220,31 @@ def print_summary(console: Console, outcome: PlanOutcome) -> None:
         console.print(f"blocker for `pulumi up`: {blocker}", markup=False, highlight=False)
 
 
-def _prepare_out_dir(out: Path) -> None:
+def _staging_dir(out: Path) -> Path:
+    """DIR, and inside it the directory this plan is written to before it is moved into DIR."""
     try:
         out.mkdir(parents=True, exist_ok=True)
+        # Not hidden: checkov skips dot directories.
+        return Path(tempfile.mkdtemp(prefix="staging-", dir=out))
     except OSError as error:
         raise UsageError(f"--out {out}: cannot create the output directory ({error.strerror})") from None
 
 
-def _remove_stale_plan(out: Path) -> bool:
-    """An invalid config writes nothing, and leaves no earlier plan behind for CI to pick up by mistake."""
-    stale = [out / "plan.json", out / "manifests", out / COST_DIFF_FILE]
-    if not any(path.exists() for path in stale) or not out.is_dir():
-        return False
-    (out / "plan.json").unlink(missing_ok=True)
-    (out / COST_DIFF_FILE).unlink(missing_ok=True)
-    shutil.rmtree(out / "manifests", ignore_errors=True)
-    return True
+PLAN_ENTRIES = ("manifests", "work", "plan.json", COST_DIFF_FILE)  # what a plan writes into DIR
 
 
-def make_console() -> Console:
-    """Rich console; wide enough in CI logs (not a terminal) that tables do not wrap."""
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=140)
+def _publish(staging: Path, out: Path) -> None:
+    """Move a finished plan from its staging directory into DIR, one rename per entry: the previous plan
+    stays whole until this plan is complete, and an entry this plan does not write (cost-diff.md without
+    --compare) goes, so nothing from an earlier run passes for this one's."""
+    for name in PLAN_ENTRIES:
+        target, fresh = out / name, staging / name
+        old = staging / f"{name}.previous"
+        if target.exists():
+            target.rename(old)
+        if fresh.exists():
+            fresh.rename(target)
+    shutil.rmtree(staging)
 
 
 def plan(stack: str, overrides: list[str] | tuple[str, ...] = (), out_dir: Optional[Path] = None, *,
@@ -256,31 +261,41 @@ def plan(stack: str, overrides: list[str] | tuple[str, ...] = (), out_dir: Optio
         with console.status(f"running the program for stack {stack} under the SDK monitor …"):
             run = run_program(stack, preview=preview, stack_config=stack_config)
         model = run.config.model()
-        _prepare_out_dir(out)
+        staging = _staging_dir(out)
     except (UsageError, ConfigError) as error:
         console.print(f"error: {error}", markup=False, highlight=False)
-        removed = _remove_stale_plan(out)
-        if removed:
-            console.print(f"removed the stale plan in {out} so nothing acts on it", highlight=False)
+        if (out / "plan.json").exists():
+            console.print(f"the previous plan in {out} is left as it was", highlight=False)
         return PlanOutcome(EXIT_USAGE, out, error=str(error))
 
+    # Written aside and moved in whole at the end: a plan that stops half-way leaves the previous one intact.
+    try:
+        outcome = _write_plan(stack, run, model, staging, checks, console, prices)
+        if compare is not None:
+            change = compare_costs(base_cost, outcome.document["cost"])
+            print_cost_change(console, change, str(compare))
+            (staging / COST_DIFF_FILE).write_text(cost_change_markdown(change, outcome.document["cost"]))
+        _publish(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    outcome.out_dir = out
+    console.print(f"plan written to {out}: exit {outcome.exit_code}", highlight=False)
+    return outcome
+
+
+def _write_plan(stack: str, run: RunResult, model: Any, staging: Path, checks: Optional[list[Check]],
+                console: Console, prices: PriceTable) -> PlanOutcome:
     objects = manifests(run.resources)
-    write_manifests(objects, out / "manifests")
-    work_dir = out / "work"
+    write_manifests(objects, staging / "manifests")
+    work_dir = staging / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
-    context = PlanContext(stack, run, model, objects, out / "manifests", work_dir)
+    context = PlanContext(stack, run, model, objects, staging / "manifests", work_dir)
     console.print(f"{len(run.resources)} resources registered, {len(objects)} Kubernetes objects written")
     results = run_checks(context, ALL_CHECKS if checks is None else checks, console)
-    outcome = PlanOutcome(EXIT_OK, out, run, objects, results)
+    outcome = PlanOutcome(EXIT_OK, staging, run, objects, results)
     outcome.document = plan_document(run, objects, results, prices)
-    (out / "plan.json").write_text(json.dumps(outcome.document, indent=2, sort_keys=False) + "\n")
+    (staging / "plan.json").write_text(json.dumps(outcome.document, indent=2, sort_keys=False) + "\n")
     print_summary(console, outcome)
-    (out / COST_DIFF_FILE).unlink(missing_ok=True)  # a diff from an earlier run must not pass for this one's
-    if compare is not None:
-        change = compare_costs(base_cost, outcome.document["cost"])
-        print_cost_change(console, change, str(compare))
-        (out / COST_DIFF_FILE).write_text(cost_change_markdown(change, outcome.document["cost"]))
     if any(result.failed and check.mandatory for check, result in results.values()):
         outcome.exit_code = EXIT_CHECK_FAILED
-    console.print(f"plan written to {out}: exit {outcome.exit_code}", highlight=False)
     return outcome

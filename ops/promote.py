@@ -3,8 +3,8 @@
 The loop only performs what ops/release_state.py decides: an `up` (driver), a wait then a gate
 evaluation (clock + Prometheus), a smoke check (httpx). Everything it touches is injected, so tests
 run it with a fake clock, a fake or offline driver and a real or scripted Prometheus.
-Exit codes: 0 released, 1 rolled back (report names the gate) or nothing to promote, 2 usage/config,
-3 the rollback itself failed.
+Exit codes: 0 released, 1 rolled back (report names the gate), 2 nothing changed (usage/config, nothing to
+promote, a release that cannot start), 3 the rollback itself failed.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 from rich.console import Console
@@ -22,6 +23,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from components.config import ConfigError, GatesConfig, GateVerdict, ReleaseConfig, duration_seconds
+from components.preflight import check_receiving_colours
+from ops.console import make_console
 from ops.driver import AutomationDriver, Driver, OfflineDriver, StackView
 from ops.live_drift import drift_report
 from ops.plan import EXIT_USAGE
@@ -43,6 +46,7 @@ from ops.release_state import (
     action_budget,
     give_up,
     step,
+    watch_window,
 )
 from ops.stackconfig import UsageError, refuse_plain_secrets
 
@@ -133,6 +137,11 @@ def run_release(driver: Driver, gates: GateSource, smoke: SmokeCheck, clock: Clo
             result.exit_code, result.message, result.state, result.gates = (
                 action.exit_code, action.message, state, action.gates)
             return result
+        if isinstance(action, Up) and action.kind == "start":
+            refused = cannot_start(view.release, action)
+            if refused:  # before any `up`: nothing changed, no verdict written
+                result.exit_code, result.message = EXIT_USAGE, refused
+                return result
         if isinstance(action, Up):
             console.print(f"[bold]{action.kind}[/]: up with activeColor={action.target.active_color}, "
                           f"canaryWeight={action.target.weight} ({action.verdict.reason})")
@@ -145,15 +154,23 @@ def run_release(driver: Driver, gates: GateSource, smoke: SmokeCheck, clock: Clo
             clock.sleep(action.after)
             report = gates(action, thresholds)
             result.reports.append(report)
-            if action.reason != "watching" or report.verdict != "pass":  # routine passes stay quiet
-                console.print(f"  {_stamp(clock)} gates for {action.color} ({action.reason}): {report.verdict} "
-                              + _values(report.gates), markup=False)
+            console.print(heartbeat(state, policy, action, report, clock.now()), markup=False)
             state, action = step(state, policy, GatesObserved(report, clock.now()))
         elif isinstance(action, Smoke):
             ok, checks = smoke()
             console.print("  smoke: " + ", ".join(f"{check.query} {check.status}" for check in checks), markup=False)
             state, action = step(state, policy, SmokeDone(ok, checks, clock.now()))
     return _give_up(driver, state, clock, console, result, f"gave up after {budget} actions without a verdict")
+
+
+def cannot_start(release: ReleaseConfig, start: Up) -> Optional[str]:
+    """The program's own preflight asked of the start `up`'s config before it runs: a canary colour without
+    replicas or image would fail that `up`, and its rollback would be recorded against an image no gate saw."""
+    colors = {color: release.color(color).model_copy(update={"replicas": count}) for color, count in start.replicas}
+    target = release.model_copy(update={"activeColor": start.target.active_color,
+                                        "canaryWeight": start.target.weight, **colors})
+    problems = check_receiving_colours(target)
+    return ("the release cannot start, nothing changed: " + "; ".join(problems)) if problems else None
 
 
 def _give_up(driver: Driver, state: ReleaseState, clock: Clock, console: Console, result: PromoteResult,
@@ -175,13 +192,28 @@ def _give_up(driver: Driver, state: ReleaseState, clock: Clock, console: Console
     return result
 
 
-def _stamp(clock: Clock) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(clock.now()))
+def _stamp(now: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(now))
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds) // 60}m{int(seconds) % 60:02d}s"
 
 
 def _values(gates: tuple[GateVerdict, ...]) -> str:
-    return " ".join(f"{gate.gate}={'-' if gate.value is None else f'{gate.value:.4g}'}" for gate in gates
-                    if gate.status != "skip")
+    shown = [f"{gate.gate}={'-' if gate.value is None else f'{gate.value:.4g}'}" for gate in gates
+             if gate.status != "skip"]
+    return " ".join(shown) if shown or not gates else "(every gate skipped: assumed to pass, no Prometheus asked)"
+
+
+def heartbeat(state: ReleaseState, policy: Policy, observe: Observe, report: GateReport, now: float) -> str:
+    """One line per gate evaluation, so a long soak or stabilization shows it is alive: the time, how much of
+    the window has passed and is left, the verdict and the values (requests = the canary's request count)."""
+    watched, window = watch_window(state, policy, now)
+    routine = "stabilizing" if state.phase == "stabilizing" else f"soaking at {state.weight}%"
+    what = routine if observe.reason == "watching" else observe.reason
+    return (f"  {_stamp(now)} gates for {observe.color} ({what}; {_minutes(watched)} of {_minutes(window)}, "
+            f"{_minutes(max(0.0, window - watched))} left): {report.verdict} {_values(report.gates)}")
 
 
 def gate_table(gates: tuple[GateVerdict, ...], title: str = "gates") -> Table:
@@ -267,8 +299,21 @@ def url_source(explicit: Optional[str], env: str, outputs: Mapping[str, Any], ou
     for value, source in ((explicit, flag), (os.environ.get(env), f"${env}"),
                           (outputs.get(output), f"stack output {output}"), (default, "default")):
         if value:
-            return str(value), source
+            return checked_url(str(value), source), source
     return None, ""
+
+
+def checked_url(url: str, source: str) -> str:
+    """An http(s) URL with a host, else a usage error naming where it came from (never a ValueError later)."""
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+    except ValueError:  # e.g. an unclosed IPv6 bracket, a port out of range
+        valid = False
+    if not valid:
+        raise UsageError(f"{source} = {url!r}: allowed: an http:// or https:// URL with a host, such as "
+                         f"http://127.0.0.1:9090")
+    return url
 
 
 def endpoint_source(explicit: Optional[str], view: StackView, output: str, env: str, default: Optional[str] = None,
@@ -299,7 +344,7 @@ def make_driver(stack: str, dry_run: bool, sets: list[str], console: Console) ->
 
 
 def promote_command(args: argparse.Namespace) -> int:
-    console = Console(highlight=False)
+    console = make_console()
     try:
         driver = make_driver(args.stack, args.dry_run, args.set, console)
         view = driver.read()

@@ -34,6 +34,10 @@ EXIT_ROLLED_BACK = 1  # a gate or an up failed and the rollback succeeded
 EXIT_REFUSED = 2
 EXIT_ROLLBACK_FAILED = 3  # the rollback `up` failed too: traffic state needs a human
 
+# How a rollback after a failed start `up` is worded: no gate ever judged the candidate then (the start
+# `up` that would have given it traffic failed, e.g. the program refused the config), so it blocks no image.
+START_UP_FAILED = "start up failed: "
+
 
 def other(color: Color) -> Color:
     return "green" if color == "blue" else "blue"
@@ -330,7 +334,7 @@ def _start(state: ReleaseState, policy: Policy, now: float) -> tuple[ReleaseStat
                                            f"release.{state.candidate_color}.image to the new image first")
     if last is not None and candidate and (
         (last.decision == "done" and candidate == last.stableImage)
-        or (last.decision == "rollback" and candidate == last.image)
+        or (last.decision == "rollback" and candidate == last.image and judged(last))
     ):
         what = "was just replaced" if last.decision == "done" else "was rolled back"
         return state, Finish(EXIT_REFUSED, f"nothing to promote: release.{state.candidate_color}.image "
@@ -350,6 +354,12 @@ def _start(state: ReleaseState, policy: Policy, now: float) -> tuple[ReleaseStat
     decision = _Decision("start", Target(state.active_color, state.steps[0]),
                          f"canary {state.candidate_color} {candidate} at {state.steps[0]}%{revived}")
     return state, _up(state, decision, now, revive, count if revive else None)
+
+
+def judged(rollback: Verdict) -> bool:
+    """Whether a rollback verdict says something about its image: gates, the operator or a later step did; a
+    start `up` that failed (our own refusal of the config, a broken stack) never put the image before a gate."""
+    return not rollback.reason.startswith(START_UP_FAILED)
 
 
 def _revival(state: ReleaseState, color: Color) -> tuple[tuple[tuple[str, int], ...], Optional[int]]:
@@ -379,7 +389,8 @@ def _up_done(state: ReleaseState, policy: Policy, event: UpDone) -> tuple[Releas
         if action.kind == "done":
             return state, Finish(EXIT_ROLLED_BACK, f"the release is live but recording its final verdict failed "
                                                    f"({event.error}); re-run promote to record it")
-        return state, _rollback(state, f"{action.kind} up failed: {event.error}", event.now)
+        failed = START_UP_FAILED if action.kind == "start" else f"{action.kind} up failed: "
+        return state, _rollback(state, failed + event.error, event.now)
 
     moved = replace(state, active_color=action.target.active_color, weight=action.target.weight,
                     history=action.history, in_sync=True, soak_started=event.now, extensions=0,
@@ -408,6 +419,13 @@ def _up_done(state: ReleaseState, policy: Policy, event: UpDone) -> tuple[Releas
             return replace(moved, soak_started=event.now), Smoke()
         return _start(moved, policy, event.now)
     return moved, _observe(moved, policy, f"soaking at {moved.weight}%")
+
+
+def watch_window(state: ReleaseState, policy: Policy, now: float) -> tuple[float, float]:
+    """(seconds watched, seconds the current soak or stabilization lasts with its extensions): the heartbeat."""
+    window = policy.stabilization if state.phase == "stabilizing" else policy.soak
+    started = state.soak_started if state.soak_started is not None else now
+    return max(0.0, now - started), window + state.extensions * policy.soak
 
 
 def _gates_observed(state: ReleaseState, policy: Policy, event: GatesObserved) -> tuple[ReleaseState, Action]:

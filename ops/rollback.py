@@ -15,6 +15,7 @@ from rich.console import Console
 
 from components.config import ConfigError
 from ops import promote  # make_driver through the module: one binding, whoever imports first
+from ops.console import make_console
 from ops.driver import Driver
 from ops.plan import EXIT_USAGE
 from ops.promote import Clock, SystemClock
@@ -64,7 +65,7 @@ def rollback(driver: Driver, clock: Clock, console: Console, reason: str) -> int
 
 
 def rollback_command(args: argparse.Namespace) -> int:
-    console = Console(highlight=False)
+    console = make_console()
     try:
         driver = promote.make_driver(args.stack, args.dry_run, args.set, console)
         return rollback(driver, SystemClock(), console, args.reason)

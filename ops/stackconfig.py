@@ -94,12 +94,43 @@ def yaml_mapping(path: Path) -> dict[str, Any]:
     return document
 
 
+# What `pulumi config` can hold: JSON's types. YAML also reads dates, binary and sets, which the CLI refuses.
+_PLAIN_SCALARS = (str, bool, int, float, type(None))
+
+
+def _plain_value(value: Any, where: str, file_name: str) -> None:
+    """A config value the engine can pass on as JSON; else a usage error naming the file and the key."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise UsageError(f"{file_name}: {where}: key {key!r} is not a string; allowed: "
+                                 f"string keys (quote it)")
+            _plain_value(item, f"{where}.{key}", file_name)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _plain_value(item, f"{where}[{index}]", file_name)
+    elif not isinstance(value, _PLAIN_SCALARS):
+        raise UsageError(f"{file_name}: {where} = {value!r} is a {type(value).__name__}; allowed: a string, "
+                         f"number, boolean, list or mapping (quote a date or a tagged value)")
+
+
+def config_section(path: Path) -> dict[str, Any]:
+    """The `config:` mapping of a project or stack file, every key a string and every value plain JSON."""
+    section = yaml_mapping(path).get("config")
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise UsageError(f"{path.name}: `config` is a {type(section).__name__}; allowed: a mapping of "
+                         f"key: value (`doc-rag:domain: api.example.org`)")
+    _plain_value(section, "config", path.name)
+    return section
+
+
 def project_defaults(project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], set[str]]:
     """Defaults and secret declarations from Pulumi.yaml's typed `config:` block."""
-    project = yaml_mapping(project_dir / "Pulumi.yaml")
     defaults: dict[str, Any] = {}
     secret: set[str] = set()
-    for key, spec in (project.get("config") or {}).items():
+    for key, spec in config_section(project_dir / "Pulumi.yaml").items():
         name = _strip_project(key)
         if isinstance(spec, dict) and ("type" in spec or "description" in spec or "default" in spec):
             if "default" in spec:
@@ -231,10 +262,10 @@ def load_stack_config(stack: str, overrides: tuple[str, ...] | list[str] = (),
     stack_file = _stack_file(stack, project_dir)
     defaults, secret_keys = project_defaults(project_dir)
     values = copy.deepcopy(defaults)
-    stack_doc = yaml_mapping(stack_file)
-    _refuse(plain_secret_problems(stack, stack_doc, overrides))
+    section = config_section(stack_file)  # the file's shape first: a broken file is named before its values
+    _refuse(plain_secret_problems(stack, yaml_mapping(stack_file), overrides))
     foreign: dict[str, Any] = {}
-    for key, value in (stack_doc.get("config") or {}).items():
+    for key, value in section.items():
         if ":" in key and not key.startswith(f"{PROJECT}:"):
             foreign[key] = value
         else:

@@ -3,7 +3,8 @@
 Colours with their images and replicas, the canary weight and phase, whether config is deployed, the
 last verdicts from the stack's own history and, when Prometheus is reachable, the live gate values.
 Without the `pulumi` CLI it shows Pulumi.<stack>.yaml alone: the deployed state is then unknown, and
-Prometheus is asked only at a URL given by flag or environment. `--watch` re-reads everything each time.
+Prometheus is asked only at a URL given by flag or environment; one that does not answer is named with its URL
+and the error. `--watch` re-reads everything each time and stamps each refresh with the time.
 Exit codes: 0 shown, 2 usage/config.
 """
 
@@ -19,10 +20,19 @@ from rich.table import Table
 
 from components.config import ConfigError
 from ops import promote  # make_driver through the module: one binding, whoever imports first
+from ops.console import make_console
 from ops.driver import Driver, StackView
 from ops.live_drift import remedy
 from ops.plan import EXIT_USAGE
-from ops.promote import GateSource, SystemClock, endpoint, gate_table, prometheus_gates, pulumi_cli
+from ops.promote import (
+    GateSource,
+    SystemClock,
+    endpoint_source,
+    gate_table,
+    prometheus_gates,
+    prometheus_problem,
+    pulumi_cli,
+)
 from ops.release_state import Observe, epoch
 from ops.stackconfig import UsageError, load_stack_config
 
@@ -119,7 +129,7 @@ def positive_seconds(text: str) -> float:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    console = Console(highlight=False)
+    console = make_console()
     try:
         read, driver = stack_reader(args.stack, console)
         view = read()
@@ -127,12 +137,19 @@ def status_command(args: argparse.Namespace) -> int:
         console.print(f"error: {error}", markup=False)
         return EXIT_USAGE
     # Offline there are no outputs, so only a URL from the flag or the environment is asked.
-    url = endpoint(args.prometheus_url, view, "prometheusUrl", "PROMETHEUS_URL")
+    url, source = endpoint_source(args.prometheus_url, view, "prometheusUrl", "PROMETHEUS_URL",
+                                  flag="--prometheus-url")
     gates = prometheus_gates(url, SystemClock()) if url else None
     if gates is None:
         console.print("live gates: no Prometheus URL (--prometheus-url or PROMETHEUS_URL)")
     while True:
-        show_status(view, console, gates, offline=driver is None)
+        if args.watch:  # each refresh says when it was taken
+            console.print(f"status of {args.stack} at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC "
+                          f"(every {args.watch:g}s; Ctrl-C stops)", markup=False)
+        problem = prometheus_problem(url) if url else None
+        if problem:  # say why there are no values, rather than a table of nodata
+            console.print(f"live gates: Prometheus at {url} (from {source}) is not usable: {problem}", markup=False)
+        show_status(view, console, None if problem else gates, offline=driver is None)
         if driver is not None:
             show_live_drift(args.stack, driver, console)
         if not args.watch:

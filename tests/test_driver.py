@@ -291,6 +291,26 @@ def test_check_reports_not_ready_nodes_and_unreachable_health_endpoints(tmp_path
     assert check("prod", ["release.canaryWeight=7"], tmp_path / "plan", [], console, plan_checks=[]) == 2
 
 
+def test_check_in_which_no_live_probe_ran_says_so_and_exits_1(tmp_path: Path):
+    import io
+
+    from rich.console import Console
+
+    from ops.check import Probe, check
+    from ops.checks.base import CheckResult
+
+    out = io.StringIO()
+    console = Console(file=out, width=200, highlight=False)
+    skipped = [Probe("node readiness", lambda: CheckResult("skip", "not run: nothing names the stack's cluster")),
+               Probe("api health", lambda: CheckResult("skip", "no API URL"))]
+    assert check("prod", [], tmp_path / "plan", skipped, console, plan_checks=[]) == 1
+    assert "check: no live probe ran" in out.getvalue() and "run with --offline" in out.getvalue()
+    assert "running 2 live probes against stack prod" in out.getvalue()  # progress while they run
+    assert "  node readiness: skip (" in out.getvalue() and "  api health: skip (" in out.getvalue()
+    one_ran = [*skipped, Probe("prometheus health", lambda: CheckResult("pass", "HTTP 200"))]
+    assert check("prod", [], tmp_path / "plan", one_ran, console, plan_checks=[]) == 0
+
+
 # -- the Automation API driver against a fake `pulumi` (the real CLI is not installed here) ---------------------
 
 @dataclass
@@ -418,7 +438,8 @@ def test_check_previews_with_the_policy_pack_and_points_kubectl_at_the_stack(fak
     state["outputs"]["kubeconfig"] = json.dumps({"clusters": [{"name": "doc-rag-prod"}]})  # eks: a JSON string
     state["preview_error"] = "error: preview failed: policy violation (fake)"
     fake_pulumi.set(**state)
-    args = argparse.Namespace(stack="prod", api_url=None, prometheus_url=None, grafana_url=None)
+    args = argparse.Namespace(stack="prod", api_url=None, prometheus_url=None, grafana_url=None, kubeconfig=None,
+                              context=None)
     results = {probe.name: probe.run() for probe in live_probes(args)}
 
     nodes = results["node readiness"]
@@ -437,14 +458,27 @@ def test_check_previews_with_the_policy_pack_and_points_kubectl_at_the_stack(fak
     assert "stack '0', live '30'" in drift.summary and "`pulumi up --refresh --stack prod`" in drift.summary
     assert [call for call in fake_pulumi.calls() if call[:1] == ["refresh"]][-1][1:3] == ["--preview-only", "--json"]
 
-    # without a kubeconfig output (existing mode) kubectl uses, and the report names, the current context
+    # without a kubeconfig output and without cluster.kubeconfig nothing names the stack's cluster: kubectl is
+    # not run at all, so the current context (maybe another cluster) can never pass for the stack
     del state["outputs"]["kubeconfig"]
     fake_pulumi.set(**state)
+    calls_before = kubectl_log.read_text()
     nodes = {probe.name: probe for probe in live_probes(args)}["node readiness"].run()
-    assert nodes.status == "fail" and "current kubectl context" in nodes.summary
+    assert nodes.status == "skip", nodes.summary
+    assert "not run: nothing names the stack's cluster" in nodes.summary
+    assert "pass --kubeconfig PATH or --context NAME" in nodes.summary
+    assert kubectl_log.read_text() == calls_before
+    # an explicit --kubeconfig is the operator naming the cluster
+    chosen = tmp_path / "prod-kubeconfig"
+    chosen.write_text("clusters: [{name: doc-rag-prod}]\n")
+    chosen.chmod(0o600)
+    explicit = argparse.Namespace(**{**vars(args), "kubeconfig": str(chosen)})
+    nodes = {probe.name: probe for probe in live_probes(explicit)}["node readiness"].run()
+    assert nodes.status == "pass" and f"via --kubeconfig {chosen}" in nodes.summary, nodes.summary
     # an existing cluster whose config names its kubeconfig is asked through that file, never the context
     monkeypatch.setattr("ops.check.PROJECT_DIR", tmp_path)
-    local_args = argparse.Namespace(stack="local", api_url=None, prometheus_url=None, grafana_url=None)
+    local_args = argparse.Namespace(stack="local", api_url=None, prometheus_url=None, grafana_url=None,
+                                    kubeconfig=None, context=None)
     missing = {probe.name: probe for probe in live_probes(local_args)}["node readiness"].run()
     assert missing.status == "fail" and "build/local/cluster/kubeconfig, which does not exist" in missing.summary
     named = tmp_path / "build/local/cluster/kubeconfig"

@@ -561,7 +561,7 @@ class Promote:
 def test_a_promote_killed_during_a_soak_resumes_from_the_stack(project: Project, tmp_path: Path):
     """SIGKILL while soaking at 5 %: the next promote starts no second release and repeats no step."""
     promote = Promote(project, tmp_path / "promote.log")
-    promote.wait_for(lambda: "gates for green (soaking at 5%)" in promote.log.read_text())
+    promote.wait_for(lambda: "gates for green (soaking at 5%;" in promote.log.read_text())
     promote.kill()
     assert live_weight(project) == "5"
     resumed = project.ops("promote", "-s", "local", timeout=900)

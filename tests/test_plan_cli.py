@@ -65,13 +65,46 @@ def test_an_unusable_out_directory_is_a_usage_error(tmp_path):
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_an_invalid_config_removes_an_earlier_plan(tmp_path):
+def _tree(root):
+    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def test_an_invalid_config_leaves_the_previous_plan_untouched(tmp_path):
     first, _ = run_plan(tmp_path, "dev", checks=[])
-    assert (first.out_dir / "plan.json").exists()
+    before = _tree(first.out_dir)
+    assert "plan.json" in before and any(name.startswith("manifests/") for name in before)
     second, printed = run_plan(tmp_path, "dev", ("release.canaryWeight=33",), checks=[])
     assert second.exit_code == 2
-    assert not (second.out_dir / "plan.json").exists() and not (second.out_dir / "manifests").exists()
-    assert "removed the stale plan" in printed
+    assert _tree(second.out_dir) == before
+    assert "the previous plan in" in printed and "is left as it was" in printed
+
+
+def test_a_plan_that_stops_half_way_leaves_the_previous_plan_untouched(tmp_path):
+    first, _ = run_plan(tmp_path, "dev", checks=[])
+    before = _tree(first.out_dir)
+
+    class Crashing:  # stands in for any failure after the program ran, while the new plan is being written
+        tier, name, mandatory = "T9", "crashing", True
+
+        def run(self, context):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(tmp_path, "dev", ("traffic.retries=5",), checks=[Crashing()])
+    assert _tree(first.out_dir) == before
+
+
+def test_a_new_plan_replaces_every_entry_of_the_previous_one(tmp_path):
+    first, _ = run_plan(tmp_path, "dev", checks=[])
+    (first.out_dir / "cost-diff.md").write_text("from an earlier --compare")
+    (first.out_dir / "manifests" / "left-over.yaml").write_text("kind: Stale")
+    (first.out_dir / "notes.txt").write_text("the operator's own file")
+    second, _ = run_plan(tmp_path, "dev", ("traffic.retries=5",), checks=[])
+    assert second.exit_code == 0
+    assert not (second.out_dir / "cost-diff.md").exists()
+    assert not (second.out_dir / "manifests" / "left-over.yaml").exists()
+    assert (second.out_dir / "notes.txt").read_text() == "the operator's own file"
+    assert [path.name for path in second.out_dir.iterdir() if path.name.startswith("staging-")] == []
 
 
 def test_structured_values_given_as_json_are_read_as_the_program_reads_them(tmp_path):

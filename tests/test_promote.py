@@ -6,6 +6,7 @@ the canary-weight series in the Prometheus rules."""
 from __future__ import annotations
 
 import io
+import re
 from typing import Any, Optional
 
 import pytest
@@ -78,8 +79,37 @@ def test_dry_run_walks_every_step_and_renders_each_weight(full_walk):
     for offline_step in driver.steps:
         expect(rendered_traffic(offline_step.manifests), offline_step.action.target.active_color,
                offline_step.action.target.weight)
-    assert "pulumi config set --path release.canaryWeight 25 && pulumi up" in printed
+    # the commands a real run makes: the stack named, the verdict written with the weight
+    assert ("would run: pulumi config set-all --path -s prod --plaintext release.activeColor=blue --plaintext "
+            "release.canaryWeight=25 --plaintext 'release.history[1].time=") in printed
+    assert "--plaintext 'release.history[1].decision=advance'" in printed
+    assert "&& pulumi up -s prod --yes" in printed
     assert "~ ConfigMap/doc-rag-monitoring/prometheus-rules" in printed  # each up prints what it changes
+    # the rules file diffs as YAML lines, not as one escaped string
+    assert "    -        expr: vector(0)\n    +        expr: vector(5)\n" in printed
+
+
+def test_dry_run_prints_a_heartbeat_per_gate_evaluation_saying_the_gates_were_assumed(full_walk):
+    _, _, printed = full_walk
+    assert ("gates for green (soaking at 5%; 0m30s of 5m00s, 4m30s left): pass "
+            "(every gate skipped: assumed to pass, no Prometheus asked)") in printed
+    assert "gates for green (soaking at 5%; 2m00s of 5m00s, 3m00s left): pass" in printed  # routine passes too
+    assert "gates for green (stabilizing; 1m00s of 15m00s, 14m00s left): pass" in printed
+
+
+def test_the_heartbeat_names_the_request_count_and_gate_values():
+    from ops.promote import heartbeat, policy_of
+    from ops.release_state import ReleaseState
+
+    release = _memory_driver().view.release
+    state = ReleaseState(active_color="blue", weight=25, steps=(5, 25, 50, 100), soak_started=1000.0)
+    gates = (GateVerdict(gate="requests", status="pass", value=812.0),
+             GateVerdict(gate="errorRatio", status="pass", value=0.001),
+             GateVerdict(gate="errorRatioVsStable", status="skip", value=None))
+    line = heartbeat(state, policy_of(release), Observe(30, "green", "blue", "watching"),
+                     GateReport(gates, "pass"), 1090.0)
+    assert line == "  00:18:10 gates for green (soaking at 25%; 1m30s of 5m00s, 3m30s left): pass " \
+                   "requests=812 errorRatio=0.001"
 
 
 def test_the_stack_keeps_the_verdicts_and_exports_them(full_walk):
@@ -389,6 +419,26 @@ def test_status_watch_re_reads_the_stack_files_each_refresh(monkeypatch, capsys)
     assert main(["status", "-s", "prod", "--watch", "2"]) == 0
     printed = capsys.readouterr().out
     assert "canary weight 5%" in printed and "canary weight 25%" in printed and slept == [2.0, 2.0]
+    stamps = re.findall(r"status of prod at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC \(every 2s; Ctrl-C stops\)", printed)
+    assert len(stamps) == 2  # each refresh says when it was taken
+
+
+def test_status_names_an_unreachable_prometheus_and_its_url(monkeypatch, capsys):
+    import socket
+
+    import ops.status
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setattr(ops.status, "pulumi_cli", lambda: None)
+    monkeypatch.setenv("PROMETHEUS_URL", f"http://127.0.0.1:{port}")
+    assert main(["status", "-s", "prod"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert (f"live gates: Prometheus at http://127.0.0.1:{port} (from $PROMETHEUS_URL) is not usable: not ready "
+            f"(http://127.0.0.1:{port}/-/ready:") in printed
+    assert "Connection refused" in printed
+    assert "live gates for" not in printed  # no table of nodata pretending to be a reading
 
 
 def test_exit_codes_have_one_definition():
@@ -438,3 +488,84 @@ def test_release_retire_manual_leaves_the_previous_colour_running():
     result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
     assert result.exit_code == 0 and "retired" not in result.message
     assert driver.view.release.blue.replicas == 3
+
+
+# -- a release that cannot start is refused before any `up`; our own refusal blocks no image ----------------
+
+def test_a_canary_colour_without_replicas_cannot_start_and_nothing_is_written():
+    from ops.promote import cannot_start
+    from ops.release_state import Target, Up
+
+    release = _memory_driver().view.release
+    without_pods = release.model_copy(update={"green": release.green.model_copy(update={"replicas": 0})})
+    start = Up("start", Target("blue", 5), verdict=None, history=())  # type: ignore[arg-type]
+    assert cannot_start(without_pods, start) == (
+        "the release cannot start, nothing changed: release.green.replicas = 0: green receives 5% of traffic "
+        "(activeColor blue, canaryWeight 5); allowed: replicas > 0")
+    revived = Up("start", Target("blue", 5), verdict=None, history=(), replicas=(("green", 3),))  # type: ignore[arg-type]
+    assert cannot_start(without_pods, revived) is None  # the start `up` gives the colour its pods back
+
+    driver = _memory_driver(green=without_pods.green)
+    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    assert result.exit_code == 2 and "replicas is 0" in result.message
+    assert driver.calls == [] and driver.view.release.history == []
+
+
+def test_a_rollback_after_a_failed_start_up_does_not_block_the_image_but_a_judged_one_does():
+    from ops.driver import UpOutcome
+
+    driver = _memory_driver()
+    succeed = driver.up
+    refusals = ["error: invalid doc-rag stack config: the program refused it"]
+
+    def up(action: Up) -> UpOutcome:
+        if action.kind == "start" and refusals:
+            return UpOutcome(False, refusals.pop())
+        return succeed(action)
+
+    driver.up = up  # type: ignore[method-assign]
+    first = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    assert first.exit_code == 1 and driver.view.release.history[-1].decision == "rollback"
+    assert driver.view.release.history[-1].reason.startswith("start up failed: ")
+    again = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    assert again.exit_code == 0, again.message  # the same image, now released
+
+    breached = _memory_driver()
+
+    def gates(observe: Observe, thresholds: GatesConfig) -> GateReport:
+        gate = GateVerdict(gate="errorRatio", status="fail", query="q", value=0.2, threshold=0.01, samples=500.0)
+        return GateReport((gate,), "fail")
+
+    assert run_release(breached, gates, assumed_smoke, FakeClock(), Console(file=io.StringIO())).exit_code == 1
+    refused = run_release(breached, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    assert refused.exit_code == 2 and "was rolled back; set a new image first" in refused.message
+
+
+def test_off_a_terminal_promote_prints_long_lines_unwrapped(monkeypatch, capsys):
+    """CI logs: a `would run` command stays one line that can be copied, whatever its length."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert main(["promote", "-s", "prod", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    would_run = [line for line in lines if line.startswith("  would run: ")]
+    assert len(would_run) == 6  # start, three advances, flip, done
+    assert all(line.endswith("&& pulumi up -s prod --yes") and len(line) > 200 for line in would_run)
+
+
+def test_the_would_run_commands_are_one_line_each_and_give_bash_the_exact_values():
+    import subprocess
+
+    from ops.driver import ConfigWrite, cli_commands
+
+    query = 'sum(rate(x{version="green"}[5m]))\n  / sum(rate(y[5m])) # it\'s \\ a query'
+    write = ConfigWrite(remove_history=True, assignments=(("release.canaryWeight", "5"),
+                                                          ("release.history[0].gates[0].query", query)))
+    commands = cli_commands("prod", write)
+    assert commands[0] == "pulumi config rm --path release.history -s prod"
+    assert commands[-1] == "pulumi up -s prod --yes"
+    assert all("\n" not in command for command in commands)
+    # bash, given the printed set-all with `pulumi` standing for a function that prints its arguments
+    done = subprocess.run(["bash", "-c", "pulumi() { printf '%s\\0' \"$@\"; }; " + commands[1]],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.split("\0")[:-1] == [
+        "config", "set-all", "--path", "-s", "prod", "--plaintext", "release.canaryWeight=5",
+        "--plaintext", f"release.history[0].gates[0].query={query}"]

@@ -16,10 +16,12 @@ import json
 import math
 import sys
 
+from components.config import ConfigError
 from ops.engine.build import bin_dir
 from ops.local import lifecycle, stack
 from ops.local.cluster import CLUSTER_DIR, TRAFFIC_CONTROL, LocalClusterError
-from ops.stackconfig import UsageError, refuse_plain_secrets
+from ops.plan import EXIT_USAGE
+from ops.stackconfig import UsageError
 
 
 def _echo(line: str) -> None:
@@ -29,7 +31,8 @@ def _echo(line: str) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "up":
-            refuse_plain_secrets(stack.STACK)  # before any process starts: the stack could never deploy
+            # A broken Pulumi.local.yaml, or a secret in it in clear, stops `up` before any process starts.
+            stack.check_stack_file()
             lifecycle.up(bin_dir(), _echo)
             _echo('local: ready. Point your shell at it with: eval "$(python -m ops local env)"')
         elif args.action == "env":
@@ -47,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
     except LocalClusterError as error:
         print(f"local: error: {error}", file=sys.stderr)
         return 1
-    except UsageError as error:
+    except (UsageError, ConfigError) as error:
         print(f"local: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     return 0
 
 

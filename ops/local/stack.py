@@ -9,13 +9,11 @@ import shlex
 import subprocess
 from pathlib import Path
 
-import yaml
-
 from components.secret_keys import SECRET_KEYS
 from ops.engine.build import pulumi_home
 from ops.local.cluster import CLUSTER_DIR, KUBECONFIG, LOCAL_DIR, PROMETHEUS_URL, TRAFFIC_PORT
 from ops.local.pki import write_private
-from ops.stackconfig import PROJECT, PROJECT_DIR
+from ops.stackconfig import PROJECT, PROJECT_DIR, config_section, load_stack_config
 
 STACK = "local"
 STACK_FILE = PROJECT_DIR / f"Pulumi.{STACK}.yaml"
@@ -70,6 +68,12 @@ def _forget_unreadable_secrets() -> None:
     STACK_FILE.write_text("".join(kept))
 
 
+def check_stack_file() -> None:
+    """Pulumi.local.yaml must be a stack file the program accepts before any process starts (UsageError naming
+    the file, or ConfigError naming the key)."""
+    load_stack_config(STACK).model()
+
+
 def prepare(bin_dir: Path, echo=print) -> None:
     """Stack `local` exists in the file backend and holds every secret key (SECRET_KEYS), encrypted."""
     LOCAL_DIR.mkdir(parents=True, exist_ok=True)
@@ -87,10 +91,10 @@ def prepare(bin_dir: Path, echo=print) -> None:
     selected = pulumi("stack", "select", STACK, "--create", "--secrets-provider", "passphrase")
     if selected.returncode != 0:
         raise RuntimeError(f"pulumi stack select --create {STACK}: {selected.stderr.strip()}")
-    document = yaml.safe_load(STACK_FILE.read_text()) or {}
+    present = config_section(STACK_FILE)
     for key in SECRET_KEYS:
         name = f"{PROJECT}:{key}"
-        if name in (document.get("config") or {}):
+        if name in present:
             continue
         # Through stdin, so the value is never on a command line; generated once, never printed.
         done = pulumi("config", "set", "--secret", name, "--stack", STACK, stdin=secrets.token_urlsafe(24))
