@@ -218,11 +218,12 @@ def _secret_key_of(path: str) -> str | None:
     return head if head in SECRET_KEYS else None
 
 
-def plain_secret_problems(stack: str, stack_doc: dict[str, Any], overrides: tuple[str, ...] | list[str] = ()
+def plain_secret_problems(stack: str, section: dict[str, Any], overrides: tuple[str, ...] | list[str] = ()
                           ) -> list[str]:
-    """One line per secret key the stack file holds in clear (anything but `{secure: ...}`) or `--set` gives."""
+    """One line per secret key the stack file's `config:` (config_section) holds in clear (anything but
+    `{secure: ...}`) or `--set` gives."""
     problems = []
-    for name, value in (stack_doc.get("config") or {}).items():
+    for name, value in section.items():
         key = _secret_key_of(str(name))
         if key is not None and not _is_secure(value):
             problems.append(plain_in_stack_file(key, stack))
@@ -253,8 +254,8 @@ def refuse_plain_secrets(stack: str, overrides: tuple[str, ...] | list[str] = ()
     commands that read the stack through the CLI rather than load_stack_config (ops/driver.py, ops local up);
     a stack without a file yet (the CLI writes it on the first `config set`) holds nothing in clear."""
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    stack_doc = yaml_mapping(stack_file) if stack_file.is_file() else {}
-    _refuse(plain_secret_problems(stack, stack_doc, overrides))
+    section = config_section(stack_file) if stack_file.is_file() else {}
+    _refuse(plain_secret_problems(stack, section, overrides))
 
 
 def load_stack_config(stack: str, overrides: tuple[str, ...] | list[str] = (),
@@ -263,7 +264,7 @@ def load_stack_config(stack: str, overrides: tuple[str, ...] | list[str] = (),
     defaults, secret_keys = project_defaults(project_dir)
     values = copy.deepcopy(defaults)
     section = config_section(stack_file)  # the file's shape first: a broken file is named before its values
-    _refuse(plain_secret_problems(stack, yaml_mapping(stack_file), overrides))
+    _refuse(plain_secret_problems(stack, section, overrides))
     foreign: dict[str, Any] = {}
     for key, value in section.items():
         if ":" in key and not key.startswith(f"{PROJECT}:"):
