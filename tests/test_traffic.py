@@ -12,6 +12,7 @@ import yaml
 
 from components import api, traffic
 from components.platform import edge_load_balancer
+from components.routers import base, istio
 from ops.checks.helm_charts import RELEASE_TYPE
 from ops.manifests import is_manifest, manifest_id, to_manifest
 from ops.runner import run_program
@@ -373,7 +374,7 @@ SEED_TABLE = [
     (f"Gateway/{PROD}/doc-rag-gateway", "spec.servers[0]", {
         "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
         "tls": {"mode": "SIMPLE", "credentialName": "doc-rag-tls"}, "hosts": ["api.docrag.example.com"]}),
-    (f"Certificate/doc-rag-ingress/{traffic.GATEWAY_CERTIFICATE}", "spec.secretName", "doc-rag-tls"),
+    (f"Certificate/doc-rag-ingress/{istio.GATEWAY_CERTIFICATE}", "spec.secretName", "doc-rag-tls"),
     (f"DestinationRule/{PROD}/doc-rag-api", "spec.subsets", [
         {"name": "blue", "labels": {"version": "blue"}}, {"name": "green", "labels": {"version": "green"}}]),
     (VS, "spec.hosts", ["api.docrag.example.com"]),
@@ -415,7 +416,7 @@ def test_scrape_annotations_have_one_source(monkeypatch, prod):
                                       "prometheus.io/path": api.METRICS_PATH}
     rendered = objects(prod)
     for key in (ACTIVE_SVC, CANARY_SVC):
-        assert rendered[key]["metadata"]["annotations"] == {**api.SCRAPE_ANNOTATIONS, **traffic.PATCH_FORCE}, key
+        assert rendered[key]["metadata"]["annotations"] == {**api.SCRAPE_ANNOTATIONS, **base.PATCH_FORCE}, key
     for color in ("blue", "green"):
         template = rendered[f"Deployment/{PROD}/api-deployment-{color}"]["spec"]["template"]
         assert template["metadata"]["annotations"] == api.SCRAPE_ANNOTATIONS, color
@@ -425,21 +426,25 @@ def test_scrape_annotations_have_one_source(monkeypatch, prod):
 
 
 def test_issuer_and_class_are_the_platforms(prod):
-    """traffic.py defines no second ClusterIssuer or IngressClass name: it imports the platform's, and the
-    rendered Ingresses and Certificate name exactly the ClusterIssuer and class the platform installs."""
+    """No traffic or router module defines a second ClusterIssuer or IngressClass name: they import the
+    platform's, and the rendered Ingresses and Certificate name exactly the ClusterIssuer and class the platform
+    installs."""
     import ast
 
     from components import platform
 
-    tree = ast.parse(Path(traffic.__file__).read_text())
-    assigned = {target.id for node in tree.body if isinstance(node, ast.Assign)
-                for target in node.targets if isinstance(target, ast.Name)}
-    assert not {"CLUSTER_ISSUER", "INGRESS_CLASS"} & assigned
+    modules = [Path(traffic.__file__), *Path(base.__file__).parent.glob("*.py")]
+    assert len(modules) >= 4, modules
+    for module in modules:
+        tree = ast.parse(module.read_text())
+        assigned = {target.id for node in tree.body if isinstance(node, ast.Assign)
+                    for target in node.targets if isinstance(target, ast.Name)}
+        assert not {"CLUSTER_ISSUER", "INGRESS_CLASS"} & assigned, module
     rendered = objects(prod)
     issuer = rendered[f"ClusterIssuer/{platform.CLUSTER_ISSUER}"]
     assert rendered[MAIN_INGRESS]["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == \
         issuer["metadata"]["name"]
-    assert rendered[f"Certificate/doc-rag-ingress/{traffic.GATEWAY_CERTIFICATE}"]["spec"]["issuerRef"]["name"] == \
+    assert rendered[f"Certificate/doc-rag-ingress/{istio.GATEWAY_CERTIFICATE}"]["spec"]["issuerRef"]["name"] == \
         issuer["metadata"]["name"]
     solver_class = issuer["spec"]["acme"]["solvers"][0]["http01"]["ingress"]["ingressClassName"]
     for key in (MAIN_INGRESS, CANARY_INGRESS):
