@@ -16,7 +16,7 @@ from components.observability import Observability, ObservabilityArgs
 from components.platform import Platform, edge_load_balancer
 from components.postgres_backup import postgres_backup
 from components.security import EdgePeers, SecurityArgs, SecurityPolicies
-from components.traffic import Traffic, TrafficArgs, deferred_routers
+from components.traffic import Traffic, TrafficArgs, deferred_routers, platform_needs
 
 
 class DocRag(pulumi.ComponentResource):
@@ -27,14 +27,15 @@ class DocRag(pulumi.ComponentResource):
                                platform=config.platform, opts=pulumi.ResourceOptions(parent=self))
         # Every Kubernetes child below inherits the explicit provider through this parent.
         k8s_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
-        edge = edge_load_balancer(config.cluster.mode, config.platform)
+        ingress_nginx = "ingress" in platform_needs(config)  # ingress-nginx only for a router needing it
+        edge = edge_load_balancer(config.cluster.mode, config.platform, ingress_nginx)
         self.namespaces = Namespaces("namespaces", config.kubernetesVersion,
                                      readiness_gates=edge.load_balancer_class is not None, opts=k8s_opts)
 
         # -- platform add-ons (components/platform.py) --
         # Traffic objects using Istio CRDs depend_on self.platform.istio_ready; TLS Ingresses on cert_manager_ready.
         self.platform = Platform("platform", config.platform, self.cluster, self.namespaces, config.kubernetesVersion,
-                                 opts=k8s_opts)
+                                 opts=k8s_opts, ingress_nginx=ingress_nginx)
 
         # -- workloads (components/data.py, components/api.py) --
         prod_namespace = self.namespaces.by_name[NS_PROD]
@@ -61,7 +62,8 @@ class DocRag(pulumi.ComponentResource):
         resolve_routing(pulumi.Output.from_input(self.traffic.routing))
 
         # -- security (components/security.py) --
-        peers = EdgePeers(self.platform.ingress_namespace, self.platform.ingress_controller_selector,
+        peers = EdgePeers(self.platform.ingress_namespace,
+                          self.platform.ingress_controller_selector if ingress_nginx else None,
                           self.platform.istio_gateway_namespace, self.platform.istio_gateway_selector)
         self.security = SecurityPolicies("security", SecurityArgs(config, self.namespaces.by_name, peers),
                                          opts=k8s_opts)

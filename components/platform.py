@@ -64,14 +64,16 @@ class EdgeLoadBalancer:
     proxy_protocol: bool = False  # the NLB prepends PROXY v2 (the client address) and ingress-nginx expects it
 
 
-def edge_load_balancer(cluster_mode: str, config: PlatformConfig) -> EdgeLoadBalancer:
+def edge_load_balancer(cluster_mode: str, config: PlatformConfig, ingress_nginx: bool = True) -> EdgeLoadBalancer:
     """eks: the AWS Load Balancer Controller (installed here, or already running when `install: false`) owns
     the NLB, which then carries client addresses over PROXY v2 so NGINX rate-limits per client, not per NLB
     node. That needs ingress-nginx's config, which is ours only when this stack installs it. existing mode:
-    whatever load balancer the cluster has; nothing is assumed about it."""
+    whatever load balancer the cluster has; nothing is assumed about it. `ingress_nginx`: whether the routers
+    need it at all (components/traffic.py platform_needs); another edge gets no PROXY v2."""
     if cluster_mode != "eks":
         return EdgeLoadBalancer()
-    return EdgeLoadBalancer(load_balancer_class=AWS_NLB_CLASS, proxy_protocol=config.installs("ingressNginx"))
+    return EdgeLoadBalancer(load_balancer_class=AWS_NLB_CLASS,
+                            proxy_protocol=ingress_nginx and config.installs("ingressNginx"))
 
 
 # cluster-autoscaler's minor version must match the control plane's: the newest patch of each minor
@@ -97,7 +99,7 @@ class Platform(pulumi.ComponentResource):
     while the controller is still there to remove the NLB and the finalizer it put on the Service."""
 
     def __init__(self, name: str, config: PlatformConfig, cluster: Cluster, namespaces: Namespaces,
-                 kubernetes_version: str, opts: Optional[pulumi.ResourceOptions] = None):
+                 kubernetes_version: str, opts: Optional[pulumi.ResourceOptions] = None, ingress_nginx: bool = True):
         super().__init__("doc-rag:platform:Platform", name, None, opts)
         self.releases: dict[str, k8s.helm.v3.Release] = {}
         self.addon_namespaces: dict[str, k8s.core.v1.Namespace] = {}
@@ -111,7 +113,7 @@ class Platform(pulumi.ComponentResource):
         self.ingress_controller_selector = dict(INGRESS_CONTROLLER_SELECTOR)
         self.istio_gateway_namespace = NS_INGRESS
         self.istio_gateway_selector = dict(ISTIO_GATEWAY_SELECTOR)
-        self.edge = edge_load_balancer(cluster.mode, config)
+        self.edge = edge_load_balancer(cluster.mode, config, ingress_nginx)
         ingress_ns = namespaces.by_name[NS_INGRESS]
 
         # First, so every release that creates Services can wait for it (below).
@@ -161,7 +163,7 @@ class Platform(pulumi.ComponentResource):
                 )
         services_after = list(self.load_balancer_ready)
 
-        if config.installs("ingressNginx"):
+        if ingress_nginx and config.installs("ingressNginx"):  # only while a router needs it
             self.ingress_ready.append(self._release(
                 "ingress-nginx", "ingressNginx", config, namespace=NS_INGRESS,
                 depends_on=[ingress_ns, *services_after],

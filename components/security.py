@@ -56,7 +56,8 @@ class EdgePeers:
     """Where the edge proxies run and how their pods are labelled (components/platform.py owns both)."""
 
     ingress_namespace: str = NS_INGRESS
-    ingress_pods: Mapping[str, str] = field(default_factory=lambda: dict(INGRESS_CONTROLLER_SELECTOR))
+    # None: ingress-nginx does not run (traffic.edge is another router), so nothing admits its pods.
+    ingress_pods: Optional[Mapping[str, str]] = field(default_factory=lambda: dict(INGRESS_CONTROLLER_SELECTOR))
     gateway_namespace: str = NS_INGRESS
     gateway_pods: Mapping[str, str] = field(default_factory=lambda: dict(ISTIO_GATEWAY_SELECTOR))
 
@@ -134,15 +135,21 @@ def default_deny(namespace: str) -> PolicySpec:
     return PolicySpec("default-deny-all", namespace, {})
 
 
+def _ingress_nginx(edge: EdgePeers) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    return [] if edge.ingress_pods is None else [_peer(edge.ingress_namespace, edge.ingress_pods)]
+
+
 def prod_policies(edge: EdgePeers) -> list[PolicySpec]:
+    # The ACME solver answers the public edge: ingress-nginx when it runs, else the Istio gateway.
+    solver_peers = _ingress_nginx(edge) or [_peer(edge.gateway_namespace, edge.gateway_pods)]
     return [
         default_deny(NS_PROD),
         # The seed's policy name, for the API pods; it also covers what the seed forgot (Redis, the scrape).
         PolicySpec(
             "doc-rag-network-policy", NS_PROD, API_POD_LABELS,
             ingress=(
-                _ingress([_peer(edge.ingress_namespace, edge.ingress_pods),
-                          _peer(edge.gateway_namespace, edge.gateway_pods)], _ports(api.HTTP_PORT)),
+                _ingress([*_ingress_nginx(edge), _peer(edge.gateway_namespace, edge.gateway_pods)],
+                         _ports(api.HTTP_PORT)),
                 _ingress([_peer(NS_MONITORING, PROMETHEUS_POD_LABELS)], _ports(api.METRICS_PORT)),
             ),
             egress=(
@@ -156,7 +163,7 @@ def prod_policies(edge: EdgePeers) -> list[PolicySpec]:
         PolicySpec("redis-network-policy", NS_PROD, REDIS_POD_LABELS,
                    ingress=(_ingress([_peer(pods=API_POD_LABELS)], _ports(data.REDIS_PORT)),)),
         PolicySpec("acme-http01-solver", NS_PROD, ACME_SOLVER_LABELS,
-                   ingress=(_ingress([_peer(edge.ingress_namespace, edge.ingress_pods)], _ports(ACME_SOLVER_PORT)),)),
+                   ingress=(_ingress(solver_peers, _ports(ACME_SOLVER_PORT)),)),
     ]
 
 
@@ -187,7 +194,7 @@ def monitoring_policies(config: DocRagConfig, edge: EdgePeers) -> list[PolicySpe
                 dns_egress(),
                 _egress([_peer(NS_PROD, API_POD_LABELS)], _ports(api.METRICS_PORT)),
                 # The edge SLO's scrape. doc-rag-ingress isolates no pod, so no ingress rule is needed there.
-                _egress([_peer(edge.ingress_namespace, edge.ingress_pods)], _ports(obs.INGRESS_METRICS_PORT)),
+                *([_egress(_ingress_nginx(edge), _ports(obs.INGRESS_METRICS_PORT))] if _ingress_nginx(edge) else []),
                 # kubernetes_sd_configs: list/watch endpoints, pods, services through the API server.
                 _egress([_peer(cidr=cidr) for cidr in api_cidrs], _ports(*api_ports)),
             ),

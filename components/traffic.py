@@ -5,10 +5,11 @@
   share of the requests to each colour: NGINX's main and canary Ingress, Istio's Gateway, DestinationRule
   and VirtualService. This layer registers them in the order the update must happen and knows none of
   their names.
-- Edge: NLB Service `api-service-alb` in doc-rag-ingress in front of the ingress-nginx controller. The
-  seed's NLB selected the API pods directly, which would bypass every canary weight. On eks the AWS Load
-  Balancer Controller owns it (loadBalancerClass) and it speaks PROXY v2 to ingress-nginx, both as decided by
-  components/platform.py's EdgeLoadBalancer, which also sets ingress-nginx's side.
+- Edge: NLB Service `api-service-alb` in doc-rag-ingress in front of the pods of the router `traffic.edge`
+  names (the ingress-nginx controller by default, or the Istio ingress gateway). The seed's NLB selected the
+  API pods directly, which would bypass every canary weight. On eks the AWS Load Balancer Controller owns it
+  (loadBalancerClass) and it speaks PROXY v2 to ingress-nginx, both as decided by components/platform.py's
+  EdgeLoadBalancer, which also sets ingress-nginx's side.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from components.routers.base import (
     ACTIVE_SERVICE,
     CANARY_SERVICE,
     PATCH_FORCE,
+    EdgeTarget,
     RouterObject,
     Site,
     TrafficState,
@@ -66,12 +68,22 @@ def service_manifests(release: ReleaseConfig) -> list[dict[str, Any]]:
 
 
 def site_of(platform: Platform) -> Site:
-    return Site(platform.istio_gateway_namespace, platform.istio_gateway_selector)
+    return Site(platform.istio_gateway_namespace, platform.istio_gateway_selector,
+                platform.ingress_namespace, platform.ingress_controller_selector)
+
+
+def platform_needs(config: DocRagConfig) -> set[str]:
+    """The platform releases the config's routers and edge wait for (a Need each); the platform installs
+    ingress-nginx only when one of them needs it."""
+    site = Site("", {})
+    needs = {need for obj in router_objects(config, site) for need in obj.needs}
+    return needs | set(REGISTRY[config.traffic.edge].edge_target(site).needs)
 
 
 def router_objects(config: DocRagConfig, site: Site) -> list[RouterObject]:
-    """Every router's objects, in registry order."""
-    return [obj for router in REGISTRY.values() for obj in router.objects(config, site)]
+    """The objects of every router rendered for the config's edge, in registry order."""
+    return [obj for router in REGISTRY.values() if router.renders(config.traffic.edge)
+            for obj in router.objects(config, site)]
 
 
 PROXY_PROTOCOL_ANNOTATION = f"{AWS_LB}/aws-load-balancer-proxy-protocol"
@@ -113,13 +125,13 @@ def nlb_annotations(certificate_arn: Optional[pulumi.Input[str]],
     return annotations
 
 
-def nlb_service_spec(edge_selector: dict[str, str], edge: EdgeLoadBalancer) -> dict[str, Any]:
+def nlb_service_spec(target: EdgeTarget, edge: EdgeLoadBalancer) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "type": "LoadBalancer",
-        "selector": edge_selector,
+        "selector": target.selector,
         "ports": [
-            {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"},
-            {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+            {"name": "https", "port": 443, "targetPort": target.https_port, "protocol": "TCP"},
+            {"name": "http", "port": 80, "targetPort": target.http_port, "protocol": "TCP"},
         ],
     }
     if edge.load_balancer_class is not None:
@@ -178,18 +190,21 @@ class Traffic(pulumi.ComponentResource):
                      *(self.objects[name] for name in ready.after)]
             self.objects[ready.name] = self._object(ready.manifest, *_unique(after))
 
-        edge_namespace = args.namespaces[platform.ingress_namespace]
-        nlb_metadata: Any = {**metadata(NLB_SERVICE, namespace=platform.ingress_namespace, component="edge"),
+        # The edge: the NLB fronts the pods of the router `traffic.edge` names.
+        target = REGISTRY[config.traffic.edge].edge_target(site_of(platform))
+        nlb_metadata: Any = {**metadata(NLB_SERVICE, namespace=target.namespace, component="edge"),
                              "annotations": nlb_annotations(args.certificate_arn, platform.edge)}
-        nlb_spec: Any = nlb_service_spec(platform.ingress_controller_selector, platform.edge)
+        nlb_spec: Any = nlb_service_spec(target, platform.edge)
         self.nlb = k8s.core.v1.Service(
             NLB_SERVICE,
             metadata=nlb_metadata,
             spec=nlb_spec,
-            # After ingress-nginx: with PROXY v2 the NLB must not send to a controller not yet expecting it.
+            # After the edge's pods (the router says which releases run them).
             # After the AWS Load Balancer Controller: it provisions the NLB and puts a finalizer on this Service,
             # so on destroy the Service is deleted first, while the controller is still there to remove both.
-            opts=child(self, depends_on=[edge_namespace, *platform.ingress_ready, *platform.load_balancer_ready],
+            opts=child(self, depends_on=_unique([args.namespaces[target.namespace],
+                                                 *(resource for need in target.needs for resource in needs[need]),
+                                                 *platform.load_balancer_ready]),
                        replace_on_changes=NLB_REPLACE_ON_CHANGES, delete_before_replace=True),
         )
 

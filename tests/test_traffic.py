@@ -267,8 +267,17 @@ TRANSITIONS = [
 ]
 
 
+def _on_edge(overrides: Optional[tuple[str, ...]], edge: str) -> Optional[tuple[str, ...]]:
+    return None if overrides is None else (*overrides, f"traffic.edge={edge}")
+
+
+EDGES = ["nginx", "istio"]
+
+
+@pytest.mark.parametrize("edge", EDGES)
 @pytest.mark.parametrize("before,after", [case[1:] for case in TRANSITIONS], ids=[case[0] for case in TRANSITIONS])
-def test_every_intermediate_state_routes_to_serving_colours(before, after):
+def test_every_intermediate_state_routes_to_serving_colours(before, after, edge):
+    before, after = _on_edge(before, edge), _on_edge(after, edge)
     old, new = _routers(_render(before)), _routers(_render(after))
     assert misrouted(old) == [] and misrouted(new) == []
     changed = [key for key in new if old.get(key) != new[key]]
@@ -289,11 +298,13 @@ def test_the_old_order_is_caught():
     assert ["100% via canary Ingress -> api-service-canary -> blue (serving: ['green'])"] in problems
 
 
-def test_retiring_colour_waits_for_every_router():
+@pytest.mark.parametrize("edge,ingresses", [("nginx", [MAIN_INGRESS, CANARY_INGRESS]), ("istio", [])])
+def test_retiring_colour_waits_for_every_router(edge, ingresses):
     """A retiring colour's Deployment is ordered after every object that routes API traffic (through the
     deferred Traffic.routing); the live colour's Deployment comes before them all."""
-    run = _render(_release("green", 0, "blue"))
-    routers = [ACTIVE_SVC, CANARY_SVC, f"Service/{PROD}/api-service-mesh", MAIN_INGRESS, CANARY_INGRESS, DR, VS]
+    run = _render(_on_edge(_release("green", 0, "blue"), edge))
+    assert [key for key in objects(run) if key.startswith("Ingress/")] == ingresses
+    routers = [ACTIVE_SVC, CANARY_SVC, f"Service/{PROD}/api-service-mesh", *ingresses, DR, VS]
     retired, live = f"Deployment/{PROD}/api-deployment-blue", f"Deployment/{PROD}/api-deployment-green"
     order = update_order(run, [*routers, retired, live])
     assert order[retired] == set(routers) | {live}

@@ -13,7 +13,7 @@ props the policy pack sees, which may be Mapping proxies) and tolerate any shape
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal, Optional, Protocol
 
 from components.api import HTTP_PORT, METRICS_PORT, SCRAPE_ANNOTATIONS
@@ -57,10 +57,24 @@ def traffic_state(release: ReleaseConfig) -> TrafficState:
 
 @dataclass(frozen=True)
 class Site:
-    """Where the platform runs the Istio ingress gateway (Platform.istio_gateway_namespace/_selector)."""
+    """Where the platform runs the edge proxies: ingress-nginx's controller (Platform.ingress_namespace,
+    ingress_controller_selector) and the Istio ingress gateway (istio_gateway_namespace, _selector)."""
 
     gateway_namespace: str
     gateway_selector: dict[str, str]
+    ingress_namespace: str = ""
+    ingress_selector: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EdgeTarget:
+    """The pods the public NLB sends to when a router carries public traffic (`traffic.edge`)."""
+
+    namespace: str
+    selector: dict[str, str]
+    https_port: int | str  # the pods' port (number or name) behind the NLB's 443 and 80
+    http_port: int | str
+    needs: tuple[Need, ...]  # the platform releases running those pods
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,14 @@ class Router(Protocol):
     name: str  # the traffic.edge value that selects it
     # Its objects' names in the prod namespace (the edge SLO's metrics are labelled with them).
     object_names: tuple[str, ...]
+
+    def renders(self, edge: str) -> bool:
+        """Whether its objects exist when `traffic.edge` is `edge`."""
+        ...
+
+    def edge_target(self, site: Site) -> EdgeTarget:
+        """The pods the NLB fronts when this router is the edge."""
+        ...
 
     def objects(self, config: DocRagConfig, site: Site) -> list[RouterObject]:
         """Its objects for the config's traffic state (colours, weight, host, TLS, timeouts), in order."""

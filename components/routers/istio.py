@@ -16,6 +16,7 @@ from components.config import COLORS, DocRagConfig
 from components.platform import CLUSTER_ISSUER  # no copies
 from components.routers.base import (
     TLS_SECRET,
+    EdgeTarget,
     OfKind,
     Routed,
     RouterObject,
@@ -51,17 +52,19 @@ def mesh_service_manifest() -> dict[str, Any]:
 
 
 def gateway_manifest(config: DocRagConfig, gateway_selector: dict[str, str]) -> dict[str, Any]:
+    servers: list[dict[str, Any]] = [{
+        "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+        "tls": {"mode": "SIMPLE", "credentialName": TLS_SECRET},
+        "hosts": [config.domain],
+    }]
+    if config.traffic.edge == "istio":
+        # As the edge it also takes the NLB's port 80, and answers it with a redirect to HTTPS only.
+        servers.append({"port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                        "tls": {"httpsRedirect": True}, "hosts": [config.domain]})
     return {
         "apiVersion": ISTIO_API, "kind": "Gateway",
         "metadata": metadata(GATEWAY),
-        "spec": {
-            "selector": gateway_selector,
-            "servers": [{
-                "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
-                "tls": {"mode": "SIMPLE", "credentialName": TLS_SECRET},
-                "hosts": [config.domain],
-            }],
-        },
+        "spec": {"selector": gateway_selector, "servers": servers},
     }
 
 
@@ -77,8 +80,8 @@ def destination_rule_manifest() -> dict[str, Any]:
 
 
 def virtual_service_manifest(config: DocRagConfig) -> dict[str, Any]:
-    # Bound to the gateway only (not `mesh`): retries and fault delay act on in-cluster gateway clients, never
-    # on public requests, which NGINX routes.
+    # Bound to the gateway only (not `mesh`): retries and fault delay act on the gateway's clients: in-cluster
+    # ones behind an NGINX edge, public requests when Istio is the edge (traffic.edge).
     traffic = config.traffic
     route: dict[str, Any] = {
         "match": [{"uri": {"prefix": MESH_PREFIX}}],
@@ -146,6 +149,13 @@ def _subset_labels(rules: list[Mapping[str, Any]], host: str, subset: str) -> Ma
 class IstioRouter:
     name: str = "istio"
     object_names: tuple[str, ...] = (VIRTUAL_SERVICE, DESTINATION_RULE, GATEWAY)
+
+    def renders(self, edge: str) -> bool:
+        return True  # the seed specifies its objects: in-cluster behind NGINX, public as the edge
+
+    def edge_target(self, site: Site) -> EdgeTarget:
+        # The gateway chart's pods bind the Gateway's server ports themselves (80 and 443).
+        return EdgeTarget(site.gateway_namespace, site.gateway_selector, 443, 80, ("istio",))
 
     def objects(self, config: DocRagConfig, site: Site) -> list[RouterObject]:
         return [

@@ -15,6 +15,7 @@ from components.routers.base import (
     ACTIVE_SERVICE,
     CANARY_SERVICE,
     TLS_SECRET,
+    EdgeTarget,
     OfKind,
     Routed,
     RouterObject,
@@ -152,6 +153,13 @@ class NginxRouter:
     name: str = "nginx"
     object_kinds = ("Ingress",)
     object_names: tuple[str, ...] = (MAIN_INGRESS, CANARY_INGRESS)
+
+    def renders(self, edge: str) -> bool:
+        return edge == self.name  # ingress-nginx is installed only to be the edge
+
+    def edge_target(self, site: Site) -> EdgeTarget:
+        # After ingress-nginx: with PROXY v2 the NLB must not send to a controller not yet expecting it.
+        return EdgeTarget(site.ingress_namespace, site.ingress_selector, "https", "http", ("ingress",))
 
     def objects(self, config: DocRagConfig, site: Site) -> list[RouterObject]:
         route = main_route(config)
