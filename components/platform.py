@@ -84,6 +84,12 @@ AUTOSCALER_IMAGE_TAGS = {"1.33": "v1.33.6", "1.34": "v1.34.5", "1.35": "v1.35.2"
 # into every Ingress status, so `kubectl get ingress` shows the NLB instead of a ClusterIP.
 EDGE_SERVICE = f"{NS_INGRESS}/api-service-alb"
 
+# Gateway API v1 CRDs (standard channel), pinned: installed only when a router needs them (traffic.edge).
+# Istio 1.30 implements this version; the Go module sigs.k8s.io/gateway-api at the same tag holds the same CRDs.
+GATEWAY_API_VERSION = "v1.6.3"
+GATEWAY_API_CRDS = ("https://github.com/kubernetes-sigs/gateway-api/releases/download/"
+                    f"{GATEWAY_API_VERSION}/standard-install.yaml")
+
 # Namespaces the charts install into, created here with Pod Security labels instead of by Helm (which
 # would leave them unlabelled). cert-manager's chart runs restricted-compliant pods (non-root, seccomp
 # RuntimeDefault, no capabilities). istio-system holds only istiod here (no istio-cni DaemonSet, which
@@ -99,7 +105,8 @@ class Platform(pulumi.ComponentResource):
     while the controller is still there to remove the NLB and the finalizer it put on the Service."""
 
     def __init__(self, name: str, config: PlatformConfig, cluster: Cluster, namespaces: Namespaces,
-                 kubernetes_version: str, opts: Optional[pulumi.ResourceOptions] = None, ingress_nginx: bool = True):
+                 kubernetes_version: str, opts: Optional[pulumi.ResourceOptions] = None, ingress_nginx: bool = True,
+                 gateway_api: bool = False):
         super().__init__("doc-rag:platform:Platform", name, None, opts)
         self.releases: dict[str, k8s.helm.v3.Release] = {}
         self.addon_namespaces: dict[str, k8s.core.v1.Namespace] = {}
@@ -107,6 +114,7 @@ class Platform(pulumi.ComponentResource):
         self.cert_manager_ready: list[pulumi.Resource] = []
         self.ingress_ready: list[pulumi.Resource] = []
         self.load_balancer_ready: list[pulumi.Resource] = []
+        self.gateway_api_ready: list[pulumi.Resource] = []
         self.cluster_issuer_name = CLUSTER_ISSUER
         self.ingress_class = INGRESS_CLASS
         self.ingress_namespace = NS_INGRESS
@@ -195,6 +203,10 @@ class Platform(pulumi.ComponentResource):
             assert config.acmeEmail is not None  # the config model requires it with clusterIssuer
             self.cert_manager_ready.append(self._cluster_issuer(config.acmeEmail, list(self.cert_manager_ready)))
 
+        if gateway_api:  # before istiod, which reads these CRDs when it starts
+            self.gateway_api_ready.append(k8s.yaml.v2.ConfigFile(
+                "gateway-api-crds", file=GATEWAY_API_CRDS, opts=pulumi.ResourceOptions(parent=self)))
+
         if config.installs("istio"):
             istio_ns = self._addon_namespace(ISTIO_NAMESPACE, kubernetes_version)
             base = self._release(
@@ -203,7 +215,7 @@ class Platform(pulumi.ComponentResource):
             )
             istiod = self._release(
                 "istiod", "istio", config, chart="istiod", namespace=ISTIO_NAMESPACE,
-                depends_on=[base, *services_after],
+                depends_on=[base, *self.gateway_api_ready, *services_after],
                 values={"pilot": {"autoscaleMin": 2}, "meshConfig": {"accessLogFile": "/dev/stdout"}},
             )
             self._release(

@@ -35,11 +35,22 @@ def check_receiving_colours(release: ReleaseConfig) -> list[str]:
     return problems
 
 
+def check_edge(edge: str) -> list[str]:
+    """`traffic.edge` names a router of the registry."""
+    if edge in REGISTRY:
+        return []
+    return [f"traffic.edge = {edge!r}: allowed: {' | '.join(REGISTRY)} (the router whose pods the public NLB fronts)"]
+
+
 def preflight(config: DocRagConfig) -> None:
     """Raise ConfigError listing every broken release invariant; return None when the release is safe."""
+    edge = check_edge(config.traffic.edge)
+    if edge:  # nothing below can be judged without knowing which routers render
+        raise ConfigError(edge)
     problems = [
         *check_receiving_colours(config.release),
-        *(problem for router in REGISTRY.values() for problem in router.preflight(config)),
+        *(problem for router in REGISTRY.values() if router.renders(config.traffic.edge)
+          for problem in router.preflight(config)),
     ]
     if problems:
         raise ConfigError(problems)

@@ -60,6 +60,9 @@ class EdgePeers:
     ingress_pods: Optional[Mapping[str, str]] = field(default_factory=lambda: dict(INGRESS_CONTROLLER_SELECTOR))
     gateway_namespace: str = NS_INGRESS
     gateway_pods: Mapping[str, str] = field(default_factory=lambda: dict(ISTIO_GATEWAY_SELECTOR))
+    # The pods the public NLB fronts (the router `traffic.edge` names); None: ingress-nginx's.
+    edge_namespace: str = NS_INGRESS
+    edge_pods: Optional[Mapping[str, str]] = None
 
 # Our own pods, selected by the labels components/api.py, data.py and observability.py give them.
 API_POD_LABELS = {"app.kubernetes.io/name": APP, "app.kubernetes.io/component": api.COMPONENT}
@@ -139,17 +142,34 @@ def _ingress_nginx(edge: EdgePeers) -> list[k8s.networking.v1.NetworkPolicyPeerA
     return [] if edge.ingress_pods is None else [_peer(edge.ingress_namespace, edge.ingress_pods)]
 
 
+def _public_edge(edge: EdgePeers) -> tuple[str, Mapping[str, str]]:
+    if edge.edge_pods is not None:
+        return edge.edge_namespace, edge.edge_pods
+    assert edge.ingress_pods is not None, "no edge pods: neither traffic.edge's nor ingress-nginx's"
+    return edge.ingress_namespace, edge.ingress_pods
+
+
+def _edge_proxies(edge: EdgePeers) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    """The public edge's pods, ingress-nginx's when it runs, and the Istio gateway's (the seed's in-cluster
+    routes), each once."""
+    found: list[tuple[str, Mapping[str, str]]] = []
+    for namespace, pods in (_public_edge(edge), (edge.ingress_namespace, edge.ingress_pods),
+                            (edge.gateway_namespace, edge.gateway_pods)):
+        if pods is not None and (namespace, dict(pods)) not in [(n, dict(p)) for n, p in found]:
+            found.append((namespace, pods))
+    return [_peer(namespace, pods) for namespace, pods in found]
+
+
 def prod_policies(edge: EdgePeers) -> list[PolicySpec]:
-    # The ACME solver answers the public edge: ingress-nginx when it runs, else the Istio gateway.
-    solver_peers = _ingress_nginx(edge) or [_peer(edge.gateway_namespace, edge.gateway_pods)]
+    # The ACME solver answers through the public edge.
+    solver_peers = [_peer(*_public_edge(edge))]
     return [
         default_deny(NS_PROD),
         # The seed's policy name, for the API pods; it also covers what the seed forgot (Redis, the scrape).
         PolicySpec(
             "doc-rag-network-policy", NS_PROD, API_POD_LABELS,
             ingress=(
-                _ingress([*_ingress_nginx(edge), _peer(edge.gateway_namespace, edge.gateway_pods)],
-                         _ports(api.HTTP_PORT)),
+                _ingress(_edge_proxies(edge), _ports(api.HTTP_PORT)),
                 _ingress([_peer(NS_MONITORING, PROMETHEUS_POD_LABELS)], _ports(api.METRICS_PORT)),
             ),
             egress=(

@@ -167,7 +167,8 @@ class Traffic(pulumi.ComponentResource):
         platform = args.platform
         needs: dict[str, list[pulumi.Resource]] = {
             "serving": [prod, *args.serving], "ingress": platform.ingress_ready,
-            "cert_manager": platform.cert_manager_ready, "istio": platform.istio_ready}
+            "cert_manager": platform.cert_manager_ready, "istio": platform.istio_ready,
+            "gateway_api": platform.gateway_api_ready}
 
         # Update order (docs/traffic.md "Update order"): the Services whose colour receives traffic in the target
         # state, then the objects carrying the canary weight, then the Services that receive none; so every

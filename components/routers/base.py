@@ -31,8 +31,9 @@ TLS_SECRET = "doc-rag-tls"
 PATCH_FORCE = {"pulumi.com/patchForce": "true"}
 
 # What a router object waits for from outside the traffic layer: the live colours' Deployments, and the
-# platform's releases (components/platform.py: ingress_ready, cert_manager_ready, istio_ready).
-Need = Literal["serving", "ingress", "cert_manager", "istio"]
+# platform's releases (components/platform.py: ingress_ready, cert_manager_ready, istio_ready,
+# gateway_api_ready). The platform installs ingress-nginx and the Gateway API CRDs only when needed.
+Need = Literal["serving", "ingress", "cert_manager", "istio", "gateway_api"]
 
 
 @dataclass(frozen=True)
