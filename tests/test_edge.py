@@ -24,6 +24,10 @@ PROMETHEUS_POLICY = "NetworkPolicy/doc-rag-monitoring/prometheus-network-policy"
 NGINX_PODS = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/instance": "ingress-nginx",
               "app.kubernetes.io/component": "controller"}
 GATEWAY_PODS = {"istio": "ingressgateway"}
+PUBLIC_GATEWAY_PODS = {"gateway.networking.k8s.io/gateway-name": "doc-rag-public"}
+ROUTE = f"HTTPRoute/{PROD}/doc-rag-route"
+REDIRECT = f"HTTPRoute/{PROD}/doc-rag-https-redirect"
+PUBLIC_GATEWAY = "Gateway/doc-rag-ingress/doc-rag-public"
 
 # (activeColor, canaryWeight, Istio {blue, green}): a release walked to the flip and back.
 WALK = [("blue", 0, {"blue": 100, "green": 0}), ("blue", 5, {"blue": 95, "green": 5}),
@@ -39,14 +43,14 @@ def _walk(edge: str) -> list[RunResult]:
 
 @pytest.fixture(scope="module")
 def walks() -> dict[str, list[RunResult]]:
-    return {edge: _walk(edge) for edge in ("nginx", "istio")}
+    return {edge: _walk(edge) for edge in ("nginx", "istio", "gateway")}
 
 
 def _peers(policy: dict[str, Any], rule: int = 0) -> list[dict[str, Any]]:
     return [peer["podSelector"]["matchLabels"] for peer in policy["spec"]["ingress"][rule]["from"]]
 
 
-@pytest.mark.parametrize("edge", ["nginx", "istio"])
+@pytest.mark.parametrize("edge", ["nginx", "istio", "gateway"])
 @pytest.mark.parametrize("step", range(len(WALK)))
 def test_the_weight_reaches_exactly_the_routers_of_the_edge(walks, edge, step):
     active, weight, istio = WALK[step]
@@ -62,6 +66,14 @@ def test_the_weight_reaches_exactly_the_routers_of_the_edge(walks, edge, step):
     else:  # no NGINX object carries a weight nobody applies
         assert [key for key in rendered if key.startswith("Ingress/")] == []
         assert "nginxCanaryWeight" not in table
+    if edge == "gateway":
+        (rule,) = rendered[ROUTE]["spec"]["rules"]
+        selects = {ref["name"]: ref["weight"] for ref in rule["backendRefs"]}
+        assert selects == {"api-service": 100 - weight, "api-service-canary": weight}
+        assert table["gatewayWeights"] == selects
+    else:
+        assert [key for key in rendered if key.startswith("HTTPRoute/")] == []
+        assert "gatewayWeights" not in table
 
 
 def test_istio_edge_fronts_the_gateway_and_installs_no_ingress_nginx(walks):
@@ -100,4 +112,42 @@ def test_network_policies_admit_exactly_the_edge_pods(walks):
 def test_an_unknown_edge_exits_2_naming_the_key_and_the_choices(tmp_path):
     outcome, printed = run_plan(tmp_path, "dev", ("traffic.edge=haproxy",))
     assert outcome.exit_code == 2
-    assert "traffic.edge = 'haproxy': allowed: nginx | istio" in printed
+    assert "traffic.edge = 'haproxy': allowed: nginx | istio | gateway" in printed
+
+
+def test_gateway_edge_is_the_gateway_api_implemented_by_istio(walks):
+    run = walks["gateway"][1]
+    rendered = objects(run)
+    gateway = rendered[PUBLIC_GATEWAY]
+    assert gateway["spec"]["gatewayClassName"] == "istio"
+    assert gateway["metadata"]["annotations"]["networking.istio.io/service-type"] == "ClusterIP"
+    assert [(listener["name"], listener["protocol"], listener["port"]) for listener in gateway["spec"]["listeners"]] \
+        == [("https", "HTTPS", 443), ("http", "HTTP", 80)]
+    assert rendered[REDIRECT]["spec"]["parentRefs"][0]["sectionName"] == "http"
+    assert rendered[REDIRECT]["spec"]["rules"] == [
+        {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}]
+    assert rendered[ROUTE]["spec"]["parentRefs"][0]["sectionName"] == "https"
+    nlb = rendered[NLB]
+    assert nlb["spec"]["selector"] == PUBLIC_GATEWAY_PODS
+    assert [(port["port"], port["targetPort"]) for port in nlb["spec"]["ports"]] == [(443, 443), (80, 80)]
+    # The CRDs come from the platform, pinned, and only for this edge.
+    (crds,) = [r for r in run.resources if r.name == "gateway-api-crds"]
+    assert crds.inputs["file"] == ("https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.3/"
+                                   "standard-install.yaml")
+    assert not [r for r in walks["istio"][1].resources if r.name == "gateway-api-crds"]
+    assert "ingress-nginx" not in {r.inputs["name"] for r in run.of_type(RELEASE_TYPE)}
+    assert _peers(rendered[API_POLICY]) == [PUBLIC_GATEWAY_PODS, GATEWAY_PODS]
+    assert _peers(rendered[SOLVER_POLICY]) == [PUBLIC_GATEWAY_PODS]
+
+
+def test_preflight_refuses_a_route_off_the_colour_services_or_off_100():
+    from components.routers.gateway import check_backends
+
+    broken = {"metadata": {"name": "doc-rag-route"}, "spec": {"rules": [{"backendRefs": [
+        {"name": "api-service", "weight": 90}, {"name": "api-service-mesh", "weight": 20}]}]}}
+    assert check_backends(broken) == [
+        "HTTPRoute doc-rag-route rules[0] backendRefs ['api-service-mesh']: allowed: api-service, api-service-canary",
+        "HTTPRoute doc-rag-route rules[0] weights sum to 110: allowed: exactly 100",
+    ]
+    broken["spec"]["rules"][0]["backendRefs"][1] = {"name": "api-service-canary", "weight": 10}
+    assert check_backends(broken) == []

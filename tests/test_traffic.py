@@ -143,7 +143,7 @@ def test_diff_sees_a_changed_field(walk):
 # -- update order: every state between two renders routes only to colours that serve -------------------------
 
 DR = f"DestinationRule/{PROD}/doc-rag-api"
-ROUTER_KINDS = ("Deployment", "Service", "Ingress", "VirtualService", "DestinationRule")
+ROUTER_KINDS = ("Deployment", "Service", "Ingress", "VirtualService", "DestinationRule", "HTTPRoute")
 CANARY_KEY = "nginx.ingress.kubernetes.io/canary"
 
 
@@ -184,6 +184,9 @@ def misrouted(state: dict[str, dict[str, Any]]) -> list[str]:
                 service = canary["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]
                 check(weight, colour_of(service), f"canary Ingress -> {service}")
         check(100 - weight, colour_of(backend), f"main Ingress -> {backend}")
+    for route in (obj for obj in state.values() if obj["kind"] == "HTTPRoute"):  # the Gateway API edge
+        for ref in (ref for rule in route["spec"]["rules"] for ref in rule.get("backendRefs", [])):
+            check(ref["weight"], colour_of(ref["name"]), f"HTTPRoute -> {ref['name']}")
     if VS in state:
         subsets = {subset["name"]: subset["labels"]["version"] for subset in state[DR]["spec"]["subsets"]} \
             if DR in state else {}
@@ -271,7 +274,7 @@ def _on_edge(overrides: Optional[tuple[str, ...]], edge: str) -> Optional[tuple[
     return None if overrides is None else (*overrides, f"traffic.edge={edge}")
 
 
-EDGES = ["nginx", "istio"]
+EDGES = ["nginx", "istio", "gateway"]
 
 
 @pytest.mark.parametrize("edge", EDGES)
@@ -298,12 +301,14 @@ def test_the_old_order_is_caught():
     assert ["100% via canary Ingress -> api-service-canary -> blue (serving: ['green'])"] in problems
 
 
-@pytest.mark.parametrize("edge,ingresses", [("nginx", [MAIN_INGRESS, CANARY_INGRESS]), ("istio", [])])
+@pytest.mark.parametrize("edge,ingresses", [("nginx", [MAIN_INGRESS, CANARY_INGRESS]), ("istio", []),
+                                            ("gateway", [f"HTTPRoute/{PROD}/doc-rag-route"])])
 def test_retiring_colour_waits_for_every_router(edge, ingresses):
     """A retiring colour's Deployment is ordered after every object that routes API traffic (through the
     deferred Traffic.routing); the live colour's Deployment comes before them all."""
     run = _render(_on_edge(_release("green", 0, "blue"), edge))
-    assert [key for key in objects(run) if key.startswith("Ingress/")] == ingresses
+    assert [key for key in objects(run) if key.split("/")[0] in ("Ingress", "HTTPRoute")
+            and key.split("/")[2] != "doc-rag-https-redirect"] == ingresses
     routers = [ACTIVE_SVC, CANARY_SVC, f"Service/{PROD}/api-service-mesh", *ingresses, DR, VS]
     retired, live = f"Deployment/{PROD}/api-deployment-blue", f"Deployment/{PROD}/api-deployment-green"
     order = update_order(run, [*routers, retired, live])

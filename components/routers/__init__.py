@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from components.routers.base import Router
+from components.routers.gateway import GatewayRouter
 from components.routers.istio import IstioRouter
 from components.routers.nginx import NginxRouter
 
 REGISTRY: dict[str, Router] = {
     "nginx": NginxRouter(),
     "istio": IstioRouter(),
+    "gateway": GatewayRouter(),
 }
