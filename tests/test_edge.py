@@ -151,3 +151,16 @@ def test_preflight_refuses_a_route_off_the_colour_services_or_off_100():
     ]
     broken["spec"]["rules"][0]["backendRefs"][1] = {"name": "api-service-canary", "weight": 10}
     assert check_backends(broken) == []
+
+
+@pytest.mark.parametrize("edge", ["istio", "gateway"])
+def test_pulumi_up_refuses_an_edge_without_a_certificate_path(edge):
+    from components.deploy_gate import deploy_blockers
+    from ops.stackconfig import load_stack_config
+
+    blockers = deploy_blockers(load_stack_config("prod", [f"traffic.edge={edge}"]).model())
+    assert [b for b in blockers if b.startswith("traffic.edge")] == [
+        f"traffic.edge = '{edge}': the gateway's TLS certificate is issued by HTTP-01 through the 'nginx' "
+        "IngressClass, which runs only with the nginx edge, so its HTTPS listener would have no certificate; "
+        "allowed: nginx until the issuer solves through the chosen edge"]
+    assert not [b for b in deploy_blockers(load_stack_config("prod", []).model()) if b.startswith("traffic.edge")]
