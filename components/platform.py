@@ -203,7 +203,7 @@ class Platform(pulumi.ComponentResource):
             assert config.acmeEmail is not None  # the config model requires it with clusterIssuer
             self.cert_manager_ready.append(self._cluster_issuer(config.acmeEmail, list(self.cert_manager_ready)))
 
-        if gateway_api:  # before istiod, which reads these CRDs when it starts
+        if gateway_api and config.enabled:  # before istiod, which reads these CRDs when it starts
             self.gateway_api_ready.append(k8s.yaml.v2.ConfigFile(
                 "gateway-api-crds", file=GATEWAY_API_CRDS, opts=pulumi.ResourceOptions(parent=self)))
 
