@@ -150,6 +150,10 @@ class Router(Protocol):
         """(message, object) for every object its controller would ignore or misapply."""
         ...
 
+    def rate_limits(self, of_kind: OfKind) -> Iterator[str]:
+        """Every per-client rate limit its objects set, described (none: its edge has no such limit)."""
+        ...
+
 
 def api_service_manifest(name: str, selector: dict[str, str], scrape: bool = True) -> dict[str, Any]:
     # The seed's Prometheus job discovers endpoints through these Service annotations (one copy, api.py).

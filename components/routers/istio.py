@@ -221,3 +221,6 @@ class IstioRouter:
 
     def route_violations(self, of_kind: OfKind) -> Iterator[tuple[str, Mapping[str, Any]]]:
         return iter(())
+
+    def rate_limits(self, of_kind: OfKind) -> Iterator[str]:
+        return iter(())  # no local rate limit rendered yet (docs/traffic.md "The public edge")

@@ -34,6 +34,7 @@ CANARY_INGRESS = "api-ingress"
 NGINX = "nginx.ingress.kubernetes.io"
 CANARY = f"{NGINX}/canary"
 CANARY_WEIGHT = f"{NGINX}/canary-weight"
+RATE_LIMITS = (f"{NGINX}/limit-rps", f"{NGINX}/limit-connections")
 _CANARY_MATCHERS = (f"{NGINX}/canary-by-header", f"{NGINX}/canary-by-cookie")
 
 
@@ -70,8 +71,8 @@ def main_ingress_manifest(config: DocRagConfig, route: Route) -> dict[str, Any]:
         f"{NGINX}/force-ssl-redirect": "true",
         f"{NGINX}/backend-protocol": "HTTP",
         # ingress-nginx's names (the deployment plan's `rate-limit-*` are not read by any release).
-        f"{NGINX}/limit-rps": str(config.traffic.rateLimitRps),
-        f"{NGINX}/limit-connections": str(config.traffic.rateLimitConnections),
+        RATE_LIMITS[0]: str(config.traffic.rateLimitRps),
+        RATE_LIMITS[1]: str(config.traffic.rateLimitConnections),
         "cert-manager.io/cluster-issuer": CLUSTER_ISSUER,
     }
     return {
@@ -214,3 +215,10 @@ class NginxRouter:
                 yield (f"canary Ingress {name} routes host {host} path {path} ({path_type or 'no pathType'}), which "
                        f"no main Ingress in {namespace} serves with the same host/path/pathType; NGINX ignores such "
                        "a canary", canary)
+
+    def rate_limits(self, of_kind: OfKind) -> Iterator[str]:
+        for ingress in of_kind("Ingress"):
+            annotations = annotations_of(ingress)
+            for key in RATE_LIMITS:
+                if key in annotations:
+                    yield f"Ingress {name_of(ingress)} {key.rsplit('/', 1)[-1]} {annotations[key]}"
