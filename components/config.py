@@ -507,6 +507,9 @@ class ReleaseConfig(_Strict):
 
 
 class TrafficConfig(_Strict):
+    # Which router carries public traffic (the NLB fronts its pods): a name in components/routers/ REGISTRY,
+    # checked by the preflight against that one list.
+    edge: str = "nginx"
     rateLimitRps: int = Field(default=100, ge=1, le=100000)
     rateLimitConnections: int = Field(default=10, ge=1, le=100000)
     retries: int = Field(default=3, ge=0, le=10)

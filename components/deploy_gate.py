@@ -17,6 +17,7 @@ from typing import Optional
 import pulumi
 
 from components.config import ConfigError, DocRagConfig
+from components.platform import INGRESS_CLASS
 
 # RFC 2606 / RFC 6761: names no registry delegates, so no ACM DNS validation and no ACME order can succeed.
 RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
@@ -37,12 +38,22 @@ def _documentation_range(cidr: str) -> bool:
     return any(network.overlaps(documentation) for documentation in DOCUMENTATION_NETWORKS)
 
 
+def edge_blockers(config: DocRagConfig) -> list[str]:
+    """The ClusterIssuer solves HTTP-01 through ingress-nginx's IngressClass: another edge gets no certificate,
+    and its gateway's HTTPS listener would have no Secret to serve (docs/traffic.md "The public edge")."""
+    if config.traffic.edge == "nginx" or not config.platform.enabled:
+        return []
+    return [f"traffic.edge = {config.traffic.edge!r}: the gateway's TLS certificate is issued by HTTP-01 through "
+            f"the {INGRESS_CLASS!r} IngressClass, which runs only with the nginx edge, so its HTTPS listener would "
+            "have no certificate; allowed: nginx until the issuer solves through the chosen edge"]
+
+
 def deploy_blockers(config: DocRagConfig) -> list[str]:
     """Problems `pulumi up` refuses and the offline plan only reports (eks stacks: what AWS would do)."""
     cluster = config.cluster
+    problems = edge_blockers(config)
     if cluster.mode != "eks":
-        return []
-    problems = []
+        return problems
     if reserved_domain(config.domain):
         problems.append(
             f"domain = {config.domain!r}: a reserved name (RFC 2606/6761) that ACM can never validate and "

@@ -15,8 +15,9 @@ from components.namespaces import Namespaces
 from components.observability import Observability, ObservabilityArgs
 from components.platform import Platform, edge_load_balancer
 from components.postgres_backup import postgres_backup
+from components.routers import REGISTRY
 from components.security import EdgePeers, SecurityArgs, SecurityPolicies
-from components.traffic import Traffic, TrafficArgs, deferred_routers
+from components.traffic import Traffic, TrafficArgs, deferred_routers, platform_needs, site_of
 
 
 class DocRag(pulumi.ComponentResource):
@@ -27,14 +28,16 @@ class DocRag(pulumi.ComponentResource):
                                platform=config.platform, opts=pulumi.ResourceOptions(parent=self))
         # Every Kubernetes child below inherits the explicit provider through this parent.
         k8s_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
-        edge = edge_load_balancer(config.cluster.mode, config.platform)
+        needs = platform_needs(config)  # ingress-nginx and the Gateway API CRDs only for a router needing them
+        ingress_nginx = "ingress" in needs
+        edge = edge_load_balancer(config.cluster.mode, config.platform, ingress_nginx)
         self.namespaces = Namespaces("namespaces", config.kubernetesVersion,
                                      readiness_gates=edge.load_balancer_class is not None, opts=k8s_opts)
 
         # -- platform add-ons (components/platform.py) --
         # Traffic objects using Istio CRDs depend_on self.platform.istio_ready; TLS Ingresses on cert_manager_ready.
         self.platform = Platform("platform", config.platform, self.cluster, self.namespaces, config.kubernetesVersion,
-                                 opts=k8s_opts)
+                                 opts=k8s_opts, ingress_nginx=ingress_nginx, gateway_api="gateway_api" in needs)
 
         # -- workloads (components/data.py, components/api.py) --
         prod_namespace = self.namespaces.by_name[NS_PROD]
@@ -61,8 +64,11 @@ class DocRag(pulumi.ComponentResource):
         resolve_routing(pulumi.Output.from_input(self.traffic.routing))
 
         # -- security (components/security.py) --
-        peers = EdgePeers(self.platform.ingress_namespace, self.platform.ingress_controller_selector,
-                          self.platform.istio_gateway_namespace, self.platform.istio_gateway_selector)
+        public = REGISTRY[config.traffic.edge].edge_target(site_of(self.platform))
+        peers = EdgePeers(self.platform.ingress_namespace,
+                          self.platform.ingress_controller_selector if ingress_nginx else None,
+                          self.platform.istio_gateway_namespace, self.platform.istio_gateway_selector,
+                          public.namespace, public.selector)
         self.security = SecurityPolicies("security", SecurityArgs(config, self.namespaces.by_name, peers),
                                          opts=k8s_opts)
 

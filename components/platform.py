@@ -67,14 +67,16 @@ class EdgeLoadBalancer:
     proxy_protocol: bool = False  # the NLB prepends PROXY v2 (the client address) and ingress-nginx expects it
 
 
-def edge_load_balancer(cluster_mode: str, config: PlatformConfig) -> EdgeLoadBalancer:
+def edge_load_balancer(cluster_mode: str, config: PlatformConfig, ingress_nginx: bool = True) -> EdgeLoadBalancer:
     """eks: the AWS Load Balancer Controller (installed here, or already running when `install: false`) owns
     the NLB, which then carries client addresses over PROXY v2 so NGINX rate-limits per client, not per NLB
     node. That needs ingress-nginx's config, which is ours only when this stack installs it. existing mode:
-    whatever load balancer the cluster has; nothing is assumed about it."""
+    whatever load balancer the cluster has; nothing is assumed about it. `ingress_nginx`: whether the routers
+    need it at all (components/traffic.py platform_needs); another edge gets no PROXY v2."""
     if cluster_mode != "eks":
         return EdgeLoadBalancer()
-    return EdgeLoadBalancer(load_balancer_class=AWS_NLB_CLASS, proxy_protocol=config.installs("ingressNginx"))
+    return EdgeLoadBalancer(load_balancer_class=AWS_NLB_CLASS,
+                            proxy_protocol=ingress_nginx and config.installs("ingressNginx"))
 
 
 # cluster-autoscaler's minor version must match the control plane's: the newest patch of each minor
@@ -84,6 +86,12 @@ AUTOSCALER_IMAGE_TAGS = {"1.33": "v1.33.6", "1.34": "v1.34.5", "1.35": "v1.35.2"
 # The traffic layer's NLB Service (components/traffic.py NLB_SERVICE): ingress-nginx publishes its address
 # into every Ingress status, so `kubectl get ingress` shows the NLB instead of a ClusterIP.
 EDGE_SERVICE = f"{NS_INGRESS}/api-service-alb"
+
+# Gateway API v1 CRDs (standard channel), pinned: installed only when a router needs them (traffic.edge).
+# Istio 1.30 implements this version; the Go module sigs.k8s.io/gateway-api at the same tag holds the same CRDs.
+GATEWAY_API_VERSION = "v1.6.3"
+GATEWAY_API_CRDS = ("https://github.com/kubernetes-sigs/gateway-api/releases/download/"
+                    f"{GATEWAY_API_VERSION}/standard-install.yaml")
 
 # Namespaces the charts install into, created here with Pod Security labels instead of by Helm (which
 # would leave them unlabelled). cert-manager's chart runs restricted-compliant pods (non-root, seccomp
@@ -100,7 +108,8 @@ class Platform(pulumi.ComponentResource):
     while the controller is still there to remove the NLB and the finalizer it put on the Service."""
 
     def __init__(self, name: str, config: PlatformConfig, cluster: Cluster, namespaces: Namespaces,
-                 kubernetes_version: str, opts: Optional[pulumi.ResourceOptions] = None):
+                 kubernetes_version: str, opts: Optional[pulumi.ResourceOptions] = None, ingress_nginx: bool = True,
+                 gateway_api: bool = False):
         super().__init__("doc-rag:platform:Platform", name, None, opts)
         self.releases: dict[str, k8s.helm.v3.Release] = {}
         self.addon_namespaces: dict[str, k8s.core.v1.Namespace] = {}
@@ -108,13 +117,14 @@ class Platform(pulumi.ComponentResource):
         self.cert_manager_ready: list[pulumi.Resource] = []
         self.ingress_ready: list[pulumi.Resource] = []
         self.load_balancer_ready: list[pulumi.Resource] = []
+        self.gateway_api_ready: list[pulumi.Resource] = []
         self.cluster_issuer_name = CLUSTER_ISSUER
         self.ingress_class = INGRESS_CLASS
         self.ingress_namespace = NS_INGRESS
         self.ingress_controller_selector = dict(INGRESS_CONTROLLER_SELECTOR)
         self.istio_gateway_namespace = NS_INGRESS
         self.istio_gateway_selector = dict(ISTIO_GATEWAY_SELECTOR)
-        self.edge = edge_load_balancer(cluster.mode, config)
+        self.edge = edge_load_balancer(cluster.mode, config, ingress_nginx)
         ingress_ns = namespaces.by_name[NS_INGRESS]
 
         # First, so every release that creates Services can wait for it (below).
@@ -164,7 +174,7 @@ class Platform(pulumi.ComponentResource):
                 )
         services_after = list(self.load_balancer_ready)
 
-        if config.installs("ingressNginx"):
+        if ingress_nginx and config.installs("ingressNginx"):  # only while a router needs it
             self.ingress_ready.append(self._release(
                 "ingress-nginx", "ingressNginx", config, namespace=NS_INGRESS,
                 depends_on=[ingress_ns, *services_after],
@@ -196,6 +206,10 @@ class Platform(pulumi.ComponentResource):
             assert config.acmeEmail is not None  # the config model requires it with clusterIssuer
             self.cert_manager_ready.append(self._cluster_issuer(config.acmeEmail, list(self.cert_manager_ready)))
 
+        if gateway_api and config.enabled:  # before istiod, which reads these CRDs when it starts
+            self.gateway_api_ready.append(k8s.yaml.v2.ConfigFile(
+                "gateway-api-crds", file=GATEWAY_API_CRDS, opts=pulumi.ResourceOptions(parent=self)))
+
         if config.installs("istio"):
             istio_ns = self._addon_namespace(ISTIO_NAMESPACE, kubernetes_version)
             base = self._release(
@@ -204,7 +218,7 @@ class Platform(pulumi.ComponentResource):
             )
             istiod = self._release(
                 "istiod", "istio", config, chart="istiod", namespace=ISTIO_NAMESPACE,
-                depends_on=[base, *services_after],
+                depends_on=[base, *self.gateway_api_ready, *services_after],
                 values={"pilot": {"autoscaleMin": 2}, "meshConfig": {"accessLogFile": "/dev/stdout"}},
             )
             self._release(

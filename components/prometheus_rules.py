@@ -1,6 +1,6 @@
 """The PromQL of the system as data: recording rules, SLO burn-rate alerts, and the canary gate queries.
 
-Pure Python (no Pulumi): the observability component renders these into the `prometheus-rules`
+Pure functions (they register nothing): the observability component renders these into the `prometheus-rules`
 ConfigMap, the dashboards reference the recorded series, and the operator CLI (`ops promote`) imports
 `gate_queries()` so a canary step is judged by exactly the expressions Prometheus records.
 
@@ -33,6 +33,8 @@ from typing import Any, Callable, Mapping, Optional
 
 import yaml
 
+from components.routers import REGISTRY
+
 JOB = "doc-rag-api"
 COLOR_LABEL = "version"
 COMPONENT_LABEL = "component"
@@ -58,11 +60,11 @@ RUNBOOK_BASE = f"{REPOSITORY_URL}/blob/main/{RUNBOOK_DOC}"
 # Rate window of the per-colour series (dashboards and canary gates).
 GATE_WINDOW = "5m"
 
-# The edge: what clients get from NGINX for our two Ingresses (components/traffic.py's MAIN_INGRESS and
-# CANARY_INGRESS in doc-rag-prod; tests/test_observability.py keeps the names equal).
+# The edge: what clients get from NGINX for its router's objects (the main and canary Ingress in doc-rag-prod),
+# named by the router itself.
 EDGE_JOB = "ingress-nginx"
 EDGE_REQUESTS = "nginx_ingress_controller_requests"
-EDGE_INGRESSES = ("doc-rag-ingress", "api-ingress")
+EDGE_INGRESSES = REGISTRY["nginx"].object_names
 EDGE_INGRESS_NAMESPACE = "doc-rag-prod"
 
 # The running API image, as the scanner names it: the API container (components/api.py) in doc-rag-prod.

@@ -59,9 +59,13 @@ class EdgePeers:
     """Where the edge proxies run and how their pods are labelled (components/platform.py owns both)."""
 
     ingress_namespace: str = NS_INGRESS
-    ingress_pods: Mapping[str, str] = field(default_factory=lambda: dict(INGRESS_CONTROLLER_SELECTOR))
+    # None: ingress-nginx does not run (traffic.edge is another router), so nothing admits its pods.
+    ingress_pods: Optional[Mapping[str, str]] = field(default_factory=lambda: dict(INGRESS_CONTROLLER_SELECTOR))
     gateway_namespace: str = NS_INGRESS
     gateway_pods: Mapping[str, str] = field(default_factory=lambda: dict(ISTIO_GATEWAY_SELECTOR))
+    # The pods the public NLB fronts (the router `traffic.edge` names); None: ingress-nginx's.
+    edge_namespace: str = NS_INGRESS
+    edge_pods: Optional[Mapping[str, str]] = None
 
 # Our own pods, selected by the labels components/api.py, data.py and observability.py give them.
 API_POD_LABELS = {"app.kubernetes.io/name": APP, "app.kubernetes.io/component": api.COMPONENT}
@@ -137,15 +141,38 @@ def default_deny(namespace: str) -> PolicySpec:
     return PolicySpec("default-deny-all", namespace, {})
 
 
+def _ingress_nginx(edge: EdgePeers) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    return [] if edge.ingress_pods is None else [_peer(edge.ingress_namespace, edge.ingress_pods)]
+
+
+def _public_edge(edge: EdgePeers) -> tuple[str, Mapping[str, str]]:
+    if edge.edge_pods is not None:
+        return edge.edge_namespace, edge.edge_pods
+    assert edge.ingress_pods is not None, "no edge pods: neither traffic.edge's nor ingress-nginx's"
+    return edge.ingress_namespace, edge.ingress_pods
+
+
+def _edge_proxies(edge: EdgePeers) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    """The public edge's pods, ingress-nginx's when it runs, and the Istio gateway's (the seed's in-cluster
+    routes), each once."""
+    found: list[tuple[str, Mapping[str, str]]] = []
+    for namespace, pods in (_public_edge(edge), (edge.ingress_namespace, edge.ingress_pods),
+                            (edge.gateway_namespace, edge.gateway_pods)):
+        if pods is not None and (namespace, dict(pods)) not in [(n, dict(p)) for n, p in found]:
+            found.append((namespace, pods))
+    return [_peer(namespace, pods) for namespace, pods in found]
+
+
 def prod_policies(edge: EdgePeers) -> list[PolicySpec]:
+    # The ACME solver answers through the public edge.
+    solver_peers = [_peer(*_public_edge(edge))]
     return [
         default_deny(NS_PROD),
         # The seed's policy name, for the API pods; it also covers what the seed forgot (Redis, the scrape).
         PolicySpec(
             "doc-rag-network-policy", NS_PROD, API_POD_LABELS,
             ingress=(
-                _ingress([_peer(edge.ingress_namespace, edge.ingress_pods),
-                          _peer(edge.gateway_namespace, edge.gateway_pods)], _ports(api.HTTP_PORT)),
+                _ingress(_edge_proxies(edge), _ports(api.HTTP_PORT)),
                 _ingress([_peer(NS_MONITORING, PROMETHEUS_POD_LABELS)], _ports(api.METRICS_PORT)),
             ),
             egress=(
@@ -159,7 +186,7 @@ def prod_policies(edge: EdgePeers) -> list[PolicySpec]:
         PolicySpec("redis-network-policy", NS_PROD, REDIS_POD_LABELS,
                    ingress=(_ingress([_peer(pods=API_POD_LABELS)], _ports(data.REDIS_PORT)),)),
         PolicySpec("acme-http01-solver", NS_PROD, ACME_SOLVER_LABELS,
-                   ingress=(_ingress([_peer(edge.ingress_namespace, edge.ingress_pods)], _ports(ACME_SOLVER_PORT)),)),
+                   ingress=(_ingress(solver_peers, _ports(ACME_SOLVER_PORT)),)),
     ]
 
 
@@ -190,7 +217,7 @@ def monitoring_policies(config: DocRagConfig, edge: EdgePeers) -> list[PolicySpe
                 dns_egress(),
                 _egress([_peer(NS_PROD, API_POD_LABELS)], _ports(api.METRICS_PORT)),
                 # The edge SLO's scrape. doc-rag-ingress isolates no pod, so no ingress rule is needed there.
-                _egress([_peer(edge.ingress_namespace, edge.ingress_pods)], _ports(obs.INGRESS_METRICS_PORT)),
+                *([_egress(_ingress_nginx(edge), _ports(obs.INGRESS_METRICS_PORT))] if _ingress_nginx(edge) else []),
                 # kubernetes_sd_configs: list/watch endpoints, pods, services through the API server.
                 _egress([_peer(cidr=cidr) for cidr in api_cidrs], _ports(*api_ports)),
             ),

@@ -1,23 +1,15 @@
 """Traffic: the one weight knob (`release.canaryWeight`) driving every router consistently.
 
 - `api-service` selects `version: <activeColor>`, `api-service-canary` the other colour.
-- NGINX: main Ingress `doc-rag-ingress` -> api-service; canary Ingress `api-ingress` -> api-service-canary
-  with `canary-weight: w`. Both are built from ONE route definition (ingress-nginx silently ignores a
-  canary whose host/path/pathType differ from the main Ingress).
-- Istio: Gateway `doc-rag-gateway`, DestinationRule subsets blue/green by `version`, VirtualService
-  `doc-rag-vs` with weights listed in fixed colour order (blue, green): at weight 100 and after the flip
-  the Istio objects are identical, so a flip only moves Service selectors and the NGINX weight.
-  They carry NO public traffic: the Istio ingress gateway has a ClusterIP Service and the public NLB fronts
-  ingress-nginx, so the VirtualService's weights, retries and fault delay apply only to in-cluster clients
-  of the gateway. Kept (the seed specifies them) in step with the one knob, ready for the edge to move to
-  Istio when ingress-nginx (retired upstream) is replaced; docs/traffic.md "Istio: in-cluster gateway only".
-- Edge: NLB Service `api-service-alb` in doc-rag-ingress in front of the ingress-nginx controller. The
-  seed's NLB selected the API pods directly, which would bypass every canary weight. On eks the AWS Load
-  Balancer Controller owns it (loadBalancerClass) and it speaks PROXY v2 to ingress-nginx, both as decided by
-  components/platform.py's EdgeLoadBalancer, which also sets ingress-nginx's side.
-
-The `*_manifest` builders are pure (plain dicts shaped like the rendered objects), so components/preflight.py
-checks exactly what gets registered, before anything is.
+- The routers (components/routers/, one module each, listed in its REGISTRY) build the objects that send a
+  share of the requests to each colour: NGINX's main and canary Ingress, Istio's Gateway, DestinationRule
+  and VirtualService. This layer registers them in the order the update must happen and knows none of
+  their names.
+- Edge: NLB Service `api-service-alb` in doc-rag-ingress in front of the pods of the router `traffic.edge`
+  names (the ingress-nginx controller by default, or the Istio ingress gateway). The seed's NLB selected the
+  API pods directly, which would bypass every canary weight. On eks the AWS Load Balancer Controller owns it
+  (loadBalancerClass) and it speaks PROXY v2 to ingress-nginx, both as decided by components/platform.py's
+  EdgeLoadBalancer, which also sets ingress-nginx's side.
 """
 
 from __future__ import annotations
@@ -28,65 +20,29 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.api import HTTP_PORT, METRICS_PORT, SCRAPE_ANNOTATIONS, Routing, pod_selector
-from components.config import COLORS, DocRagConfig, ReleaseConfig
-from components.meta import NS_PROD, child, labels
-from components.platform import CLUSTER_ISSUER, INGRESS_CLASS, EdgeLoadBalancer, Platform  # no copies
+from components.api import Routing, pod_selector
+from components.config import DocRagConfig, ReleaseConfig
+from components.meta import NS_PROD, child
+from components.platform import EdgeLoadBalancer, Platform
+from components.routers import REGISTRY
+from components.routers.base import (
+    ACTIVE_SERVICE,
+    CANARY_SERVICE,
+    PATCH_FORCE,
+    EdgeTarget,
+    RouterObject,
+    Site,
+    TrafficState,
+    api_service_manifest,
+    metadata,
+    traffic_state,
+)
 
-ACTIVE_SERVICE = "api-service"
-CANARY_SERVICE = "api-service-canary"
-# Istio subsets filter the endpoints of ONE host, so that host must select both colours; api-service
-# selects only the active colour and would leave the canary subset without endpoints.
-MESH_SERVICE = "api-service-mesh"
-MAIN_INGRESS = "doc-rag-ingress"
-CANARY_INGRESS = "api-ingress"
+__all__ = ["ACTIVE_SERVICE", "CANARY_SERVICE", "PATCH_FORCE", "TrafficState", "api_service_manifest",
+           "traffic_state"]
+
 NLB_SERVICE = "api-service-alb"
-GATEWAY = "doc-rag-gateway"
-DESTINATION_RULE = "doc-rag-api"
-VIRTUAL_SERVICE = "doc-rag-vs"
-GATEWAY_CERTIFICATE = "doc-rag-gateway-tls"
-TLS_SECRET = "doc-rag-tls"
-MESH_PREFIX = "/api/"  # the seed's VirtualService match
-# networking.istio.io/v1: GA and served since Istio 1.22 (the platform pins 1.24); v1beta1 is the same
-# schema kept for compatibility, so new objects use the stable version.
-ISTIO_API = "networking.istio.io/v1"
-CERT_MANAGER_API = "cert-manager.io/v1"
-NGINX = "nginx.ingress.kubernetes.io"
 AWS_LB = "service.beta.kubernetes.io"
-# The controller pods of ingress-nginx (components/platform.py passes its own, more specific selector).
-
-
-@dataclass(frozen=True)
-class Route:
-    """The one public route both Ingresses serve."""
-
-    host: str
-    path: str = "/"
-    path_type: str = "Prefix"
-
-
-@dataclass(frozen=True)
-class TrafficState:
-    active: str
-    canary: str
-    weight: int  # share of traffic to the canary colour
-
-    @property
-    def weights(self) -> dict[str, int]:
-        """Per colour, always in COLORS order and summing to 100."""
-        return {color: self.weight if color == self.canary else 100 - self.weight for color in COLORS}
-
-    @property
-    def receiving(self) -> list[str]:
-        return [color for color, share in self.weights.items() if share > 0]
-
-
-def main_route(config: DocRagConfig) -> Route:
-    return Route(host=config.domain)
-
-
-def traffic_state(release: ReleaseConfig) -> TrafficState:
-    return TrafficState(release.activeColor, release.canary_color, release.canaryWeight)
 
 
 def service_update_order(state: TrafficState) -> tuple[list[str], list[str]]:
@@ -103,153 +59,31 @@ def service_update_order(state: TrafficState) -> tuple[list[str], list[str]]:
             [name for name, share in shares.items() if share == 0])
 
 
-# The stack owns every routing field: an `up` takes back a weight or selector edited by hand (server-side
-# apply would stop on the field-manager conflict instead), after `ops promote` refused to start while the
-# live objects differed from the stack (ops/live_drift.py).
-PATCH_FORCE = {"pulumi.com/patchForce": "true"}
-
-
-def _metadata(name: str, namespace: str = NS_PROD, annotations: Optional[dict[str, Any]] = None,
-              component: str = "traffic") -> dict[str, Any]:
-    return {"name": name, "namespace": namespace, "labels": labels(component),
-            "annotations": {**(annotations or {}), **PATCH_FORCE}}
-
-
-def api_service_manifest(name: str, selector: dict[str, str], scrape: bool = True) -> dict[str, Any]:
-    # The seed's Prometheus job discovers endpoints through these Service annotations (one copy, api.py).
-    annotations = dict(SCRAPE_ANNOTATIONS) if scrape else None
-    return {
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": _metadata(name, annotations=annotations, component="api"),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": selector,
-            "ports": [
-                {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"},
-                {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"},
-            ],
-        },
-    }
-
-
 def service_manifests(release: ReleaseConfig) -> list[dict[str, Any]]:
     state = traffic_state(release)
-    both = {key: value for key, value in pod_selector(state.active).items() if key != "version"}
     return [
         api_service_manifest(ACTIVE_SERVICE, pod_selector(state.active)),
         api_service_manifest(CANARY_SERVICE, pod_selector(state.canary)),
-        # Not scraped: its endpoints are the same pods as the two above.
-        api_service_manifest(MESH_SERVICE, both, scrape=False),
     ]
 
 
-def _ingress_rule(route: Route, service: str) -> dict[str, Any]:
-    return {
-        "host": route.host,
-        "http": {"paths": [{
-            "path": route.path, "pathType": route.path_type,
-            "backend": {"service": {"name": service, "port": {"number": HTTP_PORT}}},
-        }]},
-    }
+def site_of(platform: Platform) -> Site:
+    return Site(platform.istio_gateway_namespace, platform.istio_gateway_selector,
+                platform.ingress_namespace, platform.ingress_controller_selector)
 
 
-def _tls(route: Route) -> list[dict[str, Any]]:
-    return [{"hosts": [route.host], "secretName": TLS_SECRET}]
+def platform_needs(config: DocRagConfig) -> set[str]:
+    """The platform releases the config's routers and edge wait for (a Need each); the platform installs
+    ingress-nginx only when one of them needs it."""
+    site = Site("", {})
+    needs = {need for obj in router_objects(config, site) for need in obj.needs}
+    return needs | set(REGISTRY[config.traffic.edge].edge_target(site).needs)
 
 
-def main_ingress_manifest(config: DocRagConfig, route: Route) -> dict[str, Any]:
-    annotations = {
-        f"{NGINX}/ssl-redirect": "true",
-        f"{NGINX}/force-ssl-redirect": "true",
-        f"{NGINX}/backend-protocol": "HTTP",
-        # ingress-nginx's names (the deployment plan's `rate-limit-*` are not read by any release).
-        f"{NGINX}/limit-rps": str(config.traffic.rateLimitRps),
-        f"{NGINX}/limit-connections": str(config.traffic.rateLimitConnections),
-        "cert-manager.io/cluster-issuer": CLUSTER_ISSUER,
-    }
-    return {
-        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-        "metadata": _metadata(MAIN_INGRESS, annotations=annotations),
-        "spec": {
-            "ingressClassName": INGRESS_CLASS,
-            "tls": _tls(route),
-            "rules": [_ingress_rule(route, ACTIVE_SERVICE)],
-        },
-    }
-
-
-def canary_ingress_manifest(config: DocRagConfig, route: Route) -> dict[str, Any]:
-    # ingress-nginx applies the main Ingress' non-canary annotations to the canary; the same TLS block is
-    # repeated so no Ingress is ever plain HTTP (policy), without a cert-manager annotation (one Certificate).
-    annotations = {f"{NGINX}/canary": "true", f"{NGINX}/canary-weight": str(config.release.canaryWeight)}
-    return {
-        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-        "metadata": _metadata(CANARY_INGRESS, annotations=annotations),
-        "spec": {"ingressClassName": INGRESS_CLASS, "tls": _tls(route),
-                 "rules": [_ingress_rule(route, CANARY_SERVICE)]},
-    }
-
-
-def gateway_manifest(config: DocRagConfig, gateway_selector: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": ISTIO_API, "kind": "Gateway",
-        "metadata": _metadata(GATEWAY),
-        "spec": {
-            "selector": gateway_selector,
-            "servers": [{
-                "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
-                "tls": {"mode": "SIMPLE", "credentialName": TLS_SECRET},
-                "hosts": [config.domain],
-            }],
-        },
-    }
-
-
-def destination_rule_manifest() -> dict[str, Any]:
-    return {
-        "apiVersion": ISTIO_API, "kind": "DestinationRule",
-        "metadata": _metadata(DESTINATION_RULE),
-        "spec": {
-            "host": MESH_SERVICE,
-            "subsets": [{"name": color, "labels": {"version": color}} for color in COLORS],
-        },
-    }
-
-
-def virtual_service_manifest(config: DocRagConfig) -> dict[str, Any]:
-    # Bound to the gateway only (not `mesh`): retries and fault delay act on in-cluster gateway clients, never
-    # on public requests, which NGINX routes.
-    traffic = config.traffic
-    route: dict[str, Any] = {
-        "match": [{"uri": {"prefix": MESH_PREFIX}}],
-        "route": [
-            {"destination": {"host": MESH_SERVICE, "subset": color, "port": {"number": HTTP_PORT}}, "weight": share}
-            for color, share in traffic_state(config.release).weights.items()
-        ],
-        "retries": {"attempts": traffic.retries, "perTryTimeout": traffic.perTryTimeout},
-    }
-    if traffic.faultDelayPercent > 0:
-        route["fault"] = {"delay": {"percentage": {"value": traffic.faultDelayPercent},
-                                    "fixedDelay": traffic.faultDelay}}
-    return {
-        "apiVersion": ISTIO_API, "kind": "VirtualService",
-        "metadata": _metadata(VIRTUAL_SERVICE),
-        "spec": {"hosts": [config.domain], "gateways": [GATEWAY], "http": [route]},
-    }
-
-
-def gateway_certificate_manifest(config: DocRagConfig, namespace: str) -> dict[str, Any]:
-    """The Istio gateway reads credentialName from its own namespace; cert-manager issues doc-rag-tls
-    there too (the Ingress' copy lives in doc-rag-prod)."""
-    return {
-        "apiVersion": CERT_MANAGER_API, "kind": "Certificate",
-        "metadata": _metadata(GATEWAY_CERTIFICATE, namespace=namespace),
-        "spec": {
-            "secretName": TLS_SECRET,
-            "dnsNames": [config.domain],
-            "issuerRef": {"kind": "ClusterIssuer", "name": CLUSTER_ISSUER, "group": "cert-manager.io"},
-        },
-    }
+def router_objects(config: DocRagConfig, site: Site) -> list[RouterObject]:
+    """The objects of every router rendered for the config's edge, in registry order."""
+    return [obj for router in REGISTRY.values() if router.renders(config.traffic.edge)
+            for obj in router.objects(config, site)]
 
 
 PROXY_PROTOCOL_ANNOTATION = f"{AWS_LB}/aws-load-balancer-proxy-protocol"
@@ -291,13 +125,13 @@ def nlb_annotations(certificate_arn: Optional[pulumi.Input[str]],
     return annotations
 
 
-def nlb_service_spec(edge_selector: dict[str, str], edge: EdgeLoadBalancer) -> dict[str, Any]:
+def nlb_service_spec(target: EdgeTarget, edge: EdgeLoadBalancer) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "type": "LoadBalancer",
-        "selector": edge_selector,
+        "selector": target.selector,
         "ports": [
-            {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"},
-            {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+            {"name": "https", "port": 443, "targetPort": target.https_port, "protocol": "TCP"},
+            {"name": "http", "port": 80, "targetPort": target.http_port, "protocol": "TCP"},
         ],
     }
     if edge.load_balancer_class is not None:
@@ -313,8 +147,8 @@ class TrafficArgs:
     serving: Sequence[pulumi.Resource]
     certificate_arn: Optional[pulumi.Input[str]]  # Cluster.certificate_arn (eks mode)
     # Where the edge proxy and the Istio gateway run, how the NLB reaches them (Platform.edge: owner, PROXY v2),
-    # and the add-on releases each router must wait for (istio_ready, cert_manager_ready, ingress_ready,
-    # load_balancer_ready).
+    # and the add-on releases each router must wait for (a router object's `needs`: istio_ready,
+    # cert_manager_ready, ingress_ready; the NLB: load_balancer_ready).
     platform: Platform
 
 
@@ -329,82 +163,81 @@ class Traffic(pulumi.ComponentResource):
         super().__init__("doc-rag:traffic:Traffic", name, None, opts)
         config = args.config
         prod = args.namespaces[NS_PROD]
-        route = main_route(config)
         self.state = traffic_state(config.release)
+        platform = args.platform
+        needs: dict[str, list[pulumi.Resource]] = {
+            "serving": [prod, *args.serving], "ingress": platform.ingress_ready,
+            "cert_manager": platform.cert_manager_ready, "istio": platform.istio_ready,
+            "gateway_api": platform.gateway_api_ready}
 
         # Update order (docs/traffic.md "Update order"): the Services whose colour receives traffic in the target
-        # state, then the canary weight, then the Services that receive none; so every state in between sends
-        # traffic only to colours that serve. The main Ingress follows its Service.
+        # state, then the objects carrying the canary weight, then the Services that receive none; so every
+        # state in between sends traffic only to colours that serve. Other router objects follow what they
+        # name in `after`.
         ahead, behind = service_update_order(self.state)
-        manifests = {m["metadata"]["name"]: m for m in service_manifests(config.release)}
-        platform = args.platform
-        serving, edge_ready = [prod, *args.serving], [*platform.ingress_ready, *platform.cert_manager_ready]
-        self.services: dict[str, pulumi.CustomResource] = {
-            MESH_SERVICE: self._object(manifests[MESH_SERVICE], *serving)}
+        routers = router_objects(config, site_of(platform))
+        carriers = tuple(obj.name for obj in routers if obj.carries_weight)
+        pending = [RouterObject(manifest, needs=("serving",),
+                                after=() if manifest["metadata"]["name"] in ahead else carriers)
+                   for manifest in service_manifests(config.release)]
+        pending += [RouterObject(obj.manifest, obj.after + (tuple(ahead) if obj.carries_weight else ()), obj.needs,
+                                 obj.carries_weight, obj.routes) for obj in routers]
+        self.objects: dict[str, pulumi.CustomResource] = {}
+        while pending:
+            ready = next(obj for obj in pending if all(name in self.objects for name in obj.after))
+            pending.remove(ready)
+            after = [args.namespaces[ready.manifest["metadata"]["namespace"]],
+                     *(resource for need in ready.needs for resource in needs[need]),
+                     *(self.objects[name] for name in ready.after)]
+            self.objects[ready.name] = self._object(ready.manifest, *_unique(after))
 
-        def main_ingress() -> pulumi.CustomResource:
-            return self._object(main_ingress_manifest(config, route), prod, self.services[ACTIVE_SERVICE],
-                                *edge_ready)
-
-        for name in ahead:
-            self.services[name] = self._object(manifests[name], *serving)
-        # After the main Ingress when its Service goes ahead (ingress-nginx ignores a canary without a main
-        # Ingress for its host); at weight 100 the main Ingress comes last, and a lone canary routes nothing.
-        main_first = [main_ingress()] if ACTIVE_SERVICE in ahead else []
-        self.canary_ingress = self._object(canary_ingress_manifest(config, route), prod, *main_first,
-                                           *(self.services[name] for name in ahead), *edge_ready)
-        for name in behind:
-            self.services[name] = self._object(manifests[name], *serving, self.canary_ingress)
-        self.main_ingress = main_first[0] if main_first else main_ingress()
-
-        edge_namespace = args.namespaces[platform.ingress_namespace]
-        nlb_metadata: Any = {**_metadata(NLB_SERVICE, namespace=platform.ingress_namespace, component="edge"),
+        # The edge: the NLB fronts the pods of the router `traffic.edge` names.
+        target = REGISTRY[config.traffic.edge].edge_target(site_of(platform))
+        nlb_metadata: Any = {**metadata(NLB_SERVICE, namespace=target.namespace, component="edge"),
                              "annotations": nlb_annotations(args.certificate_arn, platform.edge)}
-        nlb_spec: Any = nlb_service_spec(platform.ingress_controller_selector, platform.edge)
+        nlb_spec: Any = nlb_service_spec(target, platform.edge)
         self.nlb = k8s.core.v1.Service(
             NLB_SERVICE,
             metadata=nlb_metadata,
             spec=nlb_spec,
-            # After ingress-nginx: with PROXY v2 the NLB must not send to a controller not yet expecting it.
+            # After the edge's pods (the router says which releases run them).
             # After the AWS Load Balancer Controller: it provisions the NLB and puts a finalizer on this Service,
             # so on destroy the Service is deleted first, while the controller is still there to remove both.
-            opts=child(self, depends_on=[edge_namespace, *platform.ingress_ready, *platform.load_balancer_ready],
+            opts=child(self, depends_on=_unique([args.namespaces[target.namespace],
+                                                 *(resource for need in target.needs for resource in needs[need]),
+                                                 *platform.load_balancer_ready]),
                        replace_on_changes=NLB_REPLACE_ON_CHANGES, delete_before_replace=True),
         )
 
-        mesh = [prod, *platform.istio_ready]
-        self.certificate = self._custom(gateway_certificate_manifest(config, platform.istio_gateway_namespace),
-                                        args.namespaces[platform.istio_gateway_namespace],
-                                        *platform.cert_manager_ready)
-        self.gateway = self._custom(gateway_manifest(config, platform.istio_gateway_selector), *mesh)
-        self.destination_rule = self._custom(destination_rule_manifest(), *mesh, self.services[MESH_SERVICE])
-        self.virtual_service = self._custom(virtual_service_manifest(config), *mesh, self.gateway,
-                                            self.destination_rule)
         # Every object that can send a request to a colour: a colour being retired scales to 0 only after
         # all of them moved away from it (components/api.py).
-        self.routing: list[pulumi.Resource] = [*self.services.values(), self.main_ingress, self.canary_ingress,
-                                               self.destination_rule, self.virtual_service]
+        routing = {ACTIVE_SERVICE, CANARY_SERVICE, *(obj.name for obj in routers if obj.routes)}
+        self.routing: list[pulumi.Resource] = [self.objects[name] for name in self.objects if name in routing]
         self.outputs = {
             "activeColor": self.state.active,
             "canaryColor": self.state.canary,
             "canaryWeight": self.state.weight,
             "weights": self.state.weights,
-            "host": route.host,
+            "host": config.domain,
         }
         self.register_outputs(self.outputs)
 
     def _object(self, manifest: dict[str, Any], *after: pulumi.Resource) -> pulumi.CustomResource:
         kinds: dict[str, Any] = {"Service": k8s.core.v1.Service, "Ingress": k8s.networking.v1.Ingress}
-        resource: pulumi.CustomResource = kinds[manifest["kind"]](
-            manifest["metadata"]["name"], metadata=manifest["metadata"], spec=manifest["spec"],
-            opts=child(self, depends_on=list(after)),
-        )
-        return resource
-
-    def _custom(self, manifest: dict[str, Any], *after: pulumi.Resource) -> k8s.apiextensions.CustomResource:
+        opts = child(self, depends_on=list(after))
+        if manifest["kind"] in kinds:
+            resource: pulumi.CustomResource = kinds[manifest["kind"]](
+                manifest["metadata"]["name"], metadata=manifest["metadata"], spec=manifest["spec"], opts=opts)
+            return resource
         return k8s.apiextensions.CustomResource(
             manifest["metadata"]["name"], api_version=manifest["apiVersion"], kind=manifest["kind"],
-            metadata=manifest["metadata"], spec=manifest["spec"],
-            opts=child(self, depends_on=list(after)),
+            metadata=manifest["metadata"], spec=manifest["spec"], opts=opts,
         )
 
+
+def _unique(resources: list[pulumi.Resource]) -> list[pulumi.Resource]:
+    seen: list[pulumi.Resource] = []
+    for resource in resources:
+        if not any(resource is known for known in seen):
+            seen.append(resource)
+    return seen

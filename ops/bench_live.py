@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from components.config import duration_seconds
+from components.meta import NS_PROD
+from components.routers.nginx import CANARY_INGRESS, CANARY_WEIGHT
 from ops.engine.build import bin_dir
 from ops.gates import evaluate, step_window
 from ops.local.scratch import copy_project
@@ -72,8 +74,10 @@ class Scratch:
         self.env.update(parse_exports(self.ops("local", "env")))
 
     def canary_weight(self) -> str:
-        return self.run("kubectl", "get", "ingress", "api-ingress", "-n", "doc-rag-prod", "-o",
-                        r"jsonpath={.metadata.annotations.nginx\.ingress\.kubernetes\.io/canary-weight}")
+        # The NGINX router's canary Ingress and weight annotation (dots escaped for jsonpath).
+        annotation = CANARY_WEIGHT.replace(".", r"\.")
+        return self.run("kubectl", "get", "ingress", CANARY_INGRESS, "-n", NS_PROD, "-o",
+                        f"jsonpath={{.metadata.annotations.{annotation}}}")
 
 
 def measure(scratch: Scratch, echo: Callable[[str], None]) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from rich.table import Table
 
 from components.config import ConfigError
 from components.deploy_gate import deploy_blockers
+from components.routers import REGISTRY
+from components.routers.base import ACTIVE_SERVICE, CANARY_SERVICE
 from components.secret_keys import set_secret_command
 from ops.checks import ALL_CHECKS
 from ops.checks.base import Check, CheckResult, PlanContext
@@ -38,7 +40,6 @@ from ops.stackconfig import PROJECT_DIR, UsageError, load_stack_config
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE = 0, 1, 2
 COST_DIFF_FILE = "cost-diff.md"  # the cost change as Markdown, for the pull request comment
-CANARY_WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight"
 
 
 @dataclass
@@ -92,19 +93,9 @@ def traffic_state(objects: list[dict[str, Any]], run: RunResult) -> dict[str, An
         "canaryWeight": release.canaryWeight,
         "steps": release.steps,
     }
-    canary_ingress = _find(objects, "Ingress", "api-ingress")
-    if canary_ingress:
-        weight = (canary_ingress["metadata"].get("annotations") or {}).get(CANARY_WEIGHT_ANNOTATION)
-        state["nginxCanaryWeight"] = int(weight) if weight is not None else None
-    virtual_service = _find(objects, "VirtualService", "doc-rag-vs")
-    if virtual_service:
-        weights: dict[str, int] = {}
-        for route in virtual_service.get("spec", {}).get("http", []):
-            for destination in route.get("route", []):
-                subset = destination.get("destination", {}).get("subset", "?")
-                weights[subset] = weights.get(subset, 0) + int(destination.get("weight", 100))
-        state["istioWeights"] = weights
-    for service in ("api-service", "api-service-canary"):
+    for router in REGISTRY.values():
+        state.update(router.rendered_state(lambda kind: [m for m in objects if m.get("kind") == kind]))
+    for service in (ACTIVE_SERVICE, CANARY_SERVICE):
         manifest = _find(objects, "Service", service)
         if manifest:
             state.setdefault("selectors", {})[service] = manifest.get("spec", {}).get("selector")

@@ -5,17 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
 
-from policies.k8s import annotations_of, dig, is_mapping, items, name_of, namespace_of, to_int
+from policies.k8s import to_int
 from policies.model import Settings, StackResource, StackRule, Violation
-from policies.traffic import (
-    CANARY_WEIGHT,
-    COLOUR_CONFIG,
-    colour_workloads,
-    covered_by_pdb,
-    is_canary,
-    of_kind,
-    routed_colours,
-)
+from policies.traffic import COLOUR_CONFIG, colour_workloads, covered_by_pdb, routed_colours, router_violations
 
 _MIN_REPLICAS: dict[str, dict[str, Any]] = {
     "minReplicas": {"type": "integer", "minimum": 1, "default": 3, "description": "fewest pods per colour"},
@@ -55,61 +47,17 @@ def check_idle_replicas(resources: Sequence[StackResource], settings: Settings) 
                 f"it to at least {minimum} before shifting traffic to it", workload.resource.urn)
 
 
-def _routes(ingress: StackResource) -> set[tuple[str, str, str]]:
-    return {
-        (str(rule.get("host") or "*"), str(path.get("path") or "/"), str(path.get("pathType") or ""))
-        for rule in items(dig(ingress.props, "spec", "rules")) if is_mapping(rule)
-        for path in items(dig(rule, "http", "paths")) if is_mapping(path)
-    }
-
-
 def check_canary_route(resources: Sequence[StackResource], settings: Settings) -> Iterator[Violation]:
-    ingresses = of_kind(resources, "Ingress")
-    for canary in (ingress for ingress in ingresses if is_canary(ingress)):
-        namespace, name = namespace_of(canary.props), name_of(canary.props)
-        main_routes = set().union(*(
-            _routes(ingress) for ingress in ingresses
-            if not is_canary(ingress) and namespace_of(ingress.props) == namespace
-        ))
-        canary_routes = _routes(canary)
-        if not main_routes:
-            yield Violation(f"canary Ingress {name} has no main Ingress in {namespace} to shadow", canary.urn)
-        elif not canary_routes:
-            yield Violation(f"canary Ingress {name} has no host/path rules", canary.urn)
-        for host, path, path_type in sorted(canary_routes - main_routes if main_routes else set()):
-            yield Violation(
-                f"canary Ingress {name} routes host {host} path {path} ({path_type or 'no pathType'}), which no main "
-                f"Ingress in {namespace} serves with the same host/path/pathType; NGINX ignores such a canary",
-                canary.urn)
+    # Each router knows what its controller ignores (NGINX: a canary Ingress off its main Ingress' route).
+    for message, resource in router_violations(resources, lambda router, of_kind: router.route_violations(of_kind)):
+        yield Violation(message, resource.urn if resource else "")
 
 
 def check_canary_weights(resources: Sequence[StackResource], settings: Settings) -> Iterator[Violation]:
     steps = sorted(step for step in (to_int(value) for value in settings["allowedSteps"]) if step is not None)
-    allowed = {0, *steps}
-    for canary in (ingress for ingress in of_kind(resources, "Ingress") if is_canary(ingress)):
-        raw = annotations_of(canary.props).get(CANARY_WEIGHT)
-        weight = to_int(raw)
-        if raw is not None and weight not in allowed:
-            yield Violation(f"canary Ingress {name_of(canary.props)} has weight {raw!r}; allowed: 0 or one of "
-                            f"{steps}", canary.urn)
-    for virtual_service in of_kind(resources, "VirtualService"):
-        for http in items(dig(virtual_service.props, "spec", "http")):
-            route = items(dig(http, "route"))
-            if len(route) < 2:
-                continue
-            for destination in route:
-                raw_weight = destination.get("weight")
-                weight = to_int(raw_weight) if raw_weight is not None else 0  # absent = 0 in a multi-route split
-                if weight is None:
-                    yield Violation(
-                        f"VirtualService {name_of(virtual_service.props)} has a non-integer route weight "
-                        f"{raw_weight!r}; Istio weights are integers", virtual_service.urn)
-                    continue
-                if weight not in allowed and 100 - weight not in allowed:
-                    yield Violation(
-                        f"VirtualService {name_of(virtual_service.props)} sends weight {weight} to "
-                        f"{dig(destination, 'destination', 'subset') or dig(destination, 'destination', 'host')}; "
-                        f"split weights must be 0, 100 or a step {steps} (or 100 minus one)", virtual_service.urn)
+    for message, resource in router_violations(
+            resources, lambda router, of_kind: router.weight_violations(of_kind, steps)):
+        yield Violation(message, resource.urn if resource else "")
 
 
 PDB_PER_COLOUR = StackRule(

@@ -6,6 +6,7 @@ from policies import (
     api_rules,
     backup_rules,
     digest_rules,
+    edge_rules,
     infra_rules,
     isolation_rules,
     network_rules,
@@ -17,7 +18,8 @@ from policies.model import AnyRule, ResourceRule, StackRule
 RESOURCE_RULES: list[ResourceRule] = [
     *workload_rules.RULES, *digest_rules.RULES, *network_rules.RULES, *api_rules.RULES, *infra_rules.RULES,
 ]
-STACK_RULES: list[StackRule] = [*isolation_rules.RULES, *release_rules.RULES, *backup_rules.RULES]
+STACK_RULES: list[StackRule] = [*isolation_rules.RULES, *release_rules.RULES, *edge_rules.RULES,
+                                *backup_rules.RULES]
 ALL_RULES: list[AnyRule] = [*RESOURCE_RULES, *STACK_RULES]
 BY_NAME: dict[str, AnyRule] = {rule.name: rule for rule in ALL_RULES}
 

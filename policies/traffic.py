@@ -1,21 +1,21 @@
 """Who receives traffic: the blue/green colours as the stack's routers would send requests to them.
 
 Read from the objects themselves, not from stack config, so the pack judges what would be applied:
-Services select a colour by label; an Ingress (the canary only with weight > 0 or a header/cookie rule),
-a LoadBalancer/NodePort Service, or an Istio VirtualService route with weight > 0 (through its
-DestinationRule subset) sends traffic to it.
+Services select a colour by label; a LoadBalancer/NodePort Service, or any router's route with a share above
+0 (each router reads its own objects, components/routers/: an Ingress, the canary only with weight > 0 or a
+header/cookie rule; an Istio VirtualService route through its DestinationRule subset) sends traffic to it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
+from components.routers import REGISTRY
+from components.routers.base import OfKind, Router
 from policies.k8s import (
-    annotations_of,
     dig,
     is_mapping,
-    items,
     kind_of,
     name_of,
     namespace_of,
@@ -23,10 +23,6 @@ from policies.k8s import (
     to_int,
 )
 from policies.model import Settings, StackResource
-
-CANARY = "nginx.ingress.kubernetes.io/canary"
-CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
-_CANARY_MATCHERS = ("nginx.ingress.kubernetes.io/canary-by-header", "nginx.ingress.kubernetes.io/canary-by-cookie")
 
 COLOUR_CONFIG: dict[str, dict[str, Any]] = {
     "colourLabel": {"type": "string", "default": "version", "description": "pod label holding the release colour"},
@@ -39,8 +35,21 @@ def of_kind(resources: Sequence[StackResource], kind: str) -> list[StackResource
     return [resource for resource in resources if kind_of(resource.type) == kind]
 
 
-def is_canary(ingress: StackResource) -> bool:
-    return str(annotations_of(ingress.props).get(CANARY, "")).lower() == "true"
+def router_objects(resources: Sequence[StackResource]) -> tuple[OfKind, dict[int, StackResource]]:
+    """The resources as the routers read them (props by kind), and each props' resource (for its URN)."""
+    def of_type(kind: str) -> list[Mapping[str, Any]]:
+        return [resource.props for resource in of_kind(resources, kind)]
+    return of_type, {id(resource.props): resource for resource in resources}
+
+
+def router_violations(resources: Sequence[StackResource],
+                      found: Callable[[Router, OfKind], Iterable[tuple[str, Mapping[str, Any]]]],
+                      ) -> Iterator[tuple[str, Optional[StackResource]]]:
+    """(message, resource) for what `found(router, of_kind)` reports, over every router."""
+    of_type, owner = router_objects(resources)
+    for router in REGISTRY.values():
+        for message, props in found(router, of_type):
+            yield message, owner.get(id(props))
 
 
 @dataclass(frozen=True)
@@ -82,21 +91,6 @@ def colour_workloads(resources: Sequence[StackResource], settings: Settings) -> 
     return found
 
 
-def _ingress_backends(ingress: StackResource) -> list[str]:
-    names = [dig(ingress.props, "spec", "defaultBackend", "service", "name")]
-    for rule in items(dig(ingress.props, "spec", "rules")):
-        for path in items(dig(rule, "http", "paths")):
-            names.append(dig(path, "backend", "service", "name"))
-    return [str(name) for name in names if name]
-
-
-def _sends_traffic(ingress: StackResource) -> bool:
-    if not is_canary(ingress):
-        return True
-    annotations = annotations_of(ingress.props)
-    return (to_int(annotations.get(CANARY_WEIGHT)) or 0) > 0 or any(key in annotations for key in _CANARY_MATCHERS)
-
-
 def routed_colours(resources: Sequence[StackResource], settings: Settings) -> dict[str, list[str]]:
     """colour -> how traffic reaches it (one line per route); colours absent receive nothing."""
     label, colours = settings["colourLabel"], list(settings["colours"])
@@ -109,50 +103,21 @@ def routed_colours(resources: Sequence[StackResource], settings: Settings) -> di
         colour = selector.get(label) if selector is not None and is_mapping(selector) else None
         return str(colour) if colour in colours else None
 
-    for ingress in of_kind(resources, "Ingress"):
-        if _sends_traffic(ingress):
-            for backend in _ingress_backends(ingress):
-                colour = service_colour(namespace_of(ingress.props), backend)
-                if colour:
-                    routed.setdefault(colour, []).append(f"Ingress {name_of(ingress.props)} -> Service {backend}")
+    of_type, _ = router_objects(resources)
+    for router in REGISTRY.values():
+        for route in router.routes(of_type):
+            # A subset names its colour by label; a plain Service route, by the Service's selector.
+            subset = route.subset_labels
+            colour = service_colour(route.namespace, route.service) if subset is None else (
+                str(subset[label]) if subset.get(label) in colours else None)
+            if colour:
+                routed.setdefault(colour, []).append(route.description)
     for service in services.values():
         if dig(service.props, "spec", "type") in ("LoadBalancer", "NodePort"):
             colour = service_colour(namespace_of(service.props), name_of(service.props))
             if colour:
                 routed.setdefault(colour, []).append(f"Service {name_of(service.props)} (external)")
-    rules = of_kind(resources, "DestinationRule")
-    for virtual_service in of_kind(resources, "VirtualService"):
-        namespace = namespace_of(virtual_service.props)
-        for http in items(dig(virtual_service.props, "spec", "http")):
-            route = items(dig(http, "route"))
-            for destination in route:
-                weight = to_int(destination.get("weight"))
-                if (weight if weight is not None else (100 if len(route) == 1 else 0)) <= 0:
-                    continue
-                host = str(dig(destination, "destination", "host") or "")
-                short, _, rest = host.partition(".")
-                host_namespace = rest.split(".")[0] if rest else namespace
-                subset = dig(destination, "destination", "subset")
-                colour = (_subset_colour(rules, short, str(subset), label, colours) if subset
-                          else service_colour(host_namespace, short))
-                if colour:
-                    routed.setdefault(colour, []).append(
-                        f"VirtualService {name_of(virtual_service.props)} -> {host}"
-                        + (f" subset {subset}" if subset else "") + f" weight {weight if weight is not None else 100}"
-                    )
     return routed
-
-
-def _subset_colour(rules: list[StackResource], host: str, subset: str, label: str, colours: list[str]) -> Optional[str]:
-    for rule in rules:
-        if str(dig(rule.props, "spec", "host") or "").partition(".")[0] != host:
-            continue
-        for entry in items(dig(rule.props, "spec", "subsets")):
-            if is_mapping(entry) and entry.get("name") == subset:
-                colour = dig(entry, "labels", label)
-                if colour in colours:
-                    return str(colour)
-    return None
 
 
 def covered_by_pdb(workload: ColourWorkload, resources: Sequence[StackResource]) -> bool:

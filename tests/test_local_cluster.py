@@ -35,7 +35,8 @@ def test_crds_come_from_our_closed_schemas():
     crds = {crd["metadata"]["name"]: crd for crd in bootstrap.custom_resource_definitions()}
     assert set(crds) == {"certificates.cert-manager.io", "clusterissuers.cert-manager.io",
                          "gateways.networking.istio.io", "virtualservices.networking.istio.io",
-                         "destinationrules.networking.istio.io"}
+                         "destinationrules.networking.istio.io", "gateways.gateway.networking.k8s.io",
+                         "httproutes.gateway.networking.k8s.io"}
     assert crds["clusterissuers.cert-manager.io"]["spec"]["scope"] == "Cluster"
     schema = crds["virtualservices.networking.istio.io"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     spec = schema["properties"]["spec"]

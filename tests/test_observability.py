@@ -12,9 +12,10 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 
-from components import api, dashboards, observability, traffic
+from components import api, dashboards, observability
 from components import prometheus_rules as rules
 from components.config import ConfigError
+from components.routers import nginx
 from ops.checks.kubernetes_schema import validate_manifest
 from ops.checks.pod_security import violations
 from ops.manifests import manifest_id, manifests
@@ -259,8 +260,8 @@ def test_the_scraped_port_is_the_one_the_platform_chart_exposes(prod_run):
 def test_the_edge_rules_watch_the_ingresses_the_traffic_layer_builds(prod_run):
     ingresses = {m["metadata"]["name"] for m in _objects(prod_run) if m["kind"] == "Ingress"
                  and m["metadata"]["namespace"] == rules.EDGE_INGRESS_NAMESPACE}
-    assert set(rules.EDGE_INGRESSES) == {traffic.MAIN_INGRESS, traffic.CANARY_INGRESS} == ingresses
-    assert f'ingress=~"{traffic.MAIN_INGRESS}|{traffic.CANARY_INGRESS}"' in rules.edge_error_ratio_expr("1h")
+    assert set(rules.EDGE_INGRESSES) == {nginx.MAIN_INGRESS, nginx.CANARY_INGRESS} == ingresses
+    assert f'ingress=~"{nginx.MAIN_INGRESS}|{nginx.CANARY_INGRESS}"' in rules.edge_error_ratio_expr("1h")
 
 
 # -- where alerts go ----------------------------------------------------------------------------------------

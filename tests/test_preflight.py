@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from components import preflight as pf
-from components import traffic
 from components.config import ColorConfig, ConfigError, DocRagConfig, parse_config
+from components.routers import istio, nginx
 from ops import runner
 from tests.conftest import run_plan
 
@@ -85,9 +85,9 @@ def test_rules_are_precise():
 ])
 def test_route_rule_trips_on_broken_canary(fixture, text):
     config = _config(weight=5)
-    main = traffic.main_ingress_manifest(config, traffic.main_route(config))
-    assert pf.check_routes(main, traffic.canary_ingress_manifest(config, traffic.main_route(config))) == []
-    problems = pf.check_routes(main, _fixture(fixture))
+    main = nginx.main_ingress_manifest(config, nginx.main_route(config))
+    assert nginx.check_routes(main, nginx.canary_ingress_manifest(config, nginx.main_route(config))) == []
+    problems = nginx.check_routes(main, _fixture(fixture))
     assert len(problems) == 1 and text in problems[0], problems
 
 
@@ -96,17 +96,17 @@ def test_route_rule_trips_on_broken_canary(fixture, text):
     ("virtualservice-weights-not-100.yaml", "weights sum to 120: allowed: exactly 100"),
 ])
 def test_subset_rule_trips_on_broken_virtual_service(fixture, text):
-    rule = traffic.destination_rule_manifest()
-    assert pf.check_subsets(rule, traffic.virtual_service_manifest(_config(weight=5))) == []
-    problems = pf.check_subsets(rule, _fixture(fixture))
+    rule = istio.destination_rule_manifest()
+    assert istio.check_subsets(rule, istio.virtual_service_manifest(_config(weight=5))) == []
+    problems = istio.check_subsets(rule, _fixture(fixture))
     assert len(problems) == 1 and text in problems[0], problems
 
 
 def test_subset_on_another_host_trips():
-    rule = traffic.destination_rule_manifest()
-    vs = traffic.virtual_service_manifest(_config(weight=5))
+    rule = istio.destination_rule_manifest()
+    vs = istio.virtual_service_manifest(_config(weight=5))
     vs["spec"]["http"][0]["route"][1]["destination"]["host"] = "api-service"  # selects one colour only
-    problems = pf.check_subsets(rule, vs)
+    problems = istio.check_subsets(rule, vs)
     assert problems and "api-service/green: not defined" in problems[0]
 
 

@@ -12,6 +12,7 @@ import yaml
 
 from components import api, traffic
 from components.platform import edge_load_balancer
+from components.routers import base, istio
 from ops.checks.helm_charts import RELEASE_TYPE
 from ops.manifests import is_manifest, manifest_id, to_manifest
 from ops.runner import run_program
@@ -142,7 +143,7 @@ def test_diff_sees_a_changed_field(walk):
 # -- update order: every state between two renders routes only to colours that serve -------------------------
 
 DR = f"DestinationRule/{PROD}/doc-rag-api"
-ROUTER_KINDS = ("Deployment", "Service", "Ingress", "VirtualService", "DestinationRule")
+ROUTER_KINDS = ("Deployment", "Service", "Ingress", "VirtualService", "DestinationRule", "HTTPRoute")
 CANARY_KEY = "nginx.ingress.kubernetes.io/canary"
 
 
@@ -183,6 +184,9 @@ def misrouted(state: dict[str, dict[str, Any]]) -> list[str]:
                 service = canary["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]
                 check(weight, colour_of(service), f"canary Ingress -> {service}")
         check(100 - weight, colour_of(backend), f"main Ingress -> {backend}")
+    for route in (obj for obj in state.values() if obj["kind"] == "HTTPRoute"):  # the Gateway API edge
+        for ref in (ref for rule in route["spec"]["rules"] for ref in rule.get("backendRefs", [])):
+            check(ref["weight"], colour_of(ref["name"]), f"HTTPRoute -> {ref['name']}")
     if VS in state:
         subsets = {subset["name"]: subset["labels"]["version"] for subset in state[DR]["spec"]["subsets"]} \
             if DR in state else {}
@@ -266,8 +270,17 @@ TRANSITIONS = [
 ]
 
 
+def _on_edge(overrides: Optional[tuple[str, ...]], edge: str) -> Optional[tuple[str, ...]]:
+    return None if overrides is None else (*overrides, f"traffic.edge={edge}")
+
+
+EDGES = ["nginx", "istio", "gateway"]
+
+
+@pytest.mark.parametrize("edge", EDGES)
 @pytest.mark.parametrize("before,after", [case[1:] for case in TRANSITIONS], ids=[case[0] for case in TRANSITIONS])
-def test_every_intermediate_state_routes_to_serving_colours(before, after):
+def test_every_intermediate_state_routes_to_serving_colours(before, after, edge):
+    before, after = _on_edge(before, edge), _on_edge(after, edge)
     old, new = _routers(_render(before)), _routers(_render(after))
     assert misrouted(old) == [] and misrouted(new) == []
     changed = [key for key in new if old.get(key) != new[key]]
@@ -288,11 +301,15 @@ def test_the_old_order_is_caught():
     assert ["100% via canary Ingress -> api-service-canary -> blue (serving: ['green'])"] in problems
 
 
-def test_retiring_colour_waits_for_every_router():
+@pytest.mark.parametrize("edge,ingresses", [("nginx", [MAIN_INGRESS, CANARY_INGRESS]), ("istio", []),
+                                            ("gateway", [f"HTTPRoute/{PROD}/doc-rag-route"])])
+def test_retiring_colour_waits_for_every_router(edge, ingresses):
     """A retiring colour's Deployment is ordered after every object that routes API traffic (through the
     deferred Traffic.routing); the live colour's Deployment comes before them all."""
-    run = _render(_release("green", 0, "blue"))
-    routers = [ACTIVE_SVC, CANARY_SVC, f"Service/{PROD}/api-service-mesh", MAIN_INGRESS, CANARY_INGRESS, DR, VS]
+    run = _render(_on_edge(_release("green", 0, "blue"), edge))
+    assert [key for key in objects(run) if key.split("/")[0] in ("Ingress", "HTTPRoute")
+            and key.split("/")[2] != "doc-rag-https-redirect"] == ingresses
+    routers = [ACTIVE_SVC, CANARY_SVC, f"Service/{PROD}/api-service-mesh", *ingresses, DR, VS]
     retired, live = f"Deployment/{PROD}/api-deployment-blue", f"Deployment/{PROD}/api-deployment-green"
     order = update_order(run, [*routers, retired, live])
     assert order[retired] == set(routers) | {live}
@@ -373,7 +390,7 @@ SEED_TABLE = [
     (f"Gateway/{PROD}/doc-rag-gateway", "spec.servers[0]", {
         "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
         "tls": {"mode": "SIMPLE", "credentialName": "doc-rag-tls"}, "hosts": ["api.docrag.example.com"]}),
-    (f"Certificate/doc-rag-ingress/{traffic.GATEWAY_CERTIFICATE}", "spec.secretName", "doc-rag-tls"),
+    (f"Certificate/doc-rag-ingress/{istio.GATEWAY_CERTIFICATE}", "spec.secretName", "doc-rag-tls"),
     (f"DestinationRule/{PROD}/doc-rag-api", "spec.subsets", [
         {"name": "blue", "labels": {"version": "blue"}}, {"name": "green", "labels": {"version": "green"}}]),
     (VS, "spec.hosts", ["api.docrag.example.com"]),
@@ -415,7 +432,7 @@ def test_scrape_annotations_have_one_source(monkeypatch, prod):
                                       "prometheus.io/path": api.METRICS_PATH}
     rendered = objects(prod)
     for key in (ACTIVE_SVC, CANARY_SVC):
-        assert rendered[key]["metadata"]["annotations"] == {**api.SCRAPE_ANNOTATIONS, **traffic.PATCH_FORCE}, key
+        assert rendered[key]["metadata"]["annotations"] == {**api.SCRAPE_ANNOTATIONS, **base.PATCH_FORCE}, key
     for color in ("blue", "green"):
         template = rendered[f"Deployment/{PROD}/api-deployment-{color}"]["spec"]["template"]
         assert template["metadata"]["annotations"] == api.SCRAPE_ANNOTATIONS, color
@@ -425,21 +442,25 @@ def test_scrape_annotations_have_one_source(monkeypatch, prod):
 
 
 def test_issuer_and_class_are_the_platforms(prod):
-    """traffic.py defines no second ClusterIssuer or IngressClass name: it imports the platform's, and the
-    rendered Ingresses and Certificate name exactly the ClusterIssuer and class the platform installs."""
+    """No traffic or router module defines a second ClusterIssuer or IngressClass name: they import the
+    platform's, and the rendered Ingresses and Certificate name exactly the ClusterIssuer and class the platform
+    installs."""
     import ast
 
     from components import platform
 
-    tree = ast.parse(Path(traffic.__file__).read_text())
-    assigned = {target.id for node in tree.body if isinstance(node, ast.Assign)
-                for target in node.targets if isinstance(target, ast.Name)}
-    assert not {"CLUSTER_ISSUER", "INGRESS_CLASS"} & assigned
+    modules = [Path(traffic.__file__), *Path(base.__file__).parent.glob("*.py")]
+    assert len(modules) >= 4, modules
+    for module in modules:
+        tree = ast.parse(module.read_text())
+        assigned = {target.id for node in tree.body if isinstance(node, ast.Assign)
+                    for target in node.targets if isinstance(target, ast.Name)}
+        assert not {"CLUSTER_ISSUER", "INGRESS_CLASS"} & assigned, module
     rendered = objects(prod)
     issuer = rendered[f"ClusterIssuer/{platform.CLUSTER_ISSUER}"]
     assert rendered[MAIN_INGRESS]["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == \
         issuer["metadata"]["name"]
-    assert rendered[f"Certificate/doc-rag-ingress/{traffic.GATEWAY_CERTIFICATE}"]["spec"]["issuerRef"]["name"] == \
+    assert rendered[f"Certificate/doc-rag-ingress/{istio.GATEWAY_CERTIFICATE}"]["spec"]["issuerRef"]["name"] == \
         issuer["metadata"]["name"]
     solver_class = issuer["spec"]["acme"]["solvers"][0]["http01"]["ingress"]["ingressClassName"]
     for key in (MAIN_INGRESS, CANARY_INGRESS):

@@ -3,11 +3,11 @@
 kubernetes-validate knows only the API server's own groups, so an Istio or cert-manager object would pass
 T3 unchecked and a typo (`perTryTimout`, `credentialname`) would reach the cluster, where a CRD's
 structural schema silently prunes unknown fields. crd_schemas/<group>_<version>_<Kind>.json are schemas
-written for this project from the Istio and cert-manager API references: every object level we use
-refuses unknown fields, with types, enums and required fields, plus the rules the projects' admission
-webhooks add (one of several alternatives, ...). `metadata` is Kubernetes' own ObjectMeta taken from
-kubernetes-validate at the stack's kubernetesVersion, so it is held to the same standard as a core
-object's. A CRD kind without a file here is reported "no-schema" (allowed, counted in the summary).
+written for this project from the Istio, cert-manager and Gateway API v1 references (ours, not the upstream
+CRDs): every object level we use refuses unknown fields, with types, enums and required fields, plus the
+rules the projects' admission webhooks add (one of several alternatives, ...). `metadata` is Kubernetes'
+own ObjectMeta taken from kubernetes-validate at the stack's kubernetesVersion, so it is held to the same
+standard as a core object's. A CRD kind without a file here is reported "no-schema" (allowed, counted in the summary).
 """
 
 from __future__ import annotations

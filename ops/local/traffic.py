@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from components import prometheus_rules as rules
-from components.traffic import ACTIVE_SERVICE, CANARY_INGRESS, CANARY_SERVICE, MAIN_INGRESS, NGINX
+from components.routers.base import ACTIVE_SERVICE, CANARY_SERVICE
+from components.routers.nginx import CANARY_INGRESS, MAIN_INGRESS, NGINX
 from ops.local.cluster import API_URL, EDGE_METRICS_PATH, https_get
 
 RATE = 40  # requests per second, all colours together
