@@ -117,6 +117,11 @@ def _structural(schema: Any, defs: dict[str, Any]) -> Any:
     return kept
 
 
+# Groups under k8s.io and kubernetes.io are protected: the API server refuses their CRDs without the approval
+# annotation upstream's own CRDs carry (kubernetes/enhancements#1111).
+API_APPROVALS = {"gateway.networking.k8s.io": "https://github.com/kubernetes-sigs/gateway-api/pull/3328"}
+
+
 def custom_resource_definitions() -> list[dict[str, Any]]:
     """One CRD per kind that ops/checks/crd_schemas has a closed schema for."""
     crds = []
@@ -129,7 +134,8 @@ def custom_resource_definitions() -> list[dict[str, Any]]:
         plural = kind.lower() + "s"
         crds.append({
             "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"{plural}.{group}"},
+            "metadata": {"name": f"{plural}.{group}", **({"annotations": {
+                "api-approved.kubernetes.io": API_APPROVALS[group]}} if group in API_APPROVALS else {})},
             "spec": {
                 "group": group,
                 "scope": "Cluster" if kind in CLUSTER_SCOPED_KINDS else "Namespaced",
