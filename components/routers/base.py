@@ -193,6 +193,12 @@ def items(value: Any) -> list[Any]:
     return list(value) if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else []
 
 
+def split_weight_allowed(weight: int, steps: list[int]) -> bool:
+    """A two-way split is 0, 100, a step, or 100 minus a step (the stable colour's share of a canary step)."""
+    allowed = {0, *steps}
+    return weight in allowed or 100 - weight in allowed
+
+
 def to_int(value: Any) -> Optional[int]:
     if isinstance(value, bool):
         return None

@@ -29,6 +29,7 @@ from components.routers.base import (
     metadata,
     name_of,
     namespace_of,
+    split_weight_allowed,
     to_int,
 )
 
@@ -173,7 +174,6 @@ class GatewayRouter:
                                  namespace, str(ref.get("name")))
 
     def weight_violations(self, of_kind: OfKind, steps: list[int]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-        allowed = {0, *steps}
         for route in of_kind("HTTPRoute"):
             for rule in items(dig(route, "spec", "rules")):
                 refs = [ref for ref in items(dig(rule, "backendRefs")) if isinstance(ref, Mapping)]
@@ -181,7 +181,7 @@ class GatewayRouter:
                     continue
                 for ref in refs:
                     weight = to_int(ref.get("weight"))
-                    if weight is not None and weight not in allowed and 100 - weight not in allowed:
+                    if weight is not None and not split_weight_allowed(weight, steps):
                         yield (f"HTTPRoute {name_of(route)} sends weight {weight} to {ref.get('name')}; split "
                                f"weights must be 0, 100 or a step {steps} (or 100 minus one)", route)
 

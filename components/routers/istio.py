@@ -27,6 +27,7 @@ from components.routers.base import (
     metadata,
     name_of,
     namespace_of,
+    split_weight_allowed,
     to_int,
     traffic_state,
 )
@@ -201,7 +202,6 @@ class IstioRouter:
                         _subset_labels(rules, short, str(subset)) if subset else None)
 
     def weight_violations(self, of_kind: OfKind, steps: list[int]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-        allowed = {0, *steps}
         for virtual_service in of_kind("VirtualService"):
             for http in items(dig(virtual_service, "spec", "http")):
                 route = items(dig(http, "route"))
@@ -214,7 +214,7 @@ class IstioRouter:
                         yield (f"VirtualService {name_of(virtual_service)} has a non-integer route weight "
                                f"{raw_weight!r}; Istio weights are integers", virtual_service)
                         continue
-                    if weight not in allowed and 100 - weight not in allowed:
+                    if not split_weight_allowed(weight, steps):
                         target = dig(destination, "destination", "subset") or dig(destination, "destination", "host")
                         yield (f"VirtualService {name_of(virtual_service)} sends weight {weight} to {target}; "
                                f"split weights must be 0, 100 or a step {steps} (or 100 minus one)", virtual_service)
