@@ -150,7 +150,8 @@ def test_subnets_go_to_zones_by_id_where_eks_runs_and_the_node_type_is_offered(p
     to the second subnet), maps us-east-1c to use1-az3 (no EKS control plane there) and has no m6i.xlarge
     in use1-az2: the subnets must skip all three."""
     for kind in ("private", "public"):
-        placed = subnets(prod, kind)
+        # By subnet index (network-private-0, -1, -2): registrations arrive in whatever order Outputs resolve.
+        placed = sorted(subnets(prod, kind), key=lambda subnet: int(subnet.name.rsplit("-", 1)[1]))
         assert all("availabilityZone" not in s.inputs for s in placed)  # a name is a different zone per account
         if not prod.preview:
             assert [s.inputs["availabilityZoneId"] for s in placed] == ["use1-az1", "use1-az4", "use1-az5"]
