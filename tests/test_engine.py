@@ -7,11 +7,13 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from ops.engine import build
+from ops.engine.lock import exclusive
 from tests.conftest import PROJECT_DIR
 from tests.e2e_helpers import engine_bin
 
@@ -107,3 +109,22 @@ def test_the_built_engine_reports_the_versions_of_its_sources():
     assert re.search(rf"^kubernetes\s+resource\s+{re.escape(build.PROVIDER_VERSION)}\b", plugins, re.MULTILINE), plugins
     shim = bin_path / "pulumi-language-python-exec"
     assert shim.stat().st_mode & 0o111 and shim.read_text().startswith("#!")
+
+
+def test_a_second_build_waits_for_the_first_and_says_so(tmp_path: Path):
+    # Two builds in one engine home would delete each other's work trees: the second waits for the lock.
+    lock_path = tmp_path / "build.lock"
+    printed: list[str] = []
+    entered = threading.Event()
+
+    def second_build() -> None:
+        with exclusive(lock_path, printed.append):
+            entered.set()
+
+    with exclusive(lock_path, printed.append):
+        waiter = threading.Thread(target=second_build)
+        waiter.start()
+        assert not entered.wait(0.5), "the second build ran while the first held the lock"
+        assert printed == [f"engine: another build holds {lock_path}; waiting for it to finish"]
+    waiter.join(10)
+    assert entered.is_set(), "the second build never ran after the first released the lock"
