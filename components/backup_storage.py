@@ -5,7 +5,7 @@ The bucket and its key (components/backup_bucket.py) are `protect`ed and `retain
 `pulumi destroy` (or a stack removed by hand) must leave every backup in place. pgBackRest expires its own
 backups (retentionFull); the lifecycle rules only clean up what it cannot: noncurrent versions (kept
 `deletedRetentionDays` so a deleted or overwritten object can still be recovered) and abandoned multipart
-uploads.
+uploads. With `copyRegion`, components/backup_copy.py replicates the bucket and the snapshots to that region.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pulumi_aws as aws
 
 from components import pgbackrest
 from components.backup_bucket import backup_bucket
+from components.backup_copy import BackupCopy, BackupCopyArgs
 from components.config import BackupConfig
 from components.irsa import irsa_role
 
@@ -75,6 +76,7 @@ class BackupStorageArgs:
     postgres_claim: str  # the StatefulSet's claim name, e.g. postgres-storage-postgres-0
     oidc: aws.iam.OpenIdConnectProvider
     issuer: pulumi.Input[str]
+    region: pulumi.Input[str]  # the stack's: the replication role's KMS conditions name S3 there
 
 
 class BackupStorage(pulumi.ComponentResource):
@@ -93,6 +95,10 @@ class BackupStorage(pulumi.ComponentResource):
             deleted_retention_days=cfg.deletedRetentionDays,
         )
         self.key, self.bucket, self.versioning = primary.key, primary.bucket, primary.versioning
+        self.copy = BackupCopy(f"{name}-copy", BackupCopyArgs(
+            cfg.copyRegion, args.region, args.cluster_name, self.bucket, self.key, self.versioning,
+            cfg.deletedRetentionDays,
+        ), opts=child()) if cfg.copyRegion is not None else None
         self.role = irsa_role(
             f"{name}-postgres", role_name=f"{args.cluster_name}-{args.service_account}-backup", oidc=args.oidc,
             issuer=args.issuer, namespace=args.namespace, service_account=args.service_account, parent=self,
@@ -120,6 +126,11 @@ class BackupStorage(pulumi.ComponentResource):
                 target_vault_name=vault.name,
                 schedule=SNAPSHOT_SCHEDULE,
                 lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=args.config.snapshotRetentionDays),
+                copy_actions=[aws.backup.PlanRuleCopyActionArgs(
+                    destination_vault_arn=self.copy.vault.arn,
+                    lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(
+                        delete_after=args.config.snapshotRetentionDays),
+                )] if self.copy is not None else None,
             )],
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -564,8 +564,9 @@ def check_region(value: str) -> str:
 class BackupConfig(_Strict):
     """pgBackRest to S3, plus AWS Backup snapshots of the EBS volume (docs/operations.md).
 
-    eks mode: the stack owns the bucket, its KMS key and the IRSA role. existing mode: the operator owns the
-    bucket (`bucket`, `region`, optionally `roleArn`); the stack renders only the in-cluster objects."""
+    eks mode: the stack owns the bucket, its KMS key and the IRSA role, and with copyRegion a copy in a second
+    region. existing mode: the operator owns the bucket (`bucket`, `region`, optionally `roleArn`); the stack
+    renders only the in-cluster objects."""
 
     enabled: Optional[bool] = Field(
         default=None, description="unset: on in eks mode, and in existing mode when `bucket` is set")
@@ -574,6 +575,9 @@ class BackupConfig(_Strict):
     roleArn: Optional[str] = Field(
         default=None, description="existing mode: IAM role for IRSA, set as the Postgres service account's "
                                   "eks.amazonaws.com/role-arn annotation; unset: no annotation")
+    copyRegion: Optional[str] = Field(
+        default=None, description="eks mode: replicate the backups to a bucket in this region (S3 replication) "
+                                  "and copy the volume snapshots to a vault there; unset: no copy")
     image: str = Field(
         default="doc-rag/postgres-pgbackrest:16-alpine-2.54.2",
         description="postgres.image plus pgBackRest (same major, UID 70); with backups on the Postgres container "
@@ -598,7 +602,7 @@ class BackupConfig(_Strict):
     def _bucket(cls, value: Optional[str]) -> Optional[str]:
         return None if value is None else check_bucket_name(value)
 
-    @field_validator("region")
+    @field_validator("region", "copyRegion")
     @classmethod
     def _region(cls, value: Optional[str]) -> Optional[str]:
         return None if value is None else check_region(value)
@@ -772,6 +776,10 @@ class DocRagConfig(_Strict):
                                       "allowed only with cluster.mode existing (an eks stack creates and owns its "
                                       "bucket, KMS key and IAM role)")
             return self
+        if backup.copyRegion is not None:
+            raise _FieldError("postgres.backup.copyRegion", backup.copyRegion,
+                              "allowed only with cluster.mode eks (in existing mode the bucket is yours: set up its "
+                              "replication where you manage it)")
         if self.backups:
             if backup.bucket is None:
                 raise _FieldError("postgres.backup.bucket", None,
@@ -888,6 +896,16 @@ def _plain_secret_keys(set_keys: set[str]) -> list[str]:
             if key in set_keys and not runtime_config.is_config_secret(f"{PROJECT}:{key}")]
 
 
+def copy_region_problems(model: DocRagConfig, stack_region: Optional[str]) -> list[str]:
+    """postgres.backup.copyRegion against the stack's own region (aws:region, outside the doc-rag model): a copy
+    in the same region survives nothing the primary does not."""
+    copy_region = model.postgres.backup.copyRegion
+    if copy_region is not None and copy_region == stack_region:
+        return [f"postgres.backup.copyRegion = {_describe(copy_region)}: allowed: a region other than the stack's "
+                f"own (aws:region {stack_region}); a copy in the same region survives no regional outage"]
+    return []
+
+
 def load_config() -> tuple[DocRagConfig, Secrets]:
     """Read and validate `doc-rag:*` from the running stack; raise ConfigError before any resource."""
     config = pulumi.Config(PROJECT)
@@ -904,6 +922,7 @@ def load_config() -> tuple[DocRagConfig, Secrets]:
         model = validate_settings({key: value for key, value in settings.items() if value is not None})
     except ConfigError as error:
         raise ConfigError(error.problems + missing) from None
-    if missing:
-        raise ConfigError(missing)
+    problems = copy_region_problems(model, pulumi.Config("aws").get("region")) + missing
+    if problems:
+        raise ConfigError(problems)
     return model, Secrets(secrets["postgresPassword"], secrets["grafanaAdminPassword"])

@@ -44,7 +44,7 @@ def postgres_backup(config: DocRagConfig, cluster: Cluster, namespace: pulumi.Re
 
     storage = BackupStorage("postgres-backup-storage", BackupStorageArgs(
         config.postgres.backup, cluster.cluster_name, NS_PROD, POSTGRES_SERVICE_ACCOUNT, POSTGRES_CLAIM,
-        cluster.eks.oidc, cluster.eks.oidc.url,
+        cluster.eks.oidc, cluster.eks.oidc.url, cluster.region,
     ), opts=aws_opts)
     backup = Backup("postgres-backup", BackupArgs(
         config.postgres.backup, storage.role.arn, storage.bucket.bucket, cluster.region, postgres_database(),
@@ -54,6 +54,8 @@ def postgres_backup(config: DocRagConfig, cluster: Cluster, namespace: pulumi.Re
         "bucket": storage.bucket.bucket, "region": cluster.region, "stanza": pgbackrest.STANZA,
         "repoPath": pgbackrest.REPO_PATH, "roleArn": storage.role.arn,
         "cronJobs": [job.metadata.name for job in backup.cron_jobs],
+        **({"copy": {"bucket": storage.copy.bucket.bucket, "region": config.postgres.backup.copyRegion,
+                     "vault": storage.copy.vault.name}} if storage.copy is not None else {}),
     })
 
 
