@@ -5,14 +5,15 @@ pgBackRest must run where the data directory is, so everything runs in the Postg
 - two CronJobs (full weekly, differential daily by default) start the backup there with `kubectl exec`,
   through a service account that may exec into `postgres-0` and nothing else. The stanza is created by
   the job's init container (idempotent), so the first scheduled job also initialises the repository.
-The Postgres pod reaches S3 as its own service account, which IRSA binds to the role of
-components/backup_storage.py (bucket prefix only). NetworkPolicies for both pods are in security.py.
+The Postgres pod reaches S3 as its own service account, which IRSA binds to a role: in eks stacks the one of
+components/backup_storage.py (bucket prefix only), in existing mode `postgres.backup.roleArn` when set (without
+it the account carries no annotation). NetworkPolicies for both pods are in security.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -54,6 +55,8 @@ class PostgresBackupWiring:
     service_account: str
     postgresql_conf: str  # lines appended to postgresql.conf
     after: list[pulumi.Resource] = field(default_factory=list)
+    # protect + retainOnDelete on the StatefulSet: where the stack owns the backup storage (eks)
+    keep: bool = True
 
     def volumes(self) -> list[k8s.core.v1.VolumeArgs]:
         return [k8s.core.v1.VolumeArgs(name=CONFIG_VOLUME,
@@ -66,13 +69,14 @@ class PostgresBackupWiring:
 @dataclass
 class BackupArgs:
     config: BackupConfig
-    role_arn: pulumi.Input[str]  # the IRSA role Postgres assumes (BackupStorage.role)
+    role_arn: Optional[pulumi.Input[str]]  # the IRSA role Postgres assumes; None: no annotation
     bucket: pulumi.Input[str]
     region: pulumi.Input[str]
     database: pgbackrest.Database
     namespace: pulumi.Resource
     # The role's policy (BackupStorage.role_ready): archive_command fails with AccessDenied until it is attached.
     role_ready: Sequence[pulumi.Resource] = ()
+    keep: bool = True  # PostgresBackupWiring.keep
 
 
 class Backup(pulumi.ComponentResource):
@@ -81,14 +85,16 @@ class Backup(pulumi.ComponentResource):
         self._args = args
         service_account = k8s.core.v1.ServiceAccount(
             f"{POSTGRES_SERVICE_ACCOUNT}-service-account",  # the StatefulSet is Pulumi's `postgres`
-            metadata=self._metadata(POSTGRES_SERVICE_ACCOUNT, annotations={IRSA_ROLE_ANNOTATION: args.role_arn}),
+            metadata=self._metadata(POSTGRES_SERVICE_ACCOUNT, annotations=(
+                {IRSA_ROLE_ANNOTATION: args.role_arn} if args.role_arn is not None else None)),
             # The pod identity webhook projects its own web-identity token; the API token is not needed.
             automount_service_account_token=False,
             opts=self._opts(),
         )
         conf = pulumi.Output.all(args.bucket, args.region).apply(
             lambda values: pgbackrest.render_conf(
-                pgbackrest.Repository(bucket=values[0], region=values[1], retention_full=args.config.retentionFull),
+                pgbackrest.Repository(bucket=values[0], region=values[1], retention_full=args.config.retentionFull,
+                                      uri_style=pgbackrest.uri_style_for(values[0])),
                 args.database,
             ))
         config_map = k8s.core.v1.ConfigMap(
@@ -97,6 +103,7 @@ class Backup(pulumi.ComponentResource):
         self.wiring = PostgresBackupWiring(
             image=args.config.image, service_account=POSTGRES_SERVICE_ACCOUNT,
             postgresql_conf=pgbackrest.archive_settings(), after=[service_account, config_map, *args.role_ready],
+            keep=args.keep,
         )
         runner = self._runner_identity()
         self.cron_jobs = [self._cron_job(kind, runner) for kind in SCHEDULES]

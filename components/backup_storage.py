@@ -1,10 +1,11 @@
 """Where Postgres backups live on AWS: the stack's own S3 bucket and KMS key, the IAM role the Postgres pod
 assumes to write there, and AWS Backup snapshots of the data volume as a second line.
 
-The bucket and its key are `protect`ed and `retainOnDelete`: a mistaken `pulumi destroy` (or a stack
-removed by hand) must leave every backup in place. pgBackRest expires its own backups (retentionFull);
-the lifecycle rules only clean up what it cannot: noncurrent versions (kept `deletedRetentionDays` so a
-deleted or overwritten object can still be recovered) and abandoned multipart uploads.
+The bucket and its key (components/backup_bucket.py) are `protect`ed and `retainOnDelete`: a mistaken
+`pulumi destroy` (or a stack removed by hand) must leave every backup in place. pgBackRest expires its own
+backups (retentionFull); the lifecycle rules only clean up what it cannot: noncurrent versions (kept
+`deletedRetentionDays` so a deleted or overwritten object can still be recovered) and abandoned multipart
+uploads. With `copyRegion`, components/backup_copy.py replicates the bucket and the snapshots to that region.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import pgbackrest
+from components.backup_bucket import backup_bucket
+from components.backup_copy import BackupCopy, BackupCopyArgs
 from components.config import BackupConfig
 from components.irsa import irsa_role
 
@@ -27,7 +30,6 @@ CLAIM_NAMESPACE_TAG = "kubernetes.io/created-for/pvc/namespace"
 SNAPSHOT_SCHEDULE = "cron(0 5 * * ? *)"  # daily 05:00 UTC, after the nightly pgBackRest backup
 AWS_BACKUP_POLICY = "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"
 AWS_RESTORE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"
-ABORT_MULTIPART_DAYS = 7
 
 
 def repository_prefix() -> str:
@@ -65,21 +67,6 @@ def bucket_access_policy(bucket_arn: str, key_arn: str) -> dict[str, Any]:
     }
 
 
-def tls_only_bucket_policy(bucket_arn: str) -> str:
-    """Refuse every request that is not over TLS."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, f"{bucket_arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }],
-    })
-
-
 @dataclass
 class BackupStorageArgs:
     config: BackupConfig
@@ -89,6 +76,7 @@ class BackupStorageArgs:
     postgres_claim: str  # the StatefulSet's claim name, e.g. postgres-storage-postgres-0
     oidc: aws.iam.OpenIdConnectProvider
     issuer: pulumi.Input[str]
+    region: pulumi.Input[str]  # the stack's: the replication role's KMS conditions name S3 there
 
 
 class BackupStorage(pulumi.ComponentResource):
@@ -101,63 +89,16 @@ class BackupStorage(pulumi.ComponentResource):
         def child(**kwargs: Any) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(parent=self, **kwargs)
 
-        def kept(**kwargs: Any) -> pulumi.ResourceOptions:
-            # Losing either the bucket or the key loses every backup: never deleted by Pulumi.
-            return child(protect=True, retain_on_delete=True, **kwargs)
-
-        self.key = aws.kms.Key(
-            f"{name}-key", description=f"{args.cluster_name} Postgres backups", enable_key_rotation=True,
-            deletion_window_in_days=30, opts=kept(),
+        primary = backup_bucket(
+            name, parent=self, key_description=f"{args.cluster_name} Postgres backups",
+            bucket_prefix=f"{args.cluster_name}-pg-backups-", tags={"doc-rag/data": "postgres-backups"},
+            deleted_retention_days=cfg.deletedRetentionDays,
         )
-        self.bucket = aws.s3.Bucket(
-            f"{name}-bucket", bucket_prefix=f"{args.cluster_name}-pg-backups-"[:37],
-            tags={"doc-rag/data": "postgres-backups"}, opts=kept(),
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-ownership", bucket=self.bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=child(),
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access", bucket=self.bucket.id, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True, opts=child(),
-        )
-        self.versioning = aws.s3.BucketVersioning(
-            f"{name}-versioning", bucket=self.bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=child(),
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption", bucket=self.bucket.id,
-            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=aws.s3
-                .BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="aws:kms", kms_master_key_id=self.key.arn,
-                ),
-                bucket_key_enabled=True,  # one data key per object batch: fewer KMS calls
-            )],
-            opts=child(),
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle", bucket=self.bucket.id,
-            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="noncurrent-versions-and-uploads",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                    noncurrent_days=cfg.deletedRetentionDays,
-                ),
-                abort_incomplete_multipart_upload=aws.s3
-                .BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                    days_after_initiation=ABORT_MULTIPART_DAYS,
-                ),
-            )],
-            # Lifecycle on a bucket whose versioning is still being enabled is rejected by S3.
-            opts=child(depends_on=[self.versioning]),
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-tls-only", bucket=self.bucket.id, policy=self.bucket.arn.apply(tls_only_bucket_policy),
-            opts=child(),
-        )
+        self.key, self.bucket, self.versioning = primary.key, primary.bucket, primary.versioning
+        self.copy = BackupCopy(f"{name}-copy", BackupCopyArgs(
+            cfg.copyRegion, args.region, args.cluster_name, self.bucket, self.key, self.versioning,
+            cfg.deletedRetentionDays,
+        ), opts=child()) if cfg.copyRegion is not None else None
         self.role = irsa_role(
             f"{name}-postgres", role_name=f"{args.cluster_name}-{args.service_account}-backup", oidc=args.oidc,
             issuer=args.issuer, namespace=args.namespace, service_account=args.service_account, parent=self,
@@ -185,6 +126,11 @@ class BackupStorage(pulumi.ComponentResource):
                 target_vault_name=vault.name,
                 schedule=SNAPSHOT_SCHEDULE,
                 lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=args.config.snapshotRetentionDays),
+                copy_actions=[aws.backup.PlanRuleCopyActionArgs(
+                    destination_vault_arn=self.copy.vault.arn,
+                    lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(
+                        delete_after=args.config.snapshotRetentionDays),
+                )] if self.copy is not None else None,
             )],
             opts=pulumi.ResourceOptions(parent=self),
         )

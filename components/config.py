@@ -533,10 +533,51 @@ def check_cron(value: str) -> str:
     return value
 
 
-class BackupConfig(_Strict):
-    """pgBackRest to an S3 bucket the stack owns, plus AWS Backup snapshots of the EBS volume (docs/operations.md)."""
+# S3's bucket naming rules (general purpose buckets): 3-63 characters, lower-case letters, digits, hyphens and
+# dots, a letter or digit at both ends, no two dots in a row, not an IPv4 address, no reserved prefix or suffix.
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_BUCKET_ALLOWED = ("an S3 bucket name: 3-63 characters, lower-case letters, digits, hyphens and dots, starting and "
+                   "ending with a letter or digit, e.g. doc-rag-pg-backups")
+# Commercial, GovCloud and China partitions: <area>[-gov]-<direction>-<n>, e.g. eu-west-1, us-gov-west-1.
+_REGION_RE = re.compile(r"^(af|ap|ca|cn|eu|eusc|il|me|mx|sa|us)(-gov)?-(central|north|south|east|west|northeast|"
+                        r"northwest|southeast|southwest)-[0-9]{1,2}$")
+_REGION_ALLOWED = "an AWS region name such as eu-west-1, us-east-1 or ap-southeast-2"
+_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
 
-    enabled: Optional[bool] = Field(default=None, description="unset: on in eks mode, off in existing mode")
+
+def check_bucket_name(value: str) -> str:
+    if (not _BUCKET_RE.match(value) or ".." in value or _is_ipv4(value)
+            or value.startswith(_BUCKET_RESERVED_PREFIXES) or value.endswith(_BUCKET_RESERVED_SUFFIXES)):
+        raise ValueError(f"allowed: {_BUCKET_ALLOWED}; not an IP address, no '..', no reserved prefix "
+                         f"{list(_BUCKET_RESERVED_PREFIXES)} or suffix {list(_BUCKET_RESERVED_SUFFIXES)}")
+    return value
+
+
+def check_region(value: str) -> str:
+    if not _REGION_RE.match(value):
+        raise ValueError(f"allowed: {_REGION_ALLOWED}")
+    return value
+
+
+class BackupConfig(_Strict):
+    """pgBackRest to S3, plus AWS Backup snapshots of the EBS volume (docs/operations.md).
+
+    eks mode: the stack owns the bucket, its KMS key and the IRSA role, and with copyRegion a copy in a second
+    region. existing mode: the operator owns the bucket (`bucket`, `region`, optionally `roleArn`); the stack
+    renders only the in-cluster objects."""
+
+    enabled: Optional[bool] = Field(
+        default=None, description="unset: on in eks mode, and in existing mode when `bucket` is set")
+    bucket: Optional[str] = Field(default=None, description="existing mode: the S3 bucket (yours) pgBackRest writes to")
+    region: Optional[str] = Field(default=None, description="existing mode: the AWS region of `bucket`")
+    roleArn: Optional[str] = Field(
+        default=None, description="existing mode: IAM role for IRSA, set as the Postgres service account's "
+                                  "eks.amazonaws.com/role-arn annotation; unset: no annotation")
+    copyRegion: Optional[str] = Field(
+        default=None, description="eks mode: replicate the backups to a bucket in this region (S3 replication) "
+                                  "and copy the volume snapshots to a vault there; unset: no copy")
     image: str = Field(
         default="doc-rag/postgres-pgbackrest:16-alpine-2.54.2",
         description="postgres.image plus pgBackRest (same major, UID 70); with backups on the Postgres container "
@@ -555,6 +596,23 @@ class BackupConfig(_Strict):
     @classmethod
     def _image(cls, value: str) -> str:
         return check_image(value)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else check_bucket_name(value)
+
+    @field_validator("region", "copyRegion")
+    @classmethod
+    def _region(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else check_region(value)
+
+    @field_validator("roleArn")
+    @classmethod
+    def _role_arn(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not _ROLE_ARN_RE.match(value):
+            raise ValueError("allowed: an IAM role ARN such as arn:aws:iam::123456789012:role/doc-rag-postgres-backup")
+        return value
 
     @field_validator("fullSchedule", "differentialSchedule")
     @classmethod
@@ -700,17 +758,37 @@ class DocRagConfig(_Strict):
 
     @property
     def backups(self) -> bool:
-        """Whether Postgres is backed up: postgres.backup.enabled, or by default in eks mode."""
-        enabled = self.postgres.backup.enabled
-        return self.cluster.mode == "eks" if enabled is None else enabled
+        """Whether Postgres is backed up: postgres.backup.enabled, or by default in eks mode and in existing mode
+        when postgres.backup.bucket names the bucket."""
+        backup = self.postgres.backup
+        if backup.enabled is not None:
+            return backup.enabled
+        return self.cluster.mode == "eks" or backup.bucket is not None
 
     @model_validator(mode="after")
-    def _backups_need_aws(self) -> "DocRagConfig":
-        # The bucket, its key and the IAM role the Postgres pod assumes are AWS resources.
-        if self.postgres.backup.enabled and self.cluster.mode != "eks":
-            raise _FieldError("postgres.backup.enabled", True,
-                              "allowed: true only with cluster.mode eks (the bucket, its KMS key and the IAM role "
-                              "are AWS resources)")
+    def _backup_storage(self) -> "DocRagConfig":
+        # eks: the stack creates and owns the bucket, key and role. existing: they are the operator's.
+        backup = self.postgres.backup
+        if self.cluster.mode == "eks":
+            for key in ("bucket", "region", "roleArn"):
+                if getattr(backup, key) is not None:
+                    raise _FieldError(f"postgres.backup.{key}", getattr(backup, key),
+                                      "allowed only with cluster.mode existing (an eks stack creates and owns its "
+                                      "bucket, KMS key and IAM role)")
+            return self
+        if backup.copyRegion is not None:
+            raise _FieldError("postgres.backup.copyRegion", backup.copyRegion,
+                              "allowed only with cluster.mode eks (in existing mode the bucket is yours: set up its "
+                              "replication where you manage it)")
+        if self.backups:
+            if backup.bucket is None:
+                raise _FieldError("postgres.backup.bucket", None,
+                                  f"required with backups on in cluster.mode existing; allowed: {_BUCKET_ALLOWED} "
+                                  "(a bucket you own), or postgres.backup.enabled: false")
+            if backup.region is None:
+                raise _FieldError("postgres.backup.region", None,
+                                  f"required with postgres.backup.bucket; allowed: {_REGION_ALLOWED} (the bucket's "
+                                  "region)")
         return self
 
     @model_validator(mode="after")
@@ -818,6 +896,16 @@ def _plain_secret_keys(set_keys: set[str]) -> list[str]:
             if key in set_keys and not runtime_config.is_config_secret(f"{PROJECT}:{key}")]
 
 
+def copy_region_problems(model: DocRagConfig, stack_region: Optional[str]) -> list[str]:
+    """postgres.backup.copyRegion against the stack's own region (aws:region, outside the doc-rag model): a copy
+    in the same region survives nothing the primary does not."""
+    copy_region = model.postgres.backup.copyRegion
+    if copy_region is not None and copy_region == stack_region:
+        return [f"postgres.backup.copyRegion = {_describe(copy_region)}: allowed: a region other than the stack's "
+                f"own (aws:region {stack_region}); a copy in the same region survives no regional outage"]
+    return []
+
+
 def load_config() -> tuple[DocRagConfig, Secrets]:
     """Read and validate `doc-rag:*` from the running stack; raise ConfigError before any resource."""
     config = pulumi.Config(PROJECT)
@@ -834,6 +922,7 @@ def load_config() -> tuple[DocRagConfig, Secrets]:
         model = validate_settings({key: value for key, value in settings.items() if value is not None})
     except ConfigError as error:
         raise ConfigError(error.problems + missing) from None
-    if missing:
-        raise ConfigError(missing)
+    problems = copy_region_problems(model, pulumi.Config("aws").get("region")) + missing
+    if problems:
+        raise ConfigError(problems)
     return model, Secrets(secrets["postgresPassword"], secrets["grafanaAdminPassword"])

@@ -312,7 +312,7 @@ class Data(pulumi.ComponentResource):
             after=[self.secret, config_map, *self._args.storage_ready, *(backup.after if backup else [])],
             termination_grace_period_seconds=60,
             service_account=backup.service_account if backup else None,
-            keep=backup is not None,
+            keep=backup is not None and backup.keep,
         )
         return service, statefulset
 

@@ -56,6 +56,11 @@ class Scratch:
     log_path: str = "/tmp/pgbackrest/log"
 
 
+def uri_style_for(bucket: str) -> Literal["host", "path"]:
+    """S3's virtual-host TLS certificate (*.s3.<region>.amazonaws.com) covers no bucket name with a dot."""
+    return "path" if "." in bucket else "host"
+
+
 def endpoint_of(repository: Repository) -> str:
     return repository.endpoint or f"s3.{repository.region}.amazonaws.com"
 

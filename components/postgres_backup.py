@@ -1,6 +1,8 @@
 """Assembles Postgres backups for a stack: the AWS side (backup_storage.py) and the cluster side (backup.py).
 
-Only eks stacks have backups (config: postgres.backup, on by default there); pulumi_aws is imported only then.
+eks stacks (on by default) create their bucket, key and role; pulumi_aws is imported only then. Existing-mode
+stacks with postgres.backup.bucket get the cluster side only, pointed at the operator's bucket: no AWS resource,
+and the StatefulSet is not protected (the stack owns no storage there, and the local stack's T7 destroys it).
 """
 
 from __future__ import annotations
@@ -34,13 +36,15 @@ class PostgresBackup:
 
 def postgres_backup(config: DocRagConfig, cluster: Cluster, namespace: pulumi.Resource,
                     aws_opts: pulumi.ResourceOptions, k8s_opts: pulumi.ResourceOptions) -> Optional[PostgresBackup]:
-    if not config.backups or cluster.eks is None or cluster.region is None:
+    if not config.backups:
         return None
+    if cluster.eks is None or cluster.region is None:
+        return _existing_bucket(config, namespace, k8s_opts)
     from components.backup_storage import BackupStorage, BackupStorageArgs
 
     storage = BackupStorage("postgres-backup-storage", BackupStorageArgs(
         config.postgres.backup, cluster.cluster_name, NS_PROD, POSTGRES_SERVICE_ACCOUNT, POSTGRES_CLAIM,
-        cluster.eks.oidc, cluster.eks.oidc.url,
+        cluster.eks.oidc, cluster.eks.oidc.url, cluster.region,
     ), opts=aws_opts)
     backup = Backup("postgres-backup", BackupArgs(
         config.postgres.backup, storage.role.arn, storage.bucket.bucket, cluster.region, postgres_database(),
@@ -50,4 +54,23 @@ def postgres_backup(config: DocRagConfig, cluster: Cluster, namespace: pulumi.Re
         "bucket": storage.bucket.bucket, "region": cluster.region, "stanza": pgbackrest.STANZA,
         "repoPath": pgbackrest.REPO_PATH, "roleArn": storage.role.arn,
         "cronJobs": [job.metadata.name for job in backup.cron_jobs],
+        **({"copy": {"bucket": storage.copy.bucket.bucket, "region": config.postgres.backup.copyRegion,
+                     "vault": storage.copy.vault.name}} if storage.copy is not None else {}),
     })
+
+
+def _existing_bucket(config: DocRagConfig, namespace: pulumi.Resource,
+                     k8s_opts: pulumi.ResourceOptions) -> PostgresBackup:
+    """The operator's bucket (validated: bucket and region set in existing mode with backups on)."""
+    cfg = config.postgres.backup
+    assert cfg.bucket is not None and cfg.region is not None
+    backup = Backup("postgres-backup", BackupArgs(
+        cfg, cfg.roleArn, cfg.bucket, cfg.region, postgres_database(), namespace, keep=False,
+    ), opts=k8s_opts)
+    outputs: dict[str, pulumi.Input] = {
+        "bucket": cfg.bucket, "region": cfg.region, "stanza": pgbackrest.STANZA, "repoPath": pgbackrest.REPO_PATH,
+        "cronJobs": [job.metadata.name for job in backup.cron_jobs],
+    }
+    if cfg.roleArn is not None:
+        outputs["roleArn"] = cfg.roleArn
+    return PostgresBackup(backup.wiring, outputs)

@@ -35,9 +35,9 @@ _COMPUTED: dict[str, dict[str, Any]] = {
     },
     "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
     "aws:route53/record:Record": {"fqdn": "_0123456789abcdef.api.docrag.example.com"},
-    # The Postgres backup bucket is named from a prefix; pgbackrest.conf carries the name S3 gave it.
-    "aws:s3/bucket:Bucket": {"bucket": "doc-rag-prod-pg-backups-20261203000000000001"},
 }
+# S3 names a bucket from its prefix plus a unique suffix; pgbackrest.conf carries the name S3 gave it.
+BUCKET_SUFFIX = "20261203000000000001"
 
 # Computed fields inside an input object: the provider adds them next to what the program set.
 _COMPUTED_WITHIN: dict[str, dict[str, dict[str, Any]]] = {
@@ -115,7 +115,10 @@ class FakeCloud(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict]:
         state = dict(args.inputs)
         if not self.preview and args.typ.startswith("aws:"):
-            state.setdefault("arn", f"arn:aws:mock:{REGION}:{ACCOUNT}:{args.name}")
+            # A resource with its own `region` (pulumi-aws v7) lives there, not in the provider's region.
+            state.setdefault("arn", f"arn:aws:mock:{state.get('region') or REGION}:{ACCOUNT}:{args.name}")
+            if args.typ == "aws:s3/bucket:Bucket" and state.get("bucketPrefix"):
+                state.setdefault("bucket", f"{state['bucketPrefix']}{BUCKET_SUFFIX}")
             if args.typ in _AUTO_NAMED:  # the provider names these when the program does not
                 state.setdefault("name", args.name)
             state.update(_COMPUTED.get(args.typ, {}))

@@ -253,8 +253,9 @@ def restore(stack: str, to: str, dry_run: bool, sets: list[str], console: Consol
         console.print(f"error: {error}", markup=False)
         return EXIT_USAGE
     if not config.backups:
-        console.print(f"error: stack {stack!r} has no Postgres backups (postgres.backup is for eks stacks; "
-                      "enabled: false here or existing mode): nothing to restore from", markup=False)
+        console.print(f"error: stack {stack!r} has no Postgres backups (postgres.backup: on by default in eks "
+                      "stacks, in existing mode with postgres.backup.bucket; enabled: false or unset here): nothing "
+                      "to restore from", markup=False)
         return EXIT_USAGE
     console.print(f"restore plan for stack {stack}: Postgres to {target.describe()}", markup=False)
     if not dry_run:

@@ -4,7 +4,7 @@ has a scheduled backup (`namespaces`: doc-rag-prod; Prometheus' metrics in doc-r
 "Stateful" is a StatefulSet with volume claim templates (its data outlives its pods); "has a backup" is a
 CronJob in the same namespace labelled `doc-rag/backup-of: <StatefulSet name>` (components/backup.py). A
 stack is production when its name, read from the resources' URNs, is one of `productionStacks`: dev and
-local stacks run the same objects without AWS and so without backups.
+local stacks need none (dev renders without backups; local backs up to a bucket that is not real).
 """
 
 from __future__ import annotations

@@ -156,12 +156,131 @@ def test_dev_has_no_backup_objects(dev_run: RunResult) -> None:
     assert "postgresBackup" not in dev_run.outputs
 
 
-def test_backups_on_an_existing_cluster_are_refused_with_the_key_and_what_is_allowed() -> None:
+@pytest.fixture(scope="module")
+def local_run() -> RunResult:
+    return run_program("local")
+
+
+def test_the_local_stack_backs_up_to_its_existing_bucket_without_any_aws_resource(local_run: RunResult) -> None:
+    assert [r.name for r in local_run.resources if r.type.startswith("aws:")] == []
+    conf = _object(local_run, "ConfigMap", "postgres-backup-config")["data"]["pgbackrest.conf"].splitlines()
+    for line in ("repo1-s3-bucket=doc-rag-local-pg-backups-not-real", "repo1-s3-region=eu-west-1",
+                 "repo1-s3-endpoint=s3.eu-west-1.amazonaws.com", "repo1-s3-uri-style=host",
+                 "repo1-s3-key-type=web-id", "repo1-path=/postgres"):
+        assert line in conf
+    account = _object(local_run, "ServiceAccount", "postgres")
+    assert "annotations" not in account["metadata"], "no roleArn: no IRSA annotation"
+    assert _object(local_run, "StatefulSet", "postgres")["spec"]["template"]["spec"]["serviceAccountName"] == "postgres"
+    for name in ("postgres-backup-full", "postgres-backup-diff"):
+        assert _object(local_run, "CronJob", name)["metadata"]["labels"]["doc-rag/backup-of"] == "postgres"
+    for kind, name in (("Role", "postgres-backup"), ("RoleBinding", "postgres-backup"),
+                       ("ServiceAccount", "postgres-backup"), ("NetworkPolicy", "postgres-backup-egress"),
+                       ("NetworkPolicy", "postgres-backup-jobs")):
+        assert _object(local_run, kind, name)["metadata"]["namespace"] == "doc-rag-prod"
+    assert local_run.outputs["postgresBackup"] == {
+        "bucket": "doc-rag-local-pg-backups-not-real", "region": "eu-west-1", "stanza": "docrag",
+        "repoPath": "/postgres", "cronJobs": ["postgres-backup-full", "postgres-backup-diff"]}
+
+
+def test_an_existing_bucket_stack_does_not_protect_the_statefulset(local_run: RunResult) -> None:
+    """Only eks stacks own their backup storage; the local stack's T7 must be able to destroy everything."""
+    postgres = next(r for r in local_run.resources if r.name == "postgres" and r.type.endswith("StatefulSet"))
+    assert not postgres.protect and not postgres.retain_on_delete
+
+
+def test_a_role_arn_annotates_the_postgres_service_account_and_a_dotted_bucket_uses_path_style() -> None:
+    run = run_program("local", ("postgres.backup.roleArn=arn:aws:iam::210987654321:role/pg-backup",
+                                "postgres.backup.bucket=backups.example.org"))
+    account = _object(run, "ServiceAccount", "postgres")
+    assert account["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::210987654321:role/pg-backup"}
+    conf = _object(run, "ConfigMap", "postgres-backup-config")["data"]["pgbackrest.conf"].splitlines()
+    assert "repo1-s3-bucket=backups.example.org" in conf and "repo1-s3-uri-style=path" in conf
+    assert run.outputs["postgresBackup"]["roleArn"] == "arn:aws:iam::210987654321:role/pg-backup"
+
+
+def test_backups_off_in_existing_mode_render_no_backup_object() -> None:
+    run = run_program("local", ("postgres.backup.enabled=false",))
+    assert not [r.name for r in run.resources if "backup" in r.name]
+    assert "postgresBackup" not in run.outputs
+
+
+def test_existing_mode_backups_need_a_bucket_and_its_region() -> None:
     with pytest.raises(ConfigError) as error:
         parse_config({"cluster": {"mode": "existing"}, "release": RELEASE, "postgres": {"backup": {"enabled": True}}})
     assert error.value.problems == [
-        "postgres.backup.enabled = true: allowed: true only with cluster.mode eks (the bucket, its KMS key and the "
-        "IAM role are AWS resources)"]
+        "postgres.backup.bucket: required with backups on in cluster.mode existing; allowed: an S3 bucket name: 3-63 "
+        "characters, lower-case letters, digits, hyphens and dots, starting and ending with a letter or digit, e.g. "
+        "doc-rag-pg-backups (a bucket you own), or postgres.backup.enabled: false"]
+    with pytest.raises(ConfigError) as error:
+        parse_config({"cluster": {"mode": "existing"}, "release": RELEASE,
+                      "postgres": {"backup": {"bucket": "doc-rag-pg-backups"}}})
+    assert error.value.problems == [
+        "postgres.backup.region: required with postgres.backup.bucket; allowed: an AWS region name such as "
+        "eu-west-1, us-east-1 or ap-southeast-2 (the bucket's region)"]
+
+
+def test_a_bucket_alone_turns_backups_on_in_existing_mode_and_nothing_else_does() -> None:
+    base = {"cluster": {"mode": "existing"}, "release": RELEASE}
+    assert parse_config({**base, "postgres": {"backup": {"bucket": "b-1", "region": "us-west-2"}}}).backups is True
+    assert parse_config(base).backups is False
+    assert parse_config({"release": RELEASE}).backups is True
+
+
+@pytest.mark.parametrize("key, value", [
+    ("bucket", "doc-rag-pg-backups"), ("region", "eu-west-1"), ("roleArn", "arn:aws:iam::123456789012:role/r")])
+def test_an_eks_stack_refuses_an_existing_bucket_region_or_role(key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({"release": RELEASE, "postgres": {"backup": {key: value}}})
+    assert error.value.problems == [
+        f"postgres.backup.{key} = '{value}': allowed only with cluster.mode existing (an eks stack creates and owns "
+        "its bucket, KMS key and IAM role)"]
+
+
+@pytest.mark.parametrize("bucket", [
+    "ab", "a" * 64, "Doc-Rag", "doc_rag", "-doc-rag", "doc-rag-", "doc..rag", "192.168.10.1", "xn--doc-rag",
+    "sthree-doc", "doc-rag-s3alias", "doc-rag--ol-s3", "doc rag"])
+def test_a_bucket_name_s3_refuses_is_refused(bucket: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({"cluster": {"mode": "existing"}, "release": RELEASE,
+                      "postgres": {"backup": {"bucket": bucket, "region": "eu-west-1"}}})
+    (problem,) = error.value.problems
+    assert problem.startswith(f"postgres.backup.bucket = '{bucket}': allowed: an S3 bucket name: 3-63 characters")
+
+
+@pytest.mark.parametrize("bucket", ["abc", "a" * 63, "doc-rag.backups-1", "0doc-rag9"])
+def test_a_bucket_name_s3_accepts_is_accepted(bucket: str) -> None:
+    config = parse_config({"cluster": {"mode": "existing"}, "release": RELEASE,
+                           "postgres": {"backup": {"bucket": bucket, "region": "eu-west-1"}}})
+    assert config.postgres.backup.bucket == bucket
+
+
+@pytest.mark.parametrize("key, value, allowed", [
+    ("region", "eu-west", "allowed: an AWS region name such as eu-west-1"),
+    ("region", "EU-WEST-1", "allowed: an AWS region name such as eu-west-1"),
+    ("region", "mars-north-1", "allowed: an AWS region name such as eu-west-1"),
+    ("roleArn", "arn:aws:iam::123:role/r", "allowed: an IAM role ARN such as arn:aws:iam::123456789012:role/"),
+    ("roleArn", "arn:aws:iam::123456789012:user/u", "allowed: an IAM role ARN such as"),
+])
+def test_bad_region_or_role_is_refused_naming_the_key(key: str, value: str, allowed: str) -> None:
+    backup = {"bucket": "doc-rag-pg-backups", "region": "eu-west-1", key: value}
+    with pytest.raises(ConfigError) as error:
+        parse_config({"cluster": {"mode": "existing"}, "release": RELEASE, "postgres": {"backup": backup}})
+    (problem,) = error.value.problems
+    assert problem.startswith(f"postgres.backup.{key} = '{value}': {allowed}")
+
+
+@pytest.mark.parametrize("override, key, allowed", [
+    ("postgres.backup.bucket=Not_A_Bucket", "postgres.backup.bucket", "allowed: an S3 bucket name"),
+    ("postgres.backup.region=moon-1", "postgres.backup.region", "allowed: an AWS region name"),
+    ("postgres.backup.roleArn=role/x", "postgres.backup.roleArn", "allowed: an IAM role ARN"),
+])
+def test_bad_existing_bucket_config_exits_2_naming_the_key(tmp_path: Path, override: str, key: str,
+                                                           allowed: str) -> None:
+    outcome, _ = run_plan(tmp_path, "local", (override,), checks=[])
+    assert outcome.exit_code == 2
+    assert any(line.strip().startswith(f"- {key}") for line in outcome.error.splitlines()), outcome.error
+    assert allowed in outcome.error
 
 
 @pytest.mark.parametrize("override, key, allowed", [

@@ -230,6 +230,28 @@ def test_preview_then_up_with_the_real_engine(project: Project):
     assert "Resources:" in up.stdout, up.stdout
 
 
+def test_the_backup_objects_exist_live_after_up(project: Project):
+    """Pulumi.local.yaml backs up to an existing bucket: the API server holds the backup CronJobs, the pgBackRest
+    ConfigMap pointing at that bucket and the Postgres service account (no roleArn: no IRSA annotation)."""
+    jobs = {job["metadata"]["name"]: job for job in live(project, "cronjobs")}
+    assert sorted(jobs) == ["postgres-backup-diff", "postgres-backup-full"]
+    assert jobs["postgres-backup-full"]["spec"]["schedule"] == "0 3 * * 0"
+    assert jobs["postgres-backup-diff"]["spec"]["schedule"] == "0 3 * * 1-6"
+    for job in jobs.values():
+        assert job["metadata"]["labels"]["doc-rag/backup-of"] == "postgres"
+        pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == "postgres-backup"
+    config_map = json.loads(project.kubectl("get", "configmap", "postgres-backup-config", "-n", NAMESPACE,
+                                            "-o", "json").stdout)
+    conf = config_map["data"]["pgbackrest.conf"].splitlines()
+    assert "repo1-s3-bucket=doc-rag-local-pg-backups-not-real" in conf
+    assert "repo1-s3-region=eu-west-1" in conf
+    account = json.loads(project.kubectl("get", "serviceaccount", "postgres", "-n", NAMESPACE, "-o", "json").stdout)
+    assert "eks.amazonaws.com/role-arn" not in (account["metadata"].get("annotations") or {})
+    statefulset = json.loads(project.kubectl("get", "statefulset", "postgres", "-n", NAMESPACE, "-o", "json").stdout)
+    assert statefulset["spec"]["template"]["spec"]["serviceAccountName"] == "postgres"
+
+
 def test_no_secret_value_in_clear_in_the_state_plan_output_or_logs(project: Project, planned: list[Path]):
     """Each secret key's value (decrypted here, held in memory, never printed) is absent from `pulumi stack export`
     (ciphertext only), the whole file backend, the stack file, `make plan STACK=local`'s output, what preview and
