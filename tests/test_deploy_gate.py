@@ -120,6 +120,10 @@ def test_the_deploying_principal_is_refused_as_an_extra_admin(deploying):
     (["arn:aws:iam::123456789012:role/a", "arn:aws:iam::123456789012:role/b"], "arn:aws:iam::123456789012:role/b", 1),
     (["arn:aws:iam::123456789012:role/b"], "arn:aws:iam::210987654321:role/b", None),  # another account
     (["arn:aws:iam::123456789012:role/b"], "arn:aws:iam::123456789012:user/b", None),  # a user is not a role
+    # a path is not part of who a role is: the same role with and without it
+    (["arn:aws:iam::123456789012:role/teams/ci"], "arn:aws:iam::123456789012:role/ci", 0),
+    (["arn:aws:iam::123456789012:role/ci"], "arn:aws:iam::123456789012:role/teams/ci", 0),
+    (["arn:aws:iam::123456789012:role/teams/ci"], "arn:aws:iam::123456789012:role/teams/other", None),
 ])
 def test_duplicate_admin(admins: list[str], caller: str, index):
     found = duplicate_admin(admins, caller)
