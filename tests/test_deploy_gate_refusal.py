@@ -83,8 +83,10 @@ def test_the_deploying_principal_as_an_extra_admin_is_an_error_in_both_phases(en
     listed = [f"cluster.adminPrincipalArns[{index}]={arn}" for index, arn in enumerate(admins)]
     problems = refused(config("prod", *READY, *listed))
     assert problems is not None and len(problems) == 1
-    assert problems[0].startswith("cluster.adminPrincipalArns[1] = 'arn:aws:iam::123456789012:role/ci' is the "
-                                  "principal running `pulumi` (arn:aws:iam::123456789012:role/ci)")
+    assert problems[0] == ("cluster.adminPrincipalArns[1] = 'arn:aws:iam::123456789012:role/ci' is the principal "
+                           "running `pulumi` (arn:aws:iam::123456789012:role/ci): EKS already gives it cluster-admin "
+                           "as the cluster's creator, and a second access entry fails with ResourceInUseException; "
+                           "allowed: the other principals")
     other = refused(config("prod", *READY, f"cluster.adminPrincipalArns[0]={admins[0]}"))
     assert other is None
 
@@ -95,3 +97,28 @@ def test_an_edge_other_than_nginx_blocks_while_the_platform_issues_certificates(
     assert deploy_gate.edge_blockers(config("prod", *READY, "traffic.edge=istio", "platform.enabled=false")) == []
     # and `pulumi up` refuses it
     assert refused(config("prod", *READY, "traffic.edge=istio")) == [EDGE]
+
+
+@pytest.mark.parametrize("caller,principal", [
+    ("arn:aws:sts::123456789012:assumed-role/ci-deployer/session-1", "arn:aws:iam::123456789012:role/ci-deployer"),
+    ("arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/alice"),
+])
+def test_the_deploying_principal_is_the_role_behind_an_assumed_role_session(monkeypatch, caller: str, principal: str):
+    import pulumi_aws as aws
+
+    asked: list[str] = []
+
+    class Identity:
+        arn = caller
+
+    class Session:
+        issuer_arn = "arn:aws:iam::123456789012:role/ci-deployer"
+
+    def session_context(arn: str, **_: object) -> Session:
+        asked.append(arn)
+        return Session()
+
+    monkeypatch.setattr(aws, "get_caller_identity", lambda **_: Identity())
+    monkeypatch.setattr(aws.iam, "get_session_context", session_context)
+    assert deploy_gate.deploying_principal() == principal
+    assert asked == ([caller] if ":assumed-role/" in caller else [])
