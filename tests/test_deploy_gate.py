@@ -31,7 +31,8 @@ def blockers(stack: str, *overrides: str) -> list[str]:
 
 @pytest.mark.parametrize("domain,reserved", [
     ("api.docrag.example.com", True), ("example.org", True), ("api.example.net.", True), ("svc.test", True),
-    ("api.invalid", True), ("localhost", True), ("docrag.example", True),
+    ("api.invalid", True), ("localhost", True), ("docrag.example", True), ("api.svc.test", True),
+    ("a.b.localhost", True), ("API.Example.COM", True),
     ("api.docrag.io", False), ("example.com.au", False), ("myexample.com", False), ("testing.dev", False),
 ])
 def test_reserved_domains(domain: str, reserved: bool):
@@ -46,7 +47,9 @@ def test_the_committed_prod_file_plans_with_its_two_placeholders_as_blockers():
 def test_a_private_api_nobody_is_admitted_to_blocks_the_first_up():
     private = [*READY, "cluster.endpointPublicAccess=false"]
     (problem,) = blockers("prod", *private)
-    assert problem.startswith(NO_RUNNER)
+    assert problem == (f"{NO_RUNNER}, so every Kubernetes object of `pulumi up` would time out; allowed: a "
+                       "CIDR-restricted public endpoint for the first deploy, or the networks / security groups of "
+                       "your runners and VPN (docs/cluster.md \"First deploy\")")
     assert blockers("prod", *private, "cluster.apiAccessCidrs[0]=10.8.0.0/16") == []
     assert blockers("prod", *private, "cluster.apiAccessSecurityGroupIds[0]=sg-0123456789abcdef0") == []
     # A documentation range is a placeholder wherever it stands.
@@ -120,6 +123,11 @@ def test_the_deploying_principal_is_refused_as_an_extra_admin(deploying):
     (["arn:aws:iam::123456789012:role/a", "arn:aws:iam::123456789012:role/b"], "arn:aws:iam::123456789012:role/b", 1),
     (["arn:aws:iam::123456789012:role/b"], "arn:aws:iam::210987654321:role/b", None),  # another account
     (["arn:aws:iam::123456789012:role/b"], "arn:aws:iam::123456789012:user/b", None),  # a user is not a role
+    # a path is not part of who a role is: the same role with and without it
+    (["arn:aws:iam::123456789012:role/teams/ci"], "arn:aws:iam::123456789012:role/ci", 0),
+    (["arn:aws:iam::123456789012:role/ci"], "arn:aws:iam::123456789012:role/teams/ci", 0),
+    (["arn:aws:iam::123456789012:role/teams/ci"], "arn:aws:iam::123456789012:role/teams/other", None),
+    (["arn:aws:iam::123456789012:root"], "arn:aws:iam::123456789012:root", 0),  # no resource path at all
 ])
 def test_duplicate_admin(admins: list[str], caller: str, index):
     found = duplicate_admin(admins, caller)

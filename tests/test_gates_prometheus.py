@@ -56,6 +56,11 @@ SCENARIOS: dict[str, dict[str, Traffic]] = {
     "slow": {"blue": Traffic(100), "green": Traffic(10, latency=2.0)},
     "no_traffic": {"blue": Traffic(100)},
     "low_traffic": {"blue": Traffic(100), "green": Traffic(0.1)},
+    # 15 of 30 requests fail: a bad ratio on too little traffic to judge
+    "low_traffic_errors": {"blue": Traffic(100), "green": Traffic(0.1, error_share=0.5)},
+    # just under and just over the absolute 1 %, with a stable colour as bad (the relative gate stays out of it)
+    "just_under_one_percent": {"blue": Traffic(100, error_share=0.009), "green": Traffic(10, error_share=0.009)},
+    "just_over_one_percent": {"blue": Traffic(100, error_share=0.011), "green": Traffic(10, error_share=0.011)},
     # the last canary step (weight 100): blue's series exist but stay flat, green takes every request
     "all_on_canary": {"blue": Traffic(0), "green": Traffic(100)},
     # green was the healthy stable colour until 2 minutes ago; since its canary step began it fails 20 %
@@ -226,6 +231,23 @@ def test_too_few_requests_is_insufficient_even_with_good_ratios(prometheus: Serv
     assert verdict == "insufficient"
     assert statuses["requests"] == "nodata" and gates["requests"].value == pytest.approx(30, rel=0.2)
     assert statuses["errorRatio"] == "pass"
+
+
+def test_too_few_requests_is_insufficient_even_when_half_of_them_fail(prometheus: Server):
+    verdict, statuses, gates = _statuses(prometheus, "low_traffic_errors")
+    assert verdict == "insufficient"
+    assert statuses["requests"] == "nodata" and gates["requests"].value == pytest.approx(30, rel=0.2)
+    assert statuses["errorRatio"] == "fail" and gates["errorRatio"].value == pytest.approx(0.5, rel=0.05)
+
+
+@pytest.mark.parametrize("scenario,verdict,ratio", [("just_under_one_percent", "pass", 0.009),
+                                                     ("just_over_one_percent", "fail", 0.011)])
+def test_the_absolute_error_ratio_threshold_sits_between_0_9_and_1_1_percent(prometheus: Server, scenario: str,
+                                                                               verdict: str, ratio: float):
+    overall, statuses, gates = _statuses(prometheus, scenario)
+    assert (overall, statuses["errorRatio"]) == (verdict, verdict), gates
+    assert gates["errorRatio"].value == pytest.approx(ratio, rel=0.02)
+    assert statuses["errorRatioVsStable"] == "pass"
 
 
 def test_all_traffic_on_the_canary_skips_the_relative_gate_and_passes(prometheus: Server):

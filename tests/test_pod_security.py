@@ -50,6 +50,7 @@ def test_good_fixture_passes() -> None:
     ("host-network-cronjob.yaml", {"pss-restricted/host-namespaces"}),
     ("capabilities-job.yaml", {"pss-restricted/capabilities", "pss-restricted/seccomp",
                                "pss-restricted/privilege-escalation"}),
+    ("drop-some-capabilities-deployment.yaml", {"pss-restricted/capabilities"}),
     ("house-rules-statefulset.yaml", {"house/read-only-root-filesystem", "house/service-account-token"}),
 ])
 def test_broken_fixture_is_rejected(fixture: str, expected: set[str]) -> None:

@@ -130,3 +130,33 @@ def test_plan_exits_2_on_preflight(tmp_path):
     outcome, printed = run_plan(tmp_path, "dev", ("release.canaryWeight=5",))
     assert outcome.exit_code == 2
     assert "release.green.replicas = 0" in printed
+
+
+def test_one_replica_serves_and_a_canary_at_one_percent_is_still_a_canary():
+    pf.preflight(_config(weight=5, green=("doc-rag/api:v1.1.0", 1)))
+    with pytest.raises(ConfigError) as error:
+        pf.preflight(_config(weight=1, green=("doc-rag/api:v1.0.0", 3)))
+    assert error.value.problems == [
+        "release.green.image = 'doc-rag/api:v1.0.0': the same image as the active colour blue while canaryWeight is 1; "
+        "allowed: a different image (a canary of the serving build tests nothing)"]
+
+
+def test_an_edge_outside_the_registry_is_refused_before_any_router_is_asked():
+    config = _config(weight=5)
+    unknown = config.model_copy(update={"traffic": config.traffic.model_copy(update={"edge": "traefik"})})
+    with pytest.raises(ConfigError) as error:
+        pf.preflight(unknown)
+    assert error.value.problems == [
+        "traffic.edge = 'traefik': allowed: nginx | istio | gateway (the router whose pods the public NLB fronts)"]
+
+
+def test_the_routers_that_render_for_the_edge_are_asked_and_the_others_are_not(monkeypatch):
+    from components.routers import REGISTRY
+
+    monkeypatch.setattr(REGISTRY["nginx"], "preflight", lambda config: ["nginx: broken route"])
+    config = _config(weight=5)
+    with pytest.raises(ConfigError) as error:
+        pf.preflight(config)  # the default edge is nginx
+    assert error.value.problems == ["nginx: broken route"]
+    gateway = config.model_copy(update={"traffic": config.traffic.model_copy(update={"edge": "gateway"})})
+    pf.preflight(gateway)  # nginx does not render behind the gateway edge
