@@ -14,7 +14,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _engine(args: argparse.Namespace) -> int:
-    from ops.engine.build import main as engine_main
+    from ops.engine.cli import main as engine_main
 
     return engine_main(["--bin"] if args.bin else [])
 

@@ -3,6 +3,6 @@ before the project's virtualenv exists (`python -m ops engine` is the same comma
 
 import sys
 
-from ops.engine.build import main
+from ops.engine.cli import main
 
 sys.exit(main(sys.argv[1:]))
