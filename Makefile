@@ -67,7 +67,7 @@ lint: setup
 	.venv/bin/mypy components ops
 
 bench: setup
-	$(PY) -m ops.bench
+	$(PY) -m ops.bench $(ARGS)
 
 # Mutation testing of the decision cores (minutes; not part of `make test`): ops/mutation_score.py.
 mutation: setup

@@ -166,7 +166,8 @@ def run_checks(context: PlanContext, selected: list[Check], console: Console) ->
         futures = [(check, pool.submit(_timed, check, context)) for check in selected]
         for check, future in futures:
             result, seconds = future.result()
-            console.print(f"  {check.tier} {check.name}: {result.status} ({seconds:.1f}s)")
+            note = f"; {result.note}" if result.note else ""
+            console.print(f"  {check.tier} {check.name}: {result.status} ({seconds:.1f}s{note})", highlight=False)
             results[check.name] = (check, result)
     return results
 

@@ -15,8 +15,8 @@ from components import pgbackrest
 from components.config import ConfigError, parse_config
 from ops.checks import ALL_CHECKS
 from ops.manifests import manifests
-from ops.runner import Registered, RunResult, run_program
-from tests.conftest import run_plan
+from ops.runner import Registered, RunResult
+from tests.conftest import program, run_plan
 
 BUCKET_NAME = "doc-rag-prod-pg-backups-20261203000000000001"  # ops/mocks.py's name for the bucket
 POLICY_CHECK = [check for check in ALL_CHECKS if check.name == "policy-pack"]
@@ -145,7 +145,7 @@ def test_backup_jobs_run_pgbackrest_in_postgres_on_their_schedules(prod_run: Run
 
 
 def test_schedules_and_retention_come_from_config() -> None:
-    run = run_program("prod", ("postgres.backup.fullSchedule=30 1 * * 6", "postgres.backup.retentionFull=2"))
+    run = program("prod", ("postgres.backup.fullSchedule=30 1 * * 6", "postgres.backup.retentionFull=2"))
     assert _object(run, "CronJob", "postgres-backup-full")["spec"]["schedule"] == "30 1 * * 6"
     assert "repo1-retention-full=2" in _object(run, "ConfigMap", "postgres-backup-config")["data"]["pgbackrest.conf"]
 

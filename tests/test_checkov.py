@@ -15,8 +15,8 @@ from ops.checks import checkov
 from ops.checks.base import PlanContext
 from ops.manifests import manifest_id, manifests
 from ops.plan import write_manifests
-from ops.runner import RunResult, run_program
-from tests.conftest import FIXTURES, PROJECT_DIR, require_tool
+from ops.runner import RunResult
+from tests.conftest import FIXTURES, PROJECT_DIR, program, require_tool
 
 BROKEN = FIXTURES / "security" / "checkov"
 SECURITY_DOC = PROJECT_DIR / "docs" / "security.md"
@@ -119,7 +119,7 @@ def skips_in(objects: list[dict[str, Any]]) -> dict[str, set[str]]:
 @pytest.fixture(scope="module")
 def all_skips(prod_run: RunResult) -> dict[str, set[str]]:
     """Every exception on every object we can render: prod, and dev with the optional Jaeger on."""
-    jaeger = run_program("dev", ["observability.jaeger=true"])
+    jaeger = program("dev", ["observability.jaeger=true"])
     skips = skips_in(manifests(prod_run.resources)) | skips_in(manifests(jaeger.resources))
     assert skips, "no exception found: the walk is broken"
     return skips

@@ -19,6 +19,7 @@ from ops.manifests import clean, to_manifest
 from ops.mocks import FakeCloud, UnknownInvoke, addon_version
 from ops.runner import Registered, RunResult, run_program
 from ops.stackconfig import load_stack_config
+from tests.conftest import program
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cluster"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -28,12 +29,12 @@ ADMIN_ARNS = ["arn:aws:iam::123456789012:role/platform-admins", "arn:aws:iam::12
 
 @pytest.fixture(scope="module", params=[False, True], ids=["up", "preview"])
 def prod(request) -> RunResult:
-    return run_program("prod", preview=request.param)
+    return program("prod", preview=request.param)
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["up", "preview"])
 def dev(request) -> RunResult:
-    return run_program("dev", preview=request.param)
+    return program("dev", preview=request.param)
 
 
 def is_secret(value) -> bool:
@@ -129,7 +130,7 @@ def test_a_nat_gateway_per_zone_each_private_subnet_behind_its_own(prod):
 
 
 def test_single_nat_gateway_when_configured():
-    run = run_program("prod", ["cluster.natGateways=single"])
+    run = program("prod", ["cluster.natGateways=single"])
     nats = run.of_type("aws:ec2/natGateway:NatGateway")
     assert len(nats) == 1
     private_tables = [t for t in run.of_type("aws:ec2/routeTable:RouteTable") if t.name.startswith("network-private")]
@@ -159,7 +160,7 @@ def test_subnets_go_to_zones_by_id_where_eks_runs_and_the_node_type_is_offered(p
 
 def test_too_few_usable_zones_is_refused_naming_the_key():
     with pytest.raises(Exception) as raised:
-        run_program("prod", ["cluster.availabilityZones=5"])
+        program("prod", ["cluster.availabilityZones=5"])
     message = str(raised.value)
     assert "cluster.availabilityZones asks for 5 zones but only 4 of the region's zones support EKS and offer " \
            "m6i.xlarge: ['use1-az1', 'use1-az4', 'use1-az5', 'use1-az6']" in message
@@ -183,14 +184,14 @@ def test_eks_cluster_version_logging_and_a_private_endpoint(prod):
 
 
 def test_a_private_endpoint_publishes_no_cidrs():
-    private = run_program("prod", ["cluster.endpointPublicAccess=false"], preview=True)
+    private = program("prod", ["cluster.endpointPublicAccess=false"], preview=True)
     vpc = only(private, "aws:eks/cluster:Cluster").inputs["vpcConfig"]
     assert vpc["endpointPublicAccess"] is False and "publicAccessCidrs" not in vpc
 
 
 def test_runners_and_vpns_are_admitted_to_the_private_endpoint_on_443_only():
     """EKS's cluster security group admits only itself; each configured network or group gets one rule."""
-    run = run_program("prod", ["cluster.endpointPublicAccess=false", "cluster.apiAccessCidrs[0]=10.8.0.0/16",
+    run = program("prod", ["cluster.endpointPublicAccess=false", "cluster.apiAccessCidrs[0]=10.8.0.0/16",
                                "cluster.apiAccessSecurityGroupIds[0]=sg-0123456789abcdef0"])
     rules = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
     sources = sorted(((r.inputs.get("cidrIpv4"), r.inputs.get("referencedSecurityGroupId")) for r in rules), key=str)
@@ -198,7 +199,7 @@ def test_runners_and_vpns_are_admitted_to_the_private_endpoint_on_443_only():
     for rule in rules:
         assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"]) == ("tcp", 443, 443)
         assert rule.inputs["securityGroupId"] == "sg-0c1a2b3c4d5e6f708"  # the cluster's own security group
-    assert not run_program("prod").of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert not program("prod").of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
 
 
 def test_control_plane_logs_go_to_a_90_day_group_created_before_the_cluster(prod):
@@ -210,7 +211,7 @@ def test_control_plane_logs_go_to_a_90_day_group_created_before_the_cluster(prod
 
 def test_admin_principals_get_an_access_entry_and_the_cluster_admin_policy_each():
     overrides = [f"cluster.adminPrincipalArns[{i}]={arn}" for i, arn in enumerate(ADMIN_ARNS)]
-    run = run_program("prod", overrides, preview=True)
+    run = program("prod", overrides, preview=True)
     entries = {r.inputs["principalArn"]: r for r in run.of_type("aws:eks/accessEntry:AccessEntry")}
     associations = {r.inputs["principalArn"]: r for r in run.of_type("aws:eks/accessPolicyAssociation:"
                                                                         "AccessPolicyAssociation")}
@@ -221,11 +222,11 @@ def test_admin_principals_get_an_access_entry_and_the_cluster_admin_policy_each(
         assert association.inputs["accessScope"] == {"type": "cluster"}
         assert entries[arn].urn in association.depends_on  # the policy needs its entry first
     # Names follow the principal, not its position: reordering the list replaces nothing.
-    reordered = run_program("prod", [f"cluster.adminPrincipalArns[{i}]={arn}" for i, arn in
+    reordered = program("prod", [f"cluster.adminPrincipalArns[{i}]={arn}" for i, arn in
                                      enumerate(reversed(ADMIN_ARNS))], preview=True)
     assert ({r.name for r in reordered.of_type("aws:eks/accessEntry:AccessEntry")}
             == {r.name for r in entries.values()})
-    assert not run_program("prod", preview=True).of_type("aws:eks/accessEntry:AccessEntry")
+    assert not program("prod", preview=True).of_type("aws:eks/accessEntry:AccessEntry")
 
 
 def _attached(run: RunResult, role: Registered) -> set[str]:
@@ -272,12 +273,12 @@ def test_the_old_loose_lb_controller_policy_is_caught():
 
 
 def test_addon_roles_exist_only_for_addons_the_platform_installs():
-    run = run_program("prod", ["platform.awsLoadBalancerController.install=false",
+    run = program("prod", ["platform.awsLoadBalancerController.install=false",
                                "platform.clusterAutoscaler.install=false"], preview=True)
     names = {r.name for r in run.of_type("aws:iam/role:Role")}
     assert {"eks-cluster-role", "eks-node-role", "eks-ebs-csi"} <= names
     assert not names & {"eks-lb-controller", "eks-autoscaler"}
-    off = run_program("prod", ["platform.enabled=false"], preview=True)
+    off = program("prod", ["platform.enabled=false"], preview=True)
     assert not {r.name for r in off.of_type("aws:iam/role:Role")} & {"eks-lb-controller", "eks-autoscaler"}
 
 
@@ -302,7 +303,7 @@ def test_oidc_provider_and_eks_addons_with_ebs_csi_on_irsa(prod):
 
 
 def test_storage_class_is_encrypted_gp3_with_at_least_1000_iops(prod):
-    existing_with_class = run_program("dev", ["cluster.createStorageClass=true"], preview=prod.preview)
+    existing_with_class = program("dev", ["cluster.createStorageClass=true"], preview=prod.preview)
     for run in (prod, existing_with_class):
         storage_class = only(run, "kubernetes:storage.k8s.io/v1:StorageClass")
         manifest = to_manifest(storage_class)
@@ -344,7 +345,7 @@ def test_without_a_zone_the_records_are_output_and_the_nlb_waits_for_issuance(pr
 
 def test_with_a_hosted_zone_the_nlb_gets_the_certificate_only_once_validated():
     for preview in (False, True):
-        run = run_program("prod", ["cluster.route53ZoneId=Z0123456789ABC"], preview=preview)
+        run = program("prod", ["cluster.route53ZoneId=Z0123456789ABC"], preview=preview)
         certificate = only(run, "aws:acm/certificate:Certificate")
         record = only(run, "aws:route53/record:Record")
         validation = only(run, "aws:acm/certificateValidation:CertificateValidation")
@@ -360,7 +361,7 @@ def test_with_a_hosted_zone_the_nlb_gets_the_certificate_only_once_validated():
 
 
 def test_an_existing_certificate_arn_creates_no_certificate():
-    run = run_program("prod", [f"cluster.certificateArn={CERT_ARN}"])
+    run = program("prod", [f"cluster.certificateArn={CERT_ARN}"])
     assert not [r for r in run.resources if r.type.startswith(("aws:acm/", "aws:route53/"))]
     assert run.outputs["certificateArn"] == CERT_ARN == _nlb_certificate(run)[0]
     assert "certificateValidationRecords" not in run.outputs
@@ -425,7 +426,7 @@ def test_dev_registers_no_aws_resource_and_renders_to_a_directory(dev):
 
 
 def test_existing_mode_kubeconfig_from_config_stays_secret():
-    run = run_program("dev", ["cluster.kubeconfig=apiVersion: v1"])
+    run = program("dev", ["cluster.kubeconfig=apiVersion: v1"])
     assert is_secret(only(run, "pulumi:providers:kubernetes").inputs["kubeconfig"])
 
 
@@ -447,7 +448,7 @@ def test_a_missing_acme_email_is_refused_naming_the_key():
 @pytest.mark.parametrize("case", BAD, ids=[" ".join(c["set"]) for c in BAD])
 def test_bad_cluster_config_is_rejected_naming_the_key(case):
     with pytest.raises(ConfigError) as raised:
-        run_program(case["stack"], case["set"])
+        program(case["stack"], case["set"])
     message = str(raised.value)
     assert any(line.strip().startswith(f"- {case['key']}") for line in message.splitlines()), message
     assert case["allowed"] in message

@@ -18,8 +18,8 @@ from jsonschema import Draft202012Validator
 from ops.checks import crd_schema, kubernetes_schema
 from ops.checks.base import PlanContext
 from ops.manifests import manifests
-from ops.runner import RunResult, run_program
-from tests.conftest import FIXTURES
+from ops.runner import RunResult
+from tests.conftest import FIXTURES, program
 
 T3 = FIXTURES / "t3"
 RENDERED_KINDS = {
@@ -43,12 +43,12 @@ def crd_objects(run: RunResult) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def dev_jaeger_run() -> RunResult:
-    return run_program("dev", ("observability.jaeger=true",))
+    return program("dev", ("observability.jaeger=true",))
 
 
 @pytest.fixture(scope="module")
 def prod_gateway_run() -> RunResult:
-    return run_program("prod", ("traffic.edge=gateway",))
+    return program("prod", ("traffic.edge=gateway",))
 
 
 @pytest.mark.parametrize("run_fixture,kinds", [("prod_run", RENDERED_KINDS), ("dev_run", RENDERED_KINDS),

@@ -12,7 +12,6 @@ from components.config import ConfigError
 from components.deploy_gate import deploy_blockers, duplicate_admin, reserved_domain
 from ops.runner import run_program
 from ops.stackconfig import load_stack_config
-from tests.conftest import run_plan
 
 RESERVED_DOMAIN = ("domain = 'api.docrag.example.com': a reserved name (RFC 2606/6761) that ACM can never validate "
                    "and Let's Encrypt refuses; allowed: a domain you own (its Route 53 zone in cluster.route53ZoneId, "
@@ -62,8 +61,8 @@ def test_existing_clusters_are_not_judged():
         assert blockers(stack) == []
 
 
-def test_the_plan_reports_blockers_and_still_passes(tmp_path: Path):
-    outcome, printed = run_plan(tmp_path, "prod", checks=[])
+def test_the_plan_reports_blockers_and_still_passes(plans):
+    outcome, printed = plans.get("prod", checks=[])
     assert outcome.exit_code == 0
     assert outcome.document["blockers"] == [RESERVED_DOMAIN, PLACEHOLDER_CIDR]
     assert "blocker for `pulumi up`: domain = 'api.docrag.example.com': a reserved name" in printed

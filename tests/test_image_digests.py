@@ -10,9 +10,9 @@ import pytest
 
 from components.config import ConfigError, parse_config
 from ops.manifests import manifests
-from ops.runner import RunResult, run_program
+from ops.runner import RunResult
 from policies.digest_rules import REQUIRE_DIGEST_ANNOTATION
-from tests.conftest import run_plan
+from tests.conftest import program, run_plan
 
 BLUE = "doc-rag/api:v1.0.0@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"
 GREEN = "doc-rag/api@sha256:9b2a6f1c0d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c"
@@ -27,12 +27,12 @@ def _api_deployments(run: RunResult) -> dict[str, dict[str, Any]]:
 def test_off_by_default_and_no_annotation():
     release = {"blue": {"image": "doc-rag/api:v1"}, "green": {"image": "doc-rag/api:v2"}}
     assert parse_config({"release": release}).release.requireDigest is False
-    for deployment in _api_deployments(run_program("prod")).values():
+    for deployment in _api_deployments(program("prod")).values():
         assert REQUIRE_DIGEST_ANNOTATION not in deployment["metadata"].get("annotations", {})
 
 
 def test_required_digests_annotate_both_api_deployments():
-    deployments = _api_deployments(run_program("prod", REQUIRED))
+    deployments = _api_deployments(program("prod", REQUIRED))
     assert set(deployments) == {"api-deployment-blue", "api-deployment-green"}
     for deployment in deployments.values():
         assert deployment["metadata"]["annotations"]["doc-rag/require-digest"] == "true"
@@ -65,8 +65,8 @@ def _digest_findings(outcome) -> set[tuple[str, str, str]]:
     return {(f.rule, f.level, f.subject) for f in result.findings if f.rule.startswith("images-digest")}
 
 
-def test_prod_today_is_advised_for_every_tag_only_image_and_passes(tmp_path: Path):
-    outcome, _ = run_plan(tmp_path, "prod")
+def test_prod_today_is_advised_for_every_tag_only_image_and_passes(plans):
+    outcome, _ = plans.get("prod")
     assert outcome.exit_code == 0
     found = _digest_findings(outcome)
     assert ("images-digest", "advisory", "Deployment/doc-rag-prod/api-deployment-blue") in found
@@ -74,8 +74,8 @@ def test_prod_today_is_advised_for_every_tag_only_image_and_passes(tmp_path: Pat
     assert {level for _, level, _ in found} == {"advisory"}
 
 
-def test_with_digests_required_the_api_passes_and_the_rest_stays_advised(tmp_path: Path):
-    outcome, _ = run_plan(tmp_path, "prod", tuple(REQUIRED))
+def test_with_digests_required_the_api_passes_and_the_rest_stays_advised(plans):
+    outcome, _ = plans.get("prod", tuple(REQUIRED))
     assert outcome.exit_code == 0
     found = _digest_findings(outcome)
     assert not [finding for finding in found if "api-deployment" in finding[2]]

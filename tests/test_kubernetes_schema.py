@@ -7,7 +7,7 @@ import yaml
 
 from ops.checks import kubernetes_schema
 from ops.checks.base import PlanContext
-from tests.conftest import FIXTURES, run_plan
+from tests.conftest import FIXTURES
 
 T3 = FIXTURES / "t3"
 
@@ -52,8 +52,8 @@ def test_check_fails_the_plan_context_with_a_broken_object(dev_run, tmp_path):
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
-def test_every_rendered_object_passes_strict(tmp_path, stack):
-    outcome, _ = run_plan(tmp_path, stack, checks=[])
+def test_every_rendered_object_passes_strict(plans, stack):
+    outcome, _ = plans.get(stack, checks=[])
     assert outcome.manifests
     failures = [
         (m["kind"], m["metadata"]["name"], message)

@@ -16,8 +16,9 @@ import pytest
 from components.platform import ISTIO_GATEWAY_SELECTOR
 from ops.manifests import manifests
 from ops.netpol import Endpoint, Evaluator, Flow, namespaces_from_manifests, pods_from_manifests
-from ops.runner import RunResult, run_program
+from ops.runner import RunResult
 from tests.chart_labels import PROD_CONTROLLER_LABELS
+from tests.conftest import program
 
 # -- the evaluator itself ------------------------------------------------------------------------------
 
@@ -376,7 +377,7 @@ ALERTMANAGER_PORT = 9093
 @pytest.fixture(scope="module")
 def alerting_objects() -> list[dict[str, Any]]:
     url = f"http://alertmanager.alerting.svc:{ALERTMANAGER_PORT}"
-    return manifests(run_program("prod", [f"observability.alertmanagerUrl={url}"]).resources)
+    return manifests(program("prod", [f"observability.alertmanagerUrl={url}"]).resources)
 
 
 def test_with_an_alertmanager_prometheus_may_open_its_port_anywhere_and_only_that(alerting_objects) -> None:
@@ -423,7 +424,7 @@ JAEGER_AS_LABELLED = Endpoint("jaeger", "doc-rag-monitoring",
 
 @pytest.fixture(scope="module")
 def jaeger_objects() -> list[dict[str, Any]]:
-    return manifests(run_program("prod", ["observability.jaeger=true"]).resources)
+    return manifests(program("prod", ["observability.jaeger=true"]).resources)
 
 
 @pytest.fixture(scope="module")

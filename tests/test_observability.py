@@ -19,8 +19,9 @@ from components.routers import nginx
 from ops.checks.kubernetes_schema import validate_manifest
 from ops.checks.pod_security import violations
 from ops.manifests import manifest_id, manifests
-from ops.runner import RunResult, run_program
+from ops.runner import RunResult
 from tests.chart_labels import PROD_CONTROLLER_LABELS
+from tests.conftest import program
 
 NS = "doc-rag-monitoring"
 SEED_EXPRS = {
@@ -182,7 +183,7 @@ def test_prometheus_server_is_pinned_persistent_probed_and_hardened(prod_run):
 def test_a_config_or_rules_change_reloads_prometheus_and_rolls_nothing(prod_run):
     """The reloader sidecar applies a new prometheus.yml or rules file in place: the StatefulSet's pod
     template (what a rollout compares) must not change with them."""
-    changed = run_program("prod", ("observability.alertmanagerUrl=http://alertmanager.alerting.svc:9093",
+    changed = program("prod", ("observability.alertmanagerUrl=http://alertmanager.alerting.svc:9093",
                                    "release.canaryWeight=25"))
     for name in ("prometheus-config", "prometheus-rules"):
         assert _get(changed, "ConfigMap", name)["data"] != _get(prod_run, "ConfigMap", name)["data"], name
@@ -281,7 +282,7 @@ def test_without_an_alertmanager_prometheus_sends_alerts_nowhere(prod_run):
       "path_prefix": "/am"}),
 ])
 def test_an_alertmanager_url_becomes_a_static_alertmanager_and_an_egress_rule(url, alertmanager):
-    run = run_program("prod", (f"observability.alertmanagerUrl={url}",))
+    run = program("prod", (f"observability.alertmanagerUrl={url}",))
     config = yaml.safe_load(_get(run, "ConfigMap", "prometheus-config")["data"]["prometheus.yml"])
     assert config["alerting"] == {"alertmanagers": [alertmanager]}
     port = int(alertmanager["static_configs"][0]["targets"][0].rpartition(":")[2])
@@ -297,7 +298,7 @@ def test_an_alertmanager_url_becomes_a_static_alertmanager_and_an_egress_rule(ur
 ])
 def test_a_bad_alertmanager_url_names_the_key_and_never_echoes_credentials(url):
     with pytest.raises(ConfigError) as error:
-        run_program("prod", (f"observability.alertmanagerUrl={url}",))
+        program("prod", (f"observability.alertmanagerUrl={url}",))
     message = str(error.value)
     assert "- observability.alertmanagerUrl" in message and "allowed: an http:// or https:// URL" in message
     assert "hunter2" not in message and "ops:" not in message
@@ -383,7 +384,7 @@ def test_rules_have_the_three_burn_rate_pairs_with_annotations(prod_run):
     (("release.activeColor=green", "release.canaryWeight=5"), "blue", 5),
 ])
 def test_canary_weight_recording_follows_the_stack(overrides, color, weight):
-    run = run_program("prod", overrides)
+    run = program("prod", overrides)
     rule_doc = yaml.safe_load(_get(run, "ConfigMap", "prometheus-rules")["data"][rules.RULES_FILE])
     record = next(r for g in rule_doc["groups"] for r in g["rules"] if r.get("record") == rules.RECORD_CANARY_WEIGHT)
     assert record == {"record": rules.RECORD_CANARY_WEIGHT, "expr": f"vector({weight})", "labels": {"version": color}}
@@ -416,7 +417,7 @@ def test_monitoring_objects_pass_strict_schema_and_restricted_pods(prod_run):
 def test_jaeger_is_off_by_default_and_on_behind_its_flag(prod_run):
     assert not [m for m in _monitoring(prod_run) if m["metadata"]["name"] == "jaeger"]
     assert "jaegerUrl" not in prod_run.outputs
-    run = run_program("prod", ("observability.jaeger=true",))
+    run = program("prod", ("observability.jaeger=true",))
     jaeger = _get(run, "Deployment", "jaeger")
     assert _container(jaeger, "jaeger")["image"] == "docker.io/jaegertracing/all-in-one:1.62.0"
     assert _get(run, "Service", "jaeger")["spec"]["ports"]
@@ -428,7 +429,7 @@ def test_jaeger_is_off_by_default_and_on_behind_its_flag(prod_run):
 
 @pytest.mark.parametrize("preview", [False, True])
 def test_health_urls_are_stack_outputs(preview):
-    run = run_program("dev", preview=preview)
+    run = program("dev", preview=preview)
     assert run.outputs["prometheusHealthUrl"] == "http://prometheus.doc-rag-monitoring.svc:9090/-/healthy"
     assert run.outputs["grafanaHealthUrl"] == "http://grafana.doc-rag-monitoring.svc:3000/api/health"
 
@@ -441,7 +442,7 @@ def test_health_urls_are_stack_outputs(preview):
 ])
 def test_bad_observability_config_names_key_and_allowed(override, key, allowed):
     with pytest.raises(ConfigError) as error:
-        run_program("prod", (override,))
+        program("prod", (override,))
     message = str(error.value)
     assert f"- {key}" in message and allowed in message
 

@@ -47,8 +47,8 @@ def test_usage_errors_exit_2(tmp_path):
 
 @pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
 @pytest.mark.parametrize("stack", ["prod", "dev"])
-def test_both_stacks_plan_cleanly_with_every_check(tmp_path, stack, preview):
-    outcome, printed = run_plan(tmp_path, stack, preview=preview)
+def test_both_stacks_plan_cleanly_with_every_check(plans, stack, preview):
+    outcome, printed = plans.get(stack, preview=preview)
     statuses = {name: result.status for name, (_, result) in outcome.checks.items()}
     assert outcome.exit_code == 0, printed
     assert set(statuses) == {check.name for check in ALL_CHECKS}
@@ -113,7 +113,7 @@ def test_structured_values_given_as_json_are_read_as_the_program_reads_them(tmp_
     assert outcome.run.config.model().traffic.retries == 5
 
 
-def test_two_plans_of_the_same_config_are_byte_identical(tmp_path):
-    first, _ = run_plan(tmp_path / "a", "prod")  # every check: summaries must not carry timings either
+def test_two_plans_of_the_same_config_are_byte_identical(tmp_path, plans):
+    first, _ = plans.get("prod")  # every check: summaries must not carry timings either
     second, _ = run_plan(tmp_path / "b", "prod")
     assert (first.out_dir / "plan.json").read_text() == (second.out_dir / "plan.json").read_text()

@@ -17,6 +17,7 @@ from ops.manifests import manifests, to_manifest
 from ops.runner import Registered, RunResult, run_program
 from ops.stackconfig import load_stack_config
 from tests.chart_labels import PROD_CONTROLLER_LABELS, ingress_nginx_controller_labels
+from tests.conftest import program
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cluster"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ ALL_RELEASES = {"ingress-nginx", "cert-manager", "istio-base", "istiod", "istio-
 
 @pytest.fixture(scope="module", params=[False, True], ids=["up", "preview"])
 def prod(request) -> RunResult:
-    return run_program("prod", preview=request.param)
+    return program("prod", preview=request.param)
 
 
 def releases(run: RunResult) -> dict[str, Registered]:
@@ -170,7 +171,7 @@ def test_lb_controller_runs_on_its_irsa_role_in_our_vpc(prod):
     (["platform.enabled=false"], ALL_RELEASES),
 ])
 def test_addons_can_be_switched_off(overrides, absent):
-    run = run_program("prod", overrides, preview=True)
+    run = program("prod", overrides, preview=True)
     if "istio-base" in absent:
         assert "istio-system" not in {r.inputs["metadata"]["name"] for r in run.of_type(NAMESPACE_TYPE)}
     assert set(releases(run)) == ALL_RELEASES - absent
@@ -180,7 +181,7 @@ def test_addons_can_be_switched_off(overrides, absent):
 
 
 def test_dev_renders_no_helm_release_but_the_issuer():
-    run = run_program("dev")
+    run = program("dev")
     assert releases(run) == {}
     assert len(run.of_type(ISSUER_TYPE)) == 1
 

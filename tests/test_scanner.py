@@ -16,8 +16,9 @@ import yaml
 from components.config import ConfigError, parse_config
 from ops.checks.helm_charts import RELEASE_TYPE
 from ops.manifests import manifests
-from ops.runner import RunResult, run_program
+from ops.runner import RunResult
 from policies.workload_rules import check_pod_security
+from tests.conftest import program
 
 RELEASE = "trivy-operator"
 SCANNER_POLICIES = {"trivy-operator-network-policy", "trivy-scan-job-network-policy", "prometheus-scanner-egress"}
@@ -25,7 +26,7 @@ SCANNER_POLICIES = {"trivy-operator-network-policy", "trivy-scan-job-network-pol
 
 @pytest.fixture(scope="module")
 def prod() -> RunResult:
-    return run_program("prod")
+    return program("prod")
 
 
 def _release(run: RunResult) -> dict[str, Any] | None:
@@ -171,7 +172,7 @@ def test_scan_jobs_reach_https_outside_the_vpc_only(prod):
 
 @pytest.mark.parametrize("stack", ["dev", "local"])
 def test_dev_and_local_run_no_scanner(stack):
-    run = run_program(stack)
+    run = program(stack)
     assert _release(run) is None
     assert not SCANNER_POLICIES & set(_policies(run))
     assert "trivy-operator" not in _scrape_jobs(run)
@@ -181,7 +182,7 @@ def test_dev_and_local_run_no_scanner(stack):
 
 
 def test_the_switch_turns_release_flows_and_scrape_off():
-    run = run_program("prod", ["platform.trivyOperator.install=false"], preview=True)
+    run = program("prod", ["platform.trivyOperator.install=false"], preview=True)
     assert _release(run) is None
     assert not SCANNER_POLICIES & set(_policies(run))
     assert "trivy-operator" not in _scrape_jobs(run)

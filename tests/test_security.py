@@ -16,7 +16,7 @@ from components.hardening import PULL_POLICY, checkov_skips
 from ops.checks.pod_security import pod_templates
 from ops.manifests import manifests
 from ops.runner import RunResult, run_program
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, program
 
 WORKLOAD_NAMESPACES = ("doc-rag-prod", "doc-rag-monitoring")
 
@@ -123,7 +123,7 @@ def shortfalls(objects: list[dict[str, Any]], namespace: str) -> list[str]:
 ])
 def test_quota_fits_the_peak_of_every_workload(stack: str, overrides: list[str], prod_run: RunResult,
                                                dev_run: RunResult) -> None:
-    run = {"prod": prod_run, "dev": dev_run}[stack] if not overrides else run_program(stack, overrides)
+    run = {"prod": prod_run, "dev": dev_run}[stack] if not overrides else program(stack, overrides)
     objects = manifests(run.resources)
     for namespace in WORKLOAD_NAMESPACES:
         assert shortfalls(objects, namespace) == []
@@ -263,7 +263,7 @@ def test_unpinned_or_malformed_images_are_refused(image: str) -> None:
 
 
 def test_a_digest_reaches_the_deployment_and_a_bad_one_is_a_config_error() -> None:
-    run = run_program("prod", [f"release.green.image=doc-rag/api:v1.1.0@{DIGEST}"])
+    run = program("prod", [f"release.green.image=doc-rag/api:v1.1.0@{DIGEST}"])
     green = next(o for o in manifests(run.resources) if o["kind"] == "Deployment"
                  and o["metadata"]["name"] == "api-deployment-green")
     assert green["spec"]["template"]["spec"]["containers"][0]["image"].endswith(DIGEST)

@@ -17,6 +17,7 @@ from ops.checks.helm_charts import RELEASE_TYPE
 from ops.manifests import is_manifest, manifest_id, to_manifest
 from ops.runner import run_program
 from ops.stackconfig import load_stack_config
+from tests.conftest import program
 from tests.workloads_helpers import ids_of, lookup, objects, render, render_diff, schema_errors
 
 PROD = "doc-rag-prod"
@@ -404,7 +405,7 @@ SEED_TABLE = [
 
 @pytest.fixture(scope="module")
 def prod():
-    return run_program("prod")
+    return program("prod")
 
 
 @pytest.mark.parametrize("obj,path,expected", SEED_TABLE, ids=[f"{o}:{p}" for o, p, _ in SEED_TABLE])
@@ -662,6 +663,6 @@ def test_the_nlb_follows_the_load_balancer_controller(prod):
     (controller,) = [r for r in prod.of_type(RELEASE_TYPE) if r.inputs["name"] == "aws-load-balancer-controller"]
     (nlb,) = [r for r in prod.resources if r.name == "api-service-alb"]
     assert controller.urn in nlb.depends_on
-    running = run_program("prod", ("platform.awsLoadBalancerController.install=false",), preview=True)
+    running = program("prod", ("platform.awsLoadBalancerController.install=false",), preview=True)
     assert not [r for r in running.of_type(RELEASE_TYPE) if r.inputs["name"] == "aws-load-balancer-controller"]
     (nlb,) = [r for r in running.resources if r.name == "api-service-alb"]  # not ours: nothing to wait for

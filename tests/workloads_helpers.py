@@ -11,7 +11,7 @@ from ops.checks.kubernetes_schema import validate_manifest
 from ops.manifests import REDACTED, clean, is_manifest, manifest_id, to_manifest
 from ops.runner import RunResult, run_program
 from ops.stackconfig import load_stack_config
-from tests.conftest import with_secrets
+from tests.conftest import program, with_secrets
 
 # The dev stack needs no AWS; both colours get replicas so every object exists.
 BASE = ("release.green.replicas=3",)
@@ -20,9 +20,10 @@ BASE = ("release.green.replicas=3",)
 def render(*overrides: str, stack: str = "dev", postgres_password: str | None = None) -> RunResult:
     """The program for `stack`; `postgres_password` as the engine passes a decrypted secret (a plain `--set`
     of a secret key is refused)."""
+    if postgres_password is None:
+        return program(stack, BASE + tuple(overrides))  # once per config in a test process
     config = load_stack_config(stack, BASE + tuple(overrides))
-    if postgres_password is not None:
-        with_secrets(config, postgresPassword=postgres_password)
+    with_secrets(config, postgresPassword=postgres_password)
     return run_program(stack, stack_config=config)
 
 

@@ -30,6 +30,7 @@ class CheckResult:
     status: Status
     summary: str
     findings: list[Finding] = field(default_factory=list)
+    note: str = ""  # printed beside the check's time (e.g. a cache hit), never written to plan.json
 
     @property
     def failed(self) -> bool:

@@ -28,10 +28,14 @@ def find_checkov() -> str | None:
     return find_tool("checkov", (CHECKOV_VENV_BIN,))
 
 
+def checkov_command(checkov: str, manifest_dir: Path) -> list[str]:
+    """The one checkov command line (`make bench` times the same one bare, as the plan's floor)."""
+    return [checkov, "--skip-download", "--framework", "kubernetes", "-d", str(manifest_dir), "-o", "json", "--quiet"]
+
+
 def run_checkov(checkov: str, manifest_dir: Path) -> dict[str, Any]:
     """checkov's JSON report for one directory, reduced to {"summary": ..., "failed": [...]}."""
-    command = [checkov, "--skip-download", "--framework", "kubernetes", "-d", str(manifest_dir),
-               "-o", "json", "--quiet"]
+    command = checkov_command(checkov, manifest_dir)
     # Exit code 1 means "failed checks found", which the report says too; only the report is trusted.
     process = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
     if process.returncode not in (0, 1):

@@ -13,7 +13,7 @@ from typing import Any
 
 import kubernetes_validate
 
-from ops.checks import crd_schema
+from ops.checks import crd_schema, schema_cache
 from ops.checks.base import CheckResult, Finding, PlanContext
 from ops.manifests import manifest_id
 
@@ -43,7 +43,7 @@ def validate_manifest(manifest: dict[str, Any], kubernetes_version: str) -> tupl
         # e.g. networking.istio.io/v1 by networking.k8s.io/v1's schemas.
         return crd_schema.validate(manifest, kubernetes_version)
     try:
-        kubernetes_validate.validate(manifest, kubernetes_version, strict=True)
+        schema_cache.validate(manifest, kubernetes_version, strict=True)  # kubernetes-validate, schemas read once
     except kubernetes_validate.ValidationError as error:
         where = ".".join(str(part) for part in error.absolute_path) or "(object)"
         return "error", f"{where}: {error.message}"

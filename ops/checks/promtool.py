@@ -8,6 +8,8 @@ From the rendered ConfigMaps (never from the Python that built them) the check w
                                file_sd_configs: Debian's promtool (2.42) is built without Kubernetes
                                discovery and rejects the real file with "field kubernetes_sd_configs not found".
                                Relabelling, rule_files and everything else is checked unchanged.
+Each promtool run is given paths relative to its working directory and is skipped when an identical run
+passed before (ops/checks/tool_cache.py, under build/cache/promtool); a failure always runs again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import yaml
 from components import dashboards
 from components import observability as obs
 from components import prometheus_rules as rules
+from ops.checks import tool_cache
 from ops.checks.base import CheckResult, Finding, PlanContext, find_tool, missing_tool
 from ops.stackconfig import PROJECT_DIR
 
@@ -30,6 +33,7 @@ from ops.stackconfig import PROJECT_DIR
 UNIT_TESTS_DIR = PROJECT_DIR / "tests" / "promtool"
 INSTALL_HINT = "apt-get install prometheus (Debian ships promtool with it); make setup installs it"
 TIMEOUT_SECONDS = 300
+CACHE_DIR = tool_cache.CACHE_ROOT / "promtool"
 
 
 def configmap_data(manifests: list[dict[str, Any]], namespace: str, name: str) -> Optional[dict[str, str]]:
@@ -89,14 +93,31 @@ def promtool_run(promtool: str, args: list[str], cwd: Path) -> tuple[bool, str]:
     return done.returncode == 0, (done.stdout + done.stderr).strip()
 
 
+class Runs:
+    """promtool's runs for one check: through the pass cache when given one, counting the hits."""
+
+    def __init__(self, promtool: str, cache_dir: Optional[Path]):
+        self.promtool, self.cache_dir = promtool, cache_dir
+        self.started = self.cached = 0
+
+    def __call__(self, args: list[str], cwd: Path) -> tuple[bool, str]:
+        run = tool_cache.run_cached(self.promtool, args, cwd, timeout=TIMEOUT_SECONDS, cache_dir=self.cache_dir)
+        self.cached += run.cached
+        self.started += not run.cached
+        return run.ok, run.output
+
+
 def _tail(output: str, lines: int = 40) -> str:
     return "\n".join(output.splitlines()[-lines:])
 
 
 def check_rendered(promtool: str, work_dir: Path, rules_text: str, config_text: Optional[str],
-                   dashboard_json: Optional[str], unit_tests_dir: Optional[Path] = UNIT_TESTS_DIR) -> list[Finding]:
+                   dashboard_json: Optional[str], unit_tests_dir: Optional[Path] = UNIT_TESTS_DIR, *,
+                   runs: Optional[Runs] = None) -> list[Finding]:
     """Every promtool step on rendered text; one Finding per failed step (the test suite calls this too).
-    Text passed as None, and unit tests with unit_tests_dir=None, are not checked."""
+    Text passed as None, and unit tests with unit_tests_dir=None, are not checked. Without `runs`, every
+    step starts promtool (no cache)."""
+    run = runs or Runs(promtool, None)
     findings: list[Finding] = []
     rules_dir = work_dir / "rules"
     shutil.rmtree(rules_dir, ignore_errors=True)
@@ -104,7 +125,7 @@ def check_rendered(promtool: str, work_dir: Path, rules_text: str, config_text: 
     rules_file = rules_dir / rules.RULES_FILE
     rules_file.write_text(rules_text)
 
-    ok, output = promtool_run(promtool, ["check", "rules", str(rules_file)], work_dir)
+    ok, output = run(["check", "rules", rules_file.relative_to(work_dir).as_posix()], work_dir)
     if not ok:
         findings.append(Finding(f"ConfigMap/{obs.RULES_MAP}", _tail(output), "promtool-check-rules"))
     findings += lint_alerts(rules_text)
@@ -121,14 +142,14 @@ def check_rendered(promtool: str, work_dir: Path, rules_text: str, config_text: 
         shutil.copy(rules_file, unit_dir / rules.RULES_FILE)
         for test in tests:
             shutil.copy(test, unit_dir / test.name)
-        ok_tests, output = promtool_run(promtool, ["test", "rules", *(test.name for test in tests)], unit_dir)
+        ok_tests, output = run(["test", "rules", *(test.name for test in tests)], unit_dir)
         if not ok_tests:
             findings.append(Finding(f"ConfigMap/{obs.RULES_MAP}", _tail(output, 80), "promtool-test-rules"))
 
     if dashboard_json is not None:
         dashboard_file = work_dir / "dashboards.rules.yml"
         dashboard_file.write_text(dashboard_rules(dashboard_json))
-        ok, output = promtool_run(promtool, ["check", "rules", str(dashboard_file)], work_dir)
+        ok, output = run(["check", "rules", dashboard_file.name], work_dir)
         if not ok:
             findings.append(Finding(f"ConfigMap/{obs.DASHBOARDS_MAP}", _tail(output), "dashboard-expressions"))
 
@@ -136,8 +157,9 @@ def check_rendered(promtool: str, work_dir: Path, rules_text: str, config_text: 
         targets = work_dir / "targets.json"
         targets.write_text("[]\n")
         config_file = work_dir / "prometheus.yml"
-        config_file.write_text(file_sd_copy(config_text, rules_dir, targets))
-        ok, output = promtool_run(promtool, ["check", "config", str(config_file)], work_dir)
+        # Relative to work_dir, promtool's working directory (and the config's, which Prometheus resolves by).
+        config_file.write_text(file_sd_copy(config_text, Path(rules_dir.name), Path(targets.name)))
+        ok, output = run(["check", "config", config_file.name], work_dir)
         if not ok:
             findings.append(Finding(f"ConfigMap/{obs.CONFIG_MAP}", _tail(output), "promtool-check-config"))
     return findings
@@ -165,11 +187,17 @@ def check(context: PlanContext) -> CheckResult:
                                     "promtool-inputs") for name, key in absent])
     work_dir = context.work_dir / "promtool"
     work_dir.mkdir(parents=True, exist_ok=True)
+    runs = Runs(promtool, CACHE_DIR)
     findings = check_rendered(promtool, work_dir, texts[(obs.RULES_MAP, rules.RULES_FILE)],
                               texts[(obs.CONFIG_MAP, "prometheus.yml")],
-                              texts[(obs.DASHBOARDS_MAP, dashboards.DASHBOARD_FILE)])
+                              texts[(obs.DASHBOARDS_MAP, dashboards.DASHBOARD_FILE)], runs=runs)
+    # The console line says what came from the cache; the summary (in plan.json) stays the same either way.
+    where = CACHE_DIR.relative_to(PROJECT_DIR) if CACHE_DIR.is_relative_to(PROJECT_DIR) else CACHE_DIR
+    note = f"{runs.cached} of {runs.cached + runs.started} promtool runs from the cache of passes ({where})" \
+        if runs.cached else ""
     if findings:
-        return CheckResult("fail", f"{len(findings)} problem(s) in rules, unit tests, dashboards or config", findings)
+        return CheckResult("fail", f"{len(findings)} problem(s) in rules, unit tests, dashboards or config", findings,
+                           note=note)
     tests = len(list(UNIT_TESTS_DIR.glob("*.test.yml")))
     return CheckResult("pass", f"rules parse, {tests} unit test file(s) pass, dashboard expressions parse, "
-                               "prometheus.yml valid (kubernetes_sd swapped for file_sd)")
+                               "prometheus.yml valid (kubernetes_sd swapped for file_sd)", note=note)
