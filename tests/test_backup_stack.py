@@ -158,7 +158,7 @@ def test_dev_has_no_backup_objects(dev_run: RunResult) -> None:
 
 @pytest.fixture(scope="module")
 def local_run() -> RunResult:
-    return run_program("local")
+    return program("local")
 
 
 def test_the_local_stack_backs_up_to_its_existing_bucket_without_any_aws_resource(local_run: RunResult) -> None:
@@ -189,7 +189,7 @@ def test_an_existing_bucket_stack_does_not_protect_the_statefulset(local_run: Ru
 
 
 def test_a_role_arn_annotates_the_postgres_service_account_and_a_dotted_bucket_uses_path_style() -> None:
-    run = run_program("local", ("postgres.backup.roleArn=arn:aws:iam::210987654321:role/pg-backup",
+    run = program("local", ("postgres.backup.roleArn=arn:aws:iam::210987654321:role/pg-backup",
                                 "postgres.backup.bucket=backups.example.org"))
     account = _object(run, "ServiceAccount", "postgres")
     assert account["metadata"]["annotations"] == {
@@ -200,7 +200,7 @@ def test_a_role_arn_annotates_the_postgres_service_account_and_a_dotted_bucket_u
 
 
 def test_backups_off_in_existing_mode_render_no_backup_object() -> None:
-    run = run_program("local", ("postgres.backup.enabled=false",))
+    run = program("local", ("postgres.backup.enabled=false",))
     assert not [r.name for r in run.resources if "backup" in r.name]
     assert "postgresBackup" not in run.outputs
 
