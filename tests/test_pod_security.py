@@ -58,6 +58,14 @@ def test_broken_fixture_is_rejected(fixture: str, expected: set[str]) -> None:
     assert rules(findings) == expected, [f"{f.rule}: {f.message}" for f in findings]
 
 
+def test_a_pod_after_objects_without_a_pod_template_is_still_checked() -> None:
+    # Rendered manifests interleave namespaces and ConfigMaps with workloads: the walk skips them and goes on.
+    others = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doc-rag-prod"}},
+              {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "doc-rag-prod"}}]
+    findings = pod_security.violations([*others, *load("privileged-pod.yaml")])
+    assert rules(findings) == {"pss-restricted/privileged"}, [f"{f.rule}: {f.message}" for f in findings]
+
+
 def test_check_fails_the_plan_on_a_broken_pod(tmp_path: Path, prod_run: RunResult) -> None:
     objects = manifests(prod_run.resources) + load("privileged-pod.yaml")
     context = PlanContext("prod", prod_run, prod_run.config.model(), objects, tmp_path, tmp_path)
