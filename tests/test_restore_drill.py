@@ -90,10 +90,15 @@ class Drill:
         out = self.postgres.sql("SELECT id || ',' || phase FROM drill ORDER BY id")
         return [(int(line.split(",")[0]), line.split(",")[1]) for line in out.splitlines()]
 
-    def restore(self, target: str | None) -> None:
-        """The stack's restore command into the emptied data directory, then PostgreSQL until promoted."""
+    def restore(self, target: str | None, job_retries: bool = True) -> None:
+        """The stack's restore command into the emptied data directory, then PostgreSQL until promoted.
+
+        Without job_retries, a failing file fails at once: pgBackRest retries each failed file job twice, the
+        second time after 15 s, which the stack keeps for transient S3 errors and a corrupted file never passes.
+        """
         self.postgres.destroy()
-        self.pgbackrest(pgbackrest.restore_args(target, str(self.conf)))
+        args = pgbackrest.restore_args(target, str(self.conf))
+        self.pgbackrest(args if job_retries else [*args[:-1], "--job-retry=0", args[-1]])
         self.postgres.start()
 
     def backup_objects(self, label: str) -> list[str]:
@@ -166,7 +171,7 @@ def test_a_missing_or_corrupted_backup_fails_the_restore_and_starts_no_database(
     # Corrupted: one stored file's bytes replaced.
     drill.s3.client.put_object(Bucket=BUCKET, Key=data_files[0], Body=b"not what pgBackRest wrote")
     with pytest.raises(DrillError) as corrupted:
-        drill.restore(None)
+        drill.restore(None, job_retries=False)
     # pgBackRest checks every file it restores: here the stored bytes do not decompress.
     assert "ERROR: [" in str(corrupted.value) and "restore" in str(corrupted.value)
     assert drill.postgres.process is None, "no PostgreSQL may start from a failed restore"
