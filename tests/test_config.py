@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
-import yaml
 
 from components.config import ConfigError, DocRagConfig, parse_config
-from ops.stackconfig import load_stack_config
+from components.config.defaults import default_mismatches
+from ops.stackconfig import load_stack_config, project_defaults
 from tests.conftest import PROJECT_DIR, run_plan
 
 # (--set override, key path the message must name, text the message must contain)
@@ -57,19 +59,34 @@ def test_bad_value_stops_the_plan_with_exit_2_naming_key_and_allowed(tmp_path, o
 
 def test_pulumi_yaml_defaults_equal_the_model_defaults():
     """Pulumi.yaml's typed config block and the pydantic model must never disagree."""
-    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
-    fields = DocRagConfig.model_fields
-    for key, spec in project.items():
-        if "default" not in spec:
-            continue
-        field = fields[key]
-        model_default = field.get_default(call_default_factory=True)
-        if hasattr(model_default, "model_dump"):
-            model_default = model_default.model_dump(exclude_none=True)
-            assert spec["default"] == {k: v for k, v in model_default.items() if k in spec["default"]}, key
-            assert set(spec["default"]) <= set(model_default), key
-        else:
-            assert spec["default"] == model_default, key
+    declared, _ = project_defaults()
+    assert set(declared) == {"domain", "kubernetesVersion", "cluster", "traffic", "platform", "postgres",
+                             "observability", "costAssumptions"}
+    assert default_mismatches(declared) == []
+
+
+# (where Pulumi.yaml's defaults go wrong, the value, the message default_mismatches must give)
+WRONG_DEFAULTS = [
+    ("cluster.minNodes", 4, "cluster.minNodes: Pulumi.yaml declares 4, the model's default is 3"),
+    ("platform.istio.version", "1.30.4",
+     "platform.istio.version: Pulumi.yaml declares '1.30.4', the model's default is '1.30.5'"),
+    ("kubernetesVersion", 1.34, "kubernetesVersion: Pulumi.yaml declares 1.34, the model's default is '1.34'"),
+    ("observability.jaeger", 0, "observability.jaeger: Pulumi.yaml declares 0, the model's default is false"),
+    ("traffic.retry", 3, "traffic.retry: Pulumi.yaml declares a default for a key the model does not have"),
+    ("release", {"activeColor": "blue"},
+     "release: Pulumi.yaml declares a default for a key the model has no default for"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), WRONG_DEFAULTS, ids=[case[0] for case in WRONG_DEFAULTS])
+def test_a_wrong_pulumi_yaml_default_is_named_by_its_key(path, value, message):
+    declared = copy.deepcopy(project_defaults()[0])
+    *parents, leaf = path.split(".")
+    section = declared
+    for parent in parents:
+        section = section[parent]
+    section[leaf] = value
+    assert default_mismatches(declared) == [message]
 
 
 def test_every_stack_file_is_valid():
