@@ -111,26 +111,11 @@ def max_replicas(color: ColorConfig) -> int:
     return max(HPA_MAX_REPLICAS, color.replicas)
 
 
-# What a retiring colour waits for: the traffic layer's routers, or the exception Traffic raised instead (then
-# the retirement fails naming it rather than waiting forever; components/docrag.py supplies it).
-Routing = Sequence[pulumi.Resource] | BaseException
-
-
-def routers_or_fail(routing: Routing) -> Sequence[pulumi.Resource]:
-    if isinstance(routing, BaseException):  # Traffic's own error is re-raised by DocRag; this only names it
-        raise pulumi.RunError("the traffic layer failed, so no colour is retired without its routers: "
-                              f"{type(routing).__name__}: {routing}")
-    return routing
-
-
 @dataclass
 class ApiArgs:
     config: DocRagConfig
     namespace: pulumi.Resource  # doc-rag-prod
     secret: pulumi.Resource  # doc-rag-secrets (components/data.py)
-    # Traffic.routing, known only once the traffic layer exists (pulumi.deferred_output in components/docrag.py):
-    # a colour being retired scales to 0 only after no router points at it any more (fails if Traffic failed).
-    retire_after: Optional[pulumi.Output[Routing]] = None
 
 
 class Api(pulumi.ComponentResource):
@@ -149,17 +134,27 @@ class Api(pulumi.ComponentResource):
         self.serving: list[pulumi.Resource] = []
         for color in COLORS:
             color_config = args.config.release.color(color)
-            self.deployments[color] = self._deployment(color, color_config)
             if color_config.replicas > 0:  # a retired colour (scaled to 0) gets no HPA and no PDB
+                self.deployments[color] = self._deployment(color, color_config)
                 self.serving.append(self.deployments[color])
                 self._autoscaler(color, color_config)
                 self._disruption_budget(color)
         self.register_outputs({"deployments": [deployment_name(color) for color in COLORS]})
 
+    def retire(self, routers: Sequence[pulumi.Resource]) -> None:
+        """The Deployments of the retired colours (replicas 0), each scaled to 0 only after every object in
+        `routers` (Traffic.routing) moved away from it, in the same `up` (docs/traffic.md). Called once the
+        traffic layer exists; until then a retired colour has no Deployment object."""
+        for color in COLORS:
+            color_config = self._args.config.release.color(color)
+            if color_config.replicas == 0:
+                self.deployments[color] = self._deployment(color, color_config, after=routers)
+
     def _opts(self, *after: pulumi.Resource) -> pulumi.ResourceOptions:
         return child(self, depends_on=[self._args.namespace, *after])
 
-    def _deployment(self, color: str, cfg: ColorConfig) -> k8s.apps.v1.Deployment:
+    def _deployment(self, color: str, cfg: ColorConfig,
+                    after: Sequence[pulumi.Resource] = ()) -> k8s.apps.v1.Deployment:
         name = deployment_name(color)
         container = k8s.core.v1.ContainerArgs(
             name="api",
@@ -233,16 +228,8 @@ class Api(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=self._deployment_opts(cfg),
+            opts=child(self, depends_on=[self._args.namespace, self.service_account, self._args.secret, *after]),
         )
-
-    def _deployment_opts(self, cfg: ColorConfig) -> pulumi.ResourceOptions:
-        first = [self._args.namespace, self.service_account, self._args.secret]
-        if cfg.replicas > 0 or self._args.retire_after is None:
-            return child(self, depends_on=first)
-        # Retiring: scaled to 0 after every router moved away from this colour (same `up`, docs/traffic.md).
-        retire_after = self._args.retire_after
-        return child(self, depends_on=retire_after.apply(lambda routing: [*first, *routers_or_fail(routing)]))
 
     def _autoscaler(self, color: str, cfg: ColorConfig) -> k8s.autoscaling.v2.HorizontalPodAutoscaler:
         def utilization(resource: str, percent: int) -> k8s.autoscaling.v2.MetricSpecArgs:

@@ -17,7 +17,7 @@ from components.platform import Platform, edge_load_balancer
 from components.postgres_backup import postgres_backup
 from components.routers import REGISTRY
 from components.security import EdgePeers, SecurityArgs, SecurityPolicies
-from components.traffic import Traffic, TrafficArgs, deferred_routers, platform_needs, site_of
+from components.traffic import Traffic, TrafficArgs, platform_needs, site_of
 
 
 class DocRag(pulumi.ComponentResource):
@@ -46,22 +46,14 @@ class DocRag(pulumi.ComponentResource):
                                           storage_ready=self.cluster.storage_ready,
                                           backup=backup.wiring if backup else None),
                          opts=k8s_opts)
-        # A retired colour scales to 0 only after the traffic layer's routers left it (resolved below).
-        routing, resolve_routing = deferred_routers()
-        self.api = Api("api", ApiArgs(config, prod_namespace, self.data.secret, retire_after=routing),
-                       opts=k8s_opts)
+        self.api = Api("api", ApiArgs(config, prod_namespace, self.data.secret), opts=k8s_opts)
 
         # -- traffic (components/traffic.py) --
-        try:
-            self.traffic = Traffic("traffic", TrafficArgs(
-                config, self.namespaces.by_name, self.api.serving, self.cluster.certificate_arn, self.platform,
-            ), opts=k8s_opts)
-        except BaseException as error:
-            # Supply the error itself, not an .apply that raises: a failing task would replace this exception in
-            # the SDK's report. Only a retiring colour's Deployment fails on it (components/api.py), never hangs.
-            resolve_routing(pulumi.Output.from_input(error))
-            raise
-        resolve_routing(pulumi.Output.from_input(self.traffic.routing))
+        self.traffic = Traffic("traffic", TrafficArgs(
+            config, self.namespaces.by_name, self.api.serving, self.cluster.certificate_arn, self.platform,
+        ), opts=k8s_opts)
+        # A retired colour scales to 0 only after every router left it, so its Deployment comes after Traffic.
+        self.api.retire(self.traffic.routing)
 
         # -- security (components/security.py) --
         public = REGISTRY[config.traffic.edge].edge_target(site_of(self.platform))

@@ -15,12 +15,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.api import Routing, pod_selector
+from components.api import pod_selector
 from components.config import DocRagConfig, ReleaseConfig
 from components.meta import NS_PROD, child
 from components.platform import EdgeLoadBalancer, Platform
@@ -152,12 +152,6 @@ class TrafficArgs:
     platform: Platform
 
 
-def deferred_routers() -> tuple[pulumi.Output[Routing], Callable[[pulumi.Output[Routing]], None]]:
-    """(Traffic.routing before the traffic layer exists, for ApiArgs.retire_after; the function supplying it).
-    Supplied with the exception instead when Traffic failed, so a retirement fails naming it (api.py)."""
-    return pulumi.deferred_output()
-
-
 class Traffic(pulumi.ComponentResource):
     def __init__(self, name: str, args: TrafficArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("doc-rag:traffic:Traffic", name, None, opts)
@@ -210,7 +204,7 @@ class Traffic(pulumi.ComponentResource):
         )
 
         # Every object that can send a request to a colour: a colour being retired scales to 0 only after
-        # all of them moved away from it (components/api.py).
+        # all of them moved away from it (Api.retire).
         routing = {ACTIVE_SERVICE, CANARY_SERVICE, *(obj.name for obj in routers if obj.routes)}
         self.routing: list[pulumi.Resource] = [self.objects[name] for name in self.objects if name in routing]
         self.outputs = {
