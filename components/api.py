@@ -5,7 +5,7 @@ a release only ever changes a colour's image or replicas — never a name or a s
 replace the Deployment. Which colour serves is decided by the Services in components/traffic.py.
 
 Quota-relevant numbers are module constants (API_RESOURCES, MAX_SURGE, HPA_MAX_REPLICAS) and
-`max_replicas()`, so components/security.py sizes ResourceQuota / LimitRange from the same source.
+`max_replicas()`, so components/quotas.py sizes ResourceQuota / LimitRange from the same source.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import NamedTuple, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.checkov_exceptions import checkov_skips
 from components.config import COLORS, ColorConfig, DocRagConfig
+from components.container_hardening import PULL_POLICY, container_security_context, pod_security_context
 from components.data import KEY_DATABASE_URL, KEY_REDIS_URL, secret_env
-from components.hardening import PULL_POLICY, checkov_skips
 from components.meta import APP, NS_PROD, child, labels
-from components.podsecurity import container_security_context, pod_security_context
 
 
 class HttpProbe(NamedTuple):

@@ -1,7 +1,7 @@
 """The data layer: the `doc-rag-secrets` Secret, Postgres (the seed's StatefulSet) and Redis.
 
 Numbers a ResourceQuota / LimitRange must be sized from are module constants (POSTGRES_RESOURCES,
-REDIS_RESOURCES, REDIS_STORAGE) so components/security.py computes quotas from the same values.
+REDIS_RESOURCES, REDIS_STORAGE) so components/quotas.py computes quotas from the same values.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.backup import PostgresBackupWiring
+from components.checkov_exceptions import annotated, checkov_skips
 from components.config import DocRagConfig, Secrets
-from components.hardening import PULL_POLICY, annotated, checkov_skips
+from components.container_hardening import PULL_POLICY, container_security_context, pod_security_context
 from components.meta import NS_PROD, child, labels
-from components.podsecurity import container_security_context, pod_security_context
 
 SECRET_NAME = "doc-rag-secrets"
 # Keys of doc-rag-secrets; `database-url` and `postgres-password` are the seed's.

@@ -55,7 +55,7 @@ class DocRag(pulumi.ComponentResource):
         # A retired colour scales to 0 only after every router left it, so its Deployment comes after Traffic.
         self.api.retire(self.traffic.routing)
 
-        # -- security (components/security.py) --
+        # -- security (components/security.py: network policies, quotas) --
         public = REGISTRY[config.traffic.edge].edge_target(site_of(self.platform))
         peers = EdgePeers(self.platform.ingress_namespace,
                           self.platform.ingress_controller_selector if ingress_nginx else None,

@@ -177,7 +177,7 @@ class Eks(pulumi.ComponentResource):
             # the volumes the node can still attach. At one hop it falls back to Kubernetes metadata and
             # misestimates that limit, so the scheduler places Postgres where its volume cannot attach. What
             # two hops would open to every pod (the node role's credentials) our NetworkPolicies close:
-            # components/security.py INSTANCE_METADATA.
+            # components/network_policies.py INSTANCE_METADATA.
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=METADATA_HOP_LIMIT,
             ),
