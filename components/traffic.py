@@ -30,22 +30,22 @@ from components.routers.base import (
     CANARY_SERVICE,
     PATCH_FORCE,
     EdgeTarget,
+    ReleaseSplit,
     RouterObject,
     Site,
-    TrafficState,
     api_service_manifest,
     metadata,
-    traffic_state,
+    release_split,
 )
 
-__all__ = ["ACTIVE_SERVICE", "CANARY_SERVICE", "PATCH_FORCE", "TrafficState", "api_service_manifest",
-           "traffic_state"]
+__all__ = ["ACTIVE_SERVICE", "CANARY_SERVICE", "PATCH_FORCE", "ReleaseSplit", "api_service_manifest",
+           "release_split"]
 
 NLB_SERVICE = "api-service-alb"
 AWS_LB = "service.beta.kubernetes.io"
 
 
-def service_update_order(state: TrafficState) -> tuple[list[str], list[str]]:
+def service_update_order(split: ReleaseSplit) -> tuple[list[str], list[str]]:
     """(Services updated before the canary weight, Services updated after it).
 
     A flip swaps both Service selectors; between the two updates both Services select ONE colour, which then
@@ -54,16 +54,16 @@ def service_update_order(state: TrafficState) -> tuple[list[str], list[str]]:
     canary at weight 0, the active colour at 100, possibly retired) changes only after the weight moved
     away from it. The flip from 100 is then api-service, weight 100 -> 0, api-service-canary; undoing it
     (back to weight 100) runs the other way round."""
-    shares = {ACTIVE_SERVICE: 100 - state.weight, CANARY_SERVICE: state.weight}
+    shares = {ACTIVE_SERVICE: 100 - split.weight, CANARY_SERVICE: split.weight}
     return ([name for name, share in shares.items() if share > 0],
             [name for name, share in shares.items() if share == 0])
 
 
 def service_manifests(release: ReleaseConfig) -> list[dict[str, Any]]:
-    state = traffic_state(release)
+    split = release_split(release)
     return [
-        api_service_manifest(ACTIVE_SERVICE, pod_selector(state.active)),
-        api_service_manifest(CANARY_SERVICE, pod_selector(state.canary)),
+        api_service_manifest(ACTIVE_SERVICE, pod_selector(split.active)),
+        api_service_manifest(CANARY_SERVICE, pod_selector(split.canary)),
     ]
 
 
@@ -157,7 +157,7 @@ class Traffic(pulumi.ComponentResource):
         super().__init__("doc-rag:traffic:Traffic", name, None, opts)
         config = args.config
         prod = args.namespaces[NS_PROD]
-        self.state = traffic_state(config.release)
+        self.split = release_split(config.release)
         platform = args.platform
         needs: dict[str, list[pulumi.Resource]] = {
             "serving": [prod, *args.serving], "ingress": platform.ingress_ready,
@@ -168,7 +168,7 @@ class Traffic(pulumi.ComponentResource):
         # state, then the objects carrying the canary weight, then the Services that receive none; so every
         # state in between sends traffic only to colours that serve. Other router objects follow what they
         # name in `after`.
-        ahead, behind = service_update_order(self.state)
+        ahead, behind = service_update_order(self.split)
         routers = router_objects(config, site_of(platform))
         carriers = tuple(obj.name for obj in routers if obj.carries_weight)
         pending = [RouterObject(manifest, needs=("serving",),
@@ -208,10 +208,10 @@ class Traffic(pulumi.ComponentResource):
         routing = {ACTIVE_SERVICE, CANARY_SERVICE, *(obj.name for obj in routers if obj.routes)}
         self.routing: list[pulumi.Resource] = [self.objects[name] for name in self.objects if name in routing]
         self.outputs = {
-            "activeColor": self.state.active,
-            "canaryColor": self.state.canary,
-            "canaryWeight": self.state.weight,
-            "weights": self.state.weights,
+            "activeColor": self.split.active,
+            "canaryColor": self.split.canary,
+            "canaryWeight": self.split.weight,
+            "weights": self.split.weights,
             "host": config.domain,
         }
         self.register_outputs(self.outputs)

@@ -37,7 +37,10 @@ Need = Literal["serving", "ingress", "cert_manager", "istio", "gateway_api"]
 
 
 @dataclass(frozen=True)
-class TrafficState:
+class ReleaseSplit:
+    """The split of requests between the colours that the release config asks for (what the routers render;
+    ops/plan.py's traffic_state reads it back from the rendered objects)."""
+
     active: str
     canary: str
     weight: int  # share of traffic to the canary colour
@@ -52,8 +55,8 @@ class TrafficState:
         return [color for color, share in self.weights.items() if share > 0]
 
 
-def traffic_state(release: ReleaseConfig) -> TrafficState:
-    return TrafficState(release.activeColor, release.canary_color, release.canaryWeight)
+def release_split(release: ReleaseConfig) -> ReleaseSplit:
+    return ReleaseSplit(release.activeColor, release.canary_color, release.canaryWeight)
 
 
 @dataclass(frozen=True)
