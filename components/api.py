@@ -1,4 +1,4 @@
-"""The API: one Deployment per colour (the seed's `api-deployment` spec), its HPA and PDB, a ServiceAccount.
+"""The API: one Deployment per colour (README, deviation 2), its HPA and PDB, a ServiceAccount.
 
 Both colours always exist as objects with fixed names (`api-deployment-blue`, `api-deployment-green`), so
 a release only ever changes a colour's image or replicas — never a name or a selector, which would
@@ -31,7 +31,7 @@ class HttpProbe(NamedTuple):
 
 COMPONENT = "api"
 SERVICE_ACCOUNT = "doc-rag-api"
-API_UID = 1001  # USER 1001:1001 in the seed's Dockerfile
+API_UID = 1001  # the image's USER 1001:1001
 HTTP_PORT = 8080
 METRICS_PORT = 9090
 METRICS_PATH = "/metrics"
@@ -42,7 +42,7 @@ SCRAPE_ANNOTATIONS = {
     "prometheus.io/port": str(METRICS_PORT),
     "prometheus.io/path": METRICS_PATH,
 }
-# The seed's values.
+# Rollout, resources and probes.
 MAX_UNAVAILABLE = 1
 MAX_SURGE = 2
 API_RESOURCES = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
@@ -50,8 +50,8 @@ LIVENESS = HttpProbe("/health", initial_delay_seconds=30, period_seconds=10)
 READINESS = HttpProbe("/ready", initial_delay_seconds=5, period_seconds=5)
 # Draining a terminating pod: it stays up for PRESTOP_SLEEP_SECONDS after deletion while the EndpointSlice
 # change reaches ingress-nginx' upstream list and kube-proxy, so no new request lands on a stopping server;
-# then SIGTERM. The grace period covers that sleep plus the longest request we budget for (the seed's
-# 3 tries x 10 s perTryTimeout = 30 s) plus 5 s to exit.
+# then SIGTERM. The grace period covers that sleep plus the longest request we budget for (3
+# tries x 10 s perTryTimeout = 30 s) plus 5 s to exit.
 PRESTOP_SLEEP_SECONDS = 10
 LONGEST_REQUEST_SECONDS = 30
 TERMINATION_GRACE_SECONDS = PRESTOP_SLEEP_SECONDS + LONGEST_REQUEST_SECONDS + 5
@@ -101,7 +101,7 @@ def deployment_replicas(color: ColorConfig) -> Optional[int]:
     The HPA writes spec.replicas through the scale subresource (field manager kube-controller-manager). If
     Pulumi also set it, server-side apply would refuse the next `up` touching the Deployment (a field
     conflict) or, forced, reset the HPA's count. Unset, the HPA alone owns it and minReplicas (the
-    configured replicas, the seed's 3) is the floor. On the first create the Deployment starts at
+    configured replicas, 3 by default) is the floor. On the first create the Deployment starts at
     Kubernetes' default of 1 pod and the HPA raises it to minReplicas at its next sync (about 15 s); a
     colour revived from 0 does the same."""
     return None if color.replicas > 0 else 0

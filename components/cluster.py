@@ -95,7 +95,7 @@ class Cluster(pulumi.ComponentResource):
         self.register_outputs({key: value for key, value in self.outputs.items() if key != "kubeconfig"})
 
     def _storage_class(self, config: ClusterConfig, depends_on: list[pulumi.Resource]) -> k8s.storage.v1.StorageClass:
-        """Encrypted gp3 SSD with provisioned IOPS (seed: >= 1000) as the cluster default."""
+        """Encrypted gp3 SSD with provisioned IOPS (config: at least 1000) as the cluster default."""
         return k8s.storage.v1.StorageClass(
             config.storageClass,
             metadata=k8s.meta.v1.ObjectMetaArgs(

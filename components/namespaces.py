@@ -1,4 +1,4 @@
-"""The seed's four namespaces, labelled for NetworkPolicy selection and Pod Security Standards."""
+"""The four namespaces, labelled for NetworkPolicy selection and Pod Security Standards."""
 
 from __future__ import annotations
 
@@ -60,8 +60,8 @@ class Namespaces(pulumi.ComponentResource):
                 namespace,
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=namespace,
-                    # `name` is what the seed's NetworkPolicy selects on; kubernetes.io/metadata.name
-                    # is set by the API server and is what our own policies select.
+                    # `name` for NetworkPolicies that select on it (README, deviation 6);
+                    # kubernetes.io/metadata.name is set by the API server and is what our own policies select.
                     labels={**labels("namespace"), "name": namespace, **pss_labels(level, kubernetes_version),
                             **gates},
                     annotations={"doc-rag/purpose": PURPOSES[namespace]},

@@ -142,7 +142,7 @@ def _public_edge(edge: EdgePeers) -> tuple[str, Mapping[str, str]]:
 
 
 def _edge_proxies(edge: EdgePeers) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
-    """The public edge's pods, ingress-nginx's when it runs, and the Istio gateway's (the seed's in-cluster
+    """The public edge's pods, ingress-nginx's when it runs, and the Istio gateway's (the in-cluster
     routes), each once."""
     found: list[tuple[str, Mapping[str, str]]] = []
     for namespace, pods in (_public_edge(edge), (edge.ingress_namespace, edge.ingress_pods),
@@ -157,7 +157,7 @@ def prod_policies(edge: EdgePeers) -> list[PolicySpec]:
     solver_peers = [_peer(*_public_edge(edge))]
     return [
         default_deny(NS_PROD),
-        # The seed's policy name, for the API pods; it also covers what the seed forgot (Redis, the scrape).
+        # doc-rag-network-policy, for the API pods, with Redis and the scrape beside Postgres (README, deviation 6).
         PolicySpec(
             "doc-rag-network-policy", NS_PROD, API_POD_LABELS,
             ingress=(
@@ -225,7 +225,7 @@ def tracing_policies(config: DocRagConfig) -> list[PolicySpec]:
         return []
     otlp = _ports(obs.JAEGER_OTLP_GRPC_PORT, obs.JAEGER_OTLP_HTTP_PORT)
     return [
-        # A policy of its own (Egress only), so the seed's doc-rag-network-policy is the same with Jaeger off or on.
+        # A policy of its own (Egress only), so doc-rag-network-policy is the same with Jaeger off or on.
         PolicySpec("api-otlp-egress", NS_PROD, API_POD_LABELS,
                    egress=(_egress([_peer(NS_MONITORING, JAEGER_POD_LABELS)], otlp),), types=("Egress",)),
         PolicySpec("jaeger-network-policy", NS_MONITORING, JAEGER_POD_LABELS,

@@ -64,7 +64,7 @@ RULES_MAP = "prometheus-rules"
 DASHBOARDS_MAP = "grafana-dashboards"
 GRAFANA_PROVISIONING_MAP = "grafana-provisioning"
 CONFIG_DIR = "/etc/prometheus/config"
-RULES_DIR = "/etc/prometheus/rules"  # the seed's rule_files glob is "/etc/prometheus/rules/*.yml"
+RULES_DIR = "/etc/prometheus/rules"  # rule_files reads "/etc/prometheus/rules/*.yml"
 GRAFANA_ADMIN_SECRET = "grafana-admin"  # owned by the stack, from the secret config key grafanaAdminPassword
 GRAFANA_ADMIN_PASSWORD_KEY = "admin-password"
 
@@ -85,12 +85,12 @@ GRAFANA_REPLICAS = 1  # Deployments with the default rolling update (25 % surge,
 JAEGER_REPLICAS = 1
 
 def api_scrape_job() -> dict[str, Any]:
-    """The seed's `doc-rag-api` job and relabelling, plus port, colour and component labels."""
+    """The `doc-rag-api` job: keep the annotated endpoints, relabel them, add port, colour and component."""
     return {
         "job_name": rules.JOB,
         "kubernetes_sd_configs": [{"role": "endpoints", "namespaces": {"names": [NS_PROD]}}],
         "relabel_configs": [
-            # The seed's two rules, on the annotations of api.SCRAPE_ANNOTATIONS.
+            # Keep and path, on the annotations of api.SCRAPE_ANNOTATIONS.
             {"source_labels": ["__meta_kubernetes_service_annotation_prometheus_io_scrape"],
              "action": "keep", "regex": api.SCRAPE_ANNOTATIONS["prometheus.io/scrape"]},
             {"source_labels": ["__meta_kubernetes_service_annotation_prometheus_io_path"],

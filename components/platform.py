@@ -1,8 +1,8 @@
 """Cluster add-ons every other layer relies on, as pinned Helm releases, and the ClusterIssuer.
 
 ingress-nginx (the `nginx` IngressClass the Ingresses use), cert-manager + ClusterIssuer letsencrypt-prod
-(the seed's `cert-manager.io/cluster-issuer`), Istio (CRDs, istiod, the `istio: ingressgateway` gateway the
-seed's Gateway selects), metrics-server (HPA, `kubectl top`), and on EKS the AWS Load Balancer Controller
+(the Ingresses' `cert-manager.io/cluster-issuer`), Istio (CRDs, istiod, the `istio: ingressgateway` gateway the
+Istio Gateway selects), metrics-server (HPA, `kubectl top`), and on EKS the AWS Load Balancer Controller
 (the NLB annotations) and cluster-autoscaler (3..5 nodes), both with IRSA roles from the eks layer, and
 Trivy Operator, the image scanner in doc-rag-security (its values: components/scanner.py).
 

@@ -6,8 +6,8 @@
   and VirtualService. This layer registers them in the order the update must happen and knows none of
   their names.
 - Edge: NLB Service `api-service-alb` in doc-rag-ingress in front of the pods of the router `traffic.edge`
-  names (the ingress-nginx controller by default, or the Istio ingress gateway). The seed's NLB selected the
-  API pods directly, which would bypass every canary weight. On eks the AWS Load Balancer Controller owns it
+  names (the ingress-nginx controller by default, or the Istio ingress gateway), never the API pods, which
+  would bypass every canary weight (README, deviation 1). On eks the AWS Load Balancer Controller owns it
   (loadBalancerClass) and it speaks PROXY v2 to ingress-nginx, both as decided by components/platform.py's
   EdgeLoadBalancer, which also sets ingress-nginx's side.
 """
@@ -99,13 +99,13 @@ NLB_REPLACE_ON_CHANGES = ["spec.loadBalancerClass", f'metadata.annotations["{AWS
 
 def nlb_annotations(certificate_arn: Optional[pulumi.Input[str]],
                     edge: EdgeLoadBalancer) -> dict[str, pulumi.Input[str]]:
-    """The seed's AWS annotations. With an ACM certificate the NLB terminates TLS on 443 and re-encrypts
-    to the controller's https port (`ssl`: the seed's `http` is not an NLB backend protocol, and plain
-    HTTP behind 443 would make force-ssl-redirect loop). Without one, 443 passes TLS through to NGINX,
+    """The NLB's AWS annotations. With an ACM certificate the NLB terminates TLS on 443 and re-encrypts
+    to the controller's https port (`ssl`: `http` is not an NLB backend protocol, and plain HTTP behind
+    443 would make force-ssl-redirect loop). Without one, 443 passes TLS through to NGINX,
     which serves the cert-manager certificate.
 
     With a loadBalancerClass (eks) the AWS Load Balancer Controller reads them: `external` is its documented
-    type (the seed's `nlb` selects the in-tree controller, which ignores a Service with a class anyway), and
+    type (`nlb` selects the in-tree controller, which ignores a Service with a class anyway), and
     the target type must be explicit because a class defaults it to `instance`."""
     controller = edge.load_balancer_class is not None
     annotations: dict[str, pulumi.Input[str]] = {

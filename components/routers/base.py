@@ -159,7 +159,7 @@ class Router(Protocol):
 
 
 def api_service_manifest(name: str, selector: dict[str, str], scrape: bool = True) -> dict[str, Any]:
-    # The seed's Prometheus job discovers endpoints through these Service annotations (one copy, api.py).
+    # Prometheus' `doc-rag-api` job discovers endpoints through these Service annotations (one copy, api.py).
     annotations = dict(SCRAPE_ANNOTATIONS) if scrape else None
     return {
         "apiVersion": "v1", "kind": "Service",

@@ -39,7 +39,7 @@ GATEWAY = "doc-rag-gateway"
 DESTINATION_RULE = "doc-rag-api"
 VIRTUAL_SERVICE = "doc-rag-vs"
 GATEWAY_CERTIFICATE = "doc-rag-gateway-tls"
-MESH_PREFIX = "/api/"  # the seed's VirtualService match
+MESH_PREFIX = "/api/"  # the VirtualService's match
 # networking.istio.io/v1: GA and served since Istio 1.22 (config requires at least 1.30, platform.istio.version);
 # v1beta1 is the same schema kept for compatibility, so new objects use the stable version.
 ISTIO_API = "networking.istio.io/v1"
@@ -152,7 +152,7 @@ class IstioRouter:
     object_names: tuple[str, ...] = (VIRTUAL_SERVICE, DESTINATION_RULE, GATEWAY)
 
     def renders(self, edge: str) -> bool:
-        return True  # the seed specifies its objects: in-cluster behind NGINX, public as the edge
+        return True  # always rendered: in-cluster behind NGINX, public as the edge (README, deviation 16)
 
     def edge_target(self, site: Site) -> EdgeTarget:
         # The gateway chart's pods bind the Gateway's server ports themselves (80 and 443).
