@@ -22,8 +22,13 @@ import pulumi_kubernetes as k8s
 
 from components.api import pod_selector
 from components.config import DocRagConfig, ReleaseConfig
-from components.meta import NS_PROD, child
-from components.platform import EdgeLoadBalancer, Platform
+from components.meta import NS_INGRESS, NS_PROD, child
+from components.platform import (
+    INGRESS_CONTROLLER_SELECTOR,
+    ISTIO_GATEWAY_SELECTOR,
+    AddonsReady,
+    EdgeLoadBalancer,
+)
 from components.routers import REGISTRY
 from components.routers.base import (
     ACTIVE_SERVICE,
@@ -67,9 +72,9 @@ def service_manifests(release: ReleaseConfig) -> list[dict[str, Any]]:
     ]
 
 
-def site_of(platform: Platform) -> Site:
-    return Site(platform.istio_gateway_namespace, platform.istio_gateway_selector,
-                platform.ingress_namespace, platform.ingress_controller_selector)
+def platform_site() -> Site:
+    """Where the platform runs the edge proxies: the Istio gateway's and ingress-nginx's namespace and pods."""
+    return Site(NS_INGRESS, dict(ISTIO_GATEWAY_SELECTOR), NS_INGRESS, dict(INGRESS_CONTROLLER_SELECTOR))
 
 
 def platform_needs(config: DocRagConfig) -> set[str]:
@@ -146,10 +151,9 @@ class TrafficArgs:
     # The live colours' Deployments (Api.serving): no router points at a colour before its rollout is done.
     serving: Sequence[pulumi.Resource]
     certificate_arn: Optional[pulumi.Input[str]]  # Cluster.certificate_arn (eks mode)
-    # Where the edge proxy and the Istio gateway run, how the NLB reaches them (Platform.edge: owner, PROXY v2),
-    # and the add-on releases each router must wait for (a router object's `needs`: istio_ready,
-    # cert_manager_ready, ingress_ready; the NLB: load_balancer_ready).
-    platform: Platform
+    edge: EdgeLoadBalancer  # how the NLB reaches the edge proxy: its owner, PROXY v2
+    # The add-on releases each router object waits for (its `needs`), and the NLB (load_balancer).
+    ready: AddonsReady
 
 
 class Traffic(pulumi.ComponentResource):
@@ -158,18 +162,17 @@ class Traffic(pulumi.ComponentResource):
         config = args.config
         prod = args.namespaces[NS_PROD]
         self.split = release_split(config.release)
-        platform = args.platform
-        needs: dict[str, list[pulumi.Resource]] = {
-            "serving": [prod, *args.serving], "ingress": platform.ingress_ready,
-            "cert_manager": platform.cert_manager_ready, "istio": platform.istio_ready,
-            "gateway_api": platform.gateway_api_ready}
+        addons = args.ready
+        needs: dict[str, Sequence[pulumi.Resource]] = {
+            "serving": [prod, *args.serving], "ingress": addons.ingress, "cert_manager": addons.cert_manager,
+            "istio": addons.istio, "gateway_api": addons.gateway_api}
 
         # Update order (docs/traffic.md "Update order"): the Services whose colour receives traffic in the target
         # state, then the objects carrying the canary weight, then the Services that receive none; so every
         # state in between sends traffic only to colours that serve. Other router objects follow what they
         # name in `after`.
         ahead, behind = service_update_order(self.split)
-        routers = router_objects(config, site_of(platform))
+        routers = router_objects(config, platform_site())
         carriers = tuple(obj.name for obj in routers if obj.carries_weight)
         pending = [RouterObject(manifest, needs=("serving",),
                                 after=() if manifest["metadata"]["name"] in ahead else carriers)
@@ -186,10 +189,10 @@ class Traffic(pulumi.ComponentResource):
             self.objects[ready.name] = self._object(ready.manifest, *_unique(after))
 
         # The edge: the NLB fronts the pods of the router `traffic.edge` names.
-        target = REGISTRY[config.traffic.edge].edge_target(site_of(platform))
+        target = REGISTRY[config.traffic.edge].edge_target(platform_site())
         nlb_metadata: Any = {**metadata(NLB_SERVICE, namespace=target.namespace, component="edge"),
-                             "annotations": nlb_annotations(args.certificate_arn, platform.edge)}
-        nlb_spec: Any = nlb_service_spec(target, platform.edge)
+                             "annotations": nlb_annotations(args.certificate_arn, args.edge)}
+        nlb_spec: Any = nlb_service_spec(target, args.edge)
         self.nlb = k8s.core.v1.Service(
             NLB_SERVICE,
             metadata=nlb_metadata,
@@ -199,7 +202,7 @@ class Traffic(pulumi.ComponentResource):
             # so on destroy the Service is deleted first, while the controller is still there to remove both.
             opts=child(self, depends_on=_unique([args.namespaces[target.namespace],
                                                  *(resource for need in target.needs for resource in needs[need]),
-                                                 *platform.load_balancer_ready]),
+                                                 *addons.load_balancer]),
                        replace_on_changes=NLB_REPLACE_ON_CHANGES, delete_before_replace=True),
         )
 

@@ -328,16 +328,18 @@ def broken(self, *args, **kwargs):
     raise RuntimeError("boom in Traffic 7f3a")
 
 register = runner.RecordingMonitor.RegisterResource
+registered = []
 
-def reported(self, request):
-    print(f"REGISTERED {request.name}", flush=True)
+def recorded(self, request):
+    registered.append(request.name)
     return register(self, request)
 
 traffic.Traffic.__init__ = broken
-runner.RecordingMonitor.RegisterResource = reported
+runner.RecordingMonitor.RegisterResource = recorded
 try:
     run_program(sys.argv[1])
 except BaseException as error:  # reported on stdout: stderr may end with interpreter-shutdown noise
+    print("".join(f"REGISTERED {name}\\n" for name in registered), end="", flush=True)
     print(f"RAISED {type(error).__name__}: {error}", flush=True)
     sys.exit(1)
 """

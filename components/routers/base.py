@@ -61,8 +61,8 @@ def release_split(release: ReleaseConfig) -> ReleaseSplit:
 
 @dataclass(frozen=True)
 class Site:
-    """Where the platform runs the edge proxies: ingress-nginx's controller (Platform.ingress_namespace,
-    ingress_controller_selector) and the Istio ingress gateway (istio_gateway_namespace, _selector)."""
+    """Where the platform runs the edge proxies: the Istio ingress gateway's and ingress-nginx's controller's
+    namespace and pod labels (components/traffic.py platform_site)."""
 
     gateway_namespace: str
     gateway_selector: dict[str, str]
