@@ -54,14 +54,15 @@ class Cluster(pulumi.ComponentResource):
             # Imported here so `existing` mode never loads pulumi_aws at all.
             import pulumi_aws as aws
 
-            from components.certificate import Certificate
-            from components.eks import Eks
-            from components.network import Network
+            from components.certificate import Certificate, CertificateArgs
+            from components.eks import Eks, EksArgs
+            from components.network import Network, NetworkArgs
 
             self.region = aws.get_region_output().region  # the one region lookup; Eks and the add-ons reuse it
-            self.network = Network("network", config, self.cluster_name, opts=pulumi.ResourceOptions(parent=self))
-            self.eks = Eks("eks", config, self.cluster_name, args.kubernetes_version, self.network, self.region,
-                           addon_roles=args.irsa_addons, opts=pulumi.ResourceOptions(parent=self))
+            self.network = Network("network", NetworkArgs(config, self.cluster_name),
+                                   opts=pulumi.ResourceOptions(parent=self))
+            self.eks = Eks("eks", EksArgs(config, self.cluster_name, args.kubernetes_version, self.network, self.region,
+                                          addon_roles=args.irsa_addons), opts=pulumi.ResourceOptions(parent=self))
             # The provider waits for nodes and core add-ons: nothing Kubernetes is applied to an empty cluster.
             self.provider = k8s.Provider(
                 "k8s", kubeconfig=self.eks.kubeconfig,
@@ -79,7 +80,8 @@ class Cluster(pulumi.ComponentResource):
             })
             if domain:
                 certificate = Certificate(
-                    "certificate", domain, existing_arn=config.certificateArn, route53_zone_id=config.route53ZoneId,
+                    "certificate", CertificateArgs(domain, existing_arn=config.certificateArn,
+                                                   route53_zone_id=config.route53ZoneId),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
                 self.certificate_arn = certificate.arn
