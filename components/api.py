@@ -119,6 +119,9 @@ class ApiArgs:
 
 
 class Api(pulumi.ComponentResource):
+    """The ServiceAccount and each live colour's Deployment, HPA and PDB; a retired colour's Deployment comes
+    from `retire()`, which DocRag calls once the traffic layer exists."""
+
     def __init__(self, name: str, args: ApiArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("doc-rag:api:Api", name, None, opts)
         self._args = args
