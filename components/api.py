@@ -1,11 +1,11 @@
-"""The API: one Deployment per colour (the seed's `api-deployment` spec), its HPA and PDB, a ServiceAccount.
+"""The API: one Deployment per colour (README, deviation 2), its HPA and PDB, a ServiceAccount.
 
 Both colours always exist as objects with fixed names (`api-deployment-blue`, `api-deployment-green`), so
 a release only ever changes a colour's image or replicas — never a name or a selector, which would
 replace the Deployment. Which colour serves is decided by the Services in components/traffic.py.
 
 Quota-relevant numbers are module constants (API_RESOURCES, MAX_SURGE, HPA_MAX_REPLICAS) and
-`max_replicas()`, so components/security.py sizes ResourceQuota / LimitRange from the same source.
+`max_replicas()`, so components/quotas.py sizes ResourceQuota / LimitRange from the same source.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import NamedTuple, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.checkov_exceptions import checkov_skips
 from components.config import COLORS, ColorConfig, DocRagConfig
+from components.container_hardening import PULL_POLICY, container_security_context, pod_security_context
 from components.data import KEY_DATABASE_URL, KEY_REDIS_URL, secret_env
-from components.hardening import PULL_POLICY, checkov_skips
 from components.meta import APP, NS_PROD, child, labels
-from components.podsecurity import container_security_context, pod_security_context
 
 
 class HttpProbe(NamedTuple):
@@ -31,7 +31,7 @@ class HttpProbe(NamedTuple):
 
 COMPONENT = "api"
 SERVICE_ACCOUNT = "doc-rag-api"
-API_UID = 1001  # USER 1001:1001 in the seed's Dockerfile
+API_UID = 1001  # the image's USER 1001:1001
 HTTP_PORT = 8080
 METRICS_PORT = 9090
 METRICS_PATH = "/metrics"
@@ -42,7 +42,7 @@ SCRAPE_ANNOTATIONS = {
     "prometheus.io/port": str(METRICS_PORT),
     "prometheus.io/path": METRICS_PATH,
 }
-# The seed's values.
+# Rollout, resources and probes.
 MAX_UNAVAILABLE = 1
 MAX_SURGE = 2
 API_RESOURCES = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
@@ -50,8 +50,8 @@ LIVENESS = HttpProbe("/health", initial_delay_seconds=30, period_seconds=10)
 READINESS = HttpProbe("/ready", initial_delay_seconds=5, period_seconds=5)
 # Draining a terminating pod: it stays up for PRESTOP_SLEEP_SECONDS after deletion while the EndpointSlice
 # change reaches ingress-nginx' upstream list and kube-proxy, so no new request lands on a stopping server;
-# then SIGTERM. The grace period covers that sleep plus the longest request we budget for (the seed's
-# 3 tries x 10 s perTryTimeout = 30 s) plus 5 s to exit.
+# then SIGTERM. The grace period covers that sleep plus the longest request we budget for (3
+# tries x 10 s perTryTimeout = 30 s) plus 5 s to exit.
 PRESTOP_SLEEP_SECONDS = 10
 LONGEST_REQUEST_SECONDS = 30
 TERMINATION_GRACE_SECONDS = PRESTOP_SLEEP_SECONDS + LONGEST_REQUEST_SECONDS + 5
@@ -101,7 +101,7 @@ def deployment_replicas(color: ColorConfig) -> Optional[int]:
     The HPA writes spec.replicas through the scale subresource (field manager kube-controller-manager). If
     Pulumi also set it, server-side apply would refuse the next `up` touching the Deployment (a field
     conflict) or, forced, reset the HPA's count. Unset, the HPA alone owns it and minReplicas (the
-    configured replicas, the seed's 3) is the floor. On the first create the Deployment starts at
+    configured replicas, 3 by default) is the floor. On the first create the Deployment starts at
     Kubernetes' default of 1 pod and the HPA raises it to minReplicas at its next sync (about 15 s); a
     colour revived from 0 does the same."""
     return None if color.replicas > 0 else 0
@@ -111,29 +111,17 @@ def max_replicas(color: ColorConfig) -> int:
     return max(HPA_MAX_REPLICAS, color.replicas)
 
 
-# What a retiring colour waits for: the traffic layer's routers, or the exception Traffic raised instead (then
-# the retirement fails naming it rather than waiting forever; components/docrag.py supplies it).
-Routing = Sequence[pulumi.Resource] | BaseException
-
-
-def routers_or_fail(routing: Routing) -> Sequence[pulumi.Resource]:
-    if isinstance(routing, BaseException):  # Traffic's own error is re-raised by DocRag; this only names it
-        raise pulumi.RunError("the traffic layer failed, so no colour is retired without its routers: "
-                              f"{type(routing).__name__}: {routing}")
-    return routing
-
-
 @dataclass
 class ApiArgs:
     config: DocRagConfig
     namespace: pulumi.Resource  # doc-rag-prod
     secret: pulumi.Resource  # doc-rag-secrets (components/data.py)
-    # Traffic.routing, known only once the traffic layer exists (pulumi.deferred_output in components/docrag.py):
-    # a colour being retired scales to 0 only after no router points at it any more (fails if Traffic failed).
-    retire_after: Optional[pulumi.Output[Routing]] = None
 
 
 class Api(pulumi.ComponentResource):
+    """The ServiceAccount and each live colour's Deployment, HPA and PDB; a retired colour's Deployment comes
+    from `retire()`, which DocRag calls once the traffic layer exists."""
+
     def __init__(self, name: str, args: ApiArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("doc-rag:api:Api", name, None, opts)
         self._args = args
@@ -149,17 +137,27 @@ class Api(pulumi.ComponentResource):
         self.serving: list[pulumi.Resource] = []
         for color in COLORS:
             color_config = args.config.release.color(color)
-            self.deployments[color] = self._deployment(color, color_config)
             if color_config.replicas > 0:  # a retired colour (scaled to 0) gets no HPA and no PDB
+                self.deployments[color] = self._deployment(color, color_config)
                 self.serving.append(self.deployments[color])
                 self._autoscaler(color, color_config)
                 self._disruption_budget(color)
         self.register_outputs({"deployments": [deployment_name(color) for color in COLORS]})
 
+    def retire(self, routers: Sequence[pulumi.Resource]) -> None:
+        """The Deployments of the retired colours (replicas 0), each scaled to 0 only after every object in
+        `routers` (Traffic.routing) moved away from it, in the same `up` (docs/traffic.md). Called once the
+        traffic layer exists; until then a retired colour has no Deployment object."""
+        for color in COLORS:
+            color_config = self._args.config.release.color(color)
+            if color_config.replicas == 0:
+                self.deployments[color] = self._deployment(color, color_config, after=routers)
+
     def _opts(self, *after: pulumi.Resource) -> pulumi.ResourceOptions:
         return child(self, depends_on=[self._args.namespace, *after])
 
-    def _deployment(self, color: str, cfg: ColorConfig) -> k8s.apps.v1.Deployment:
+    def _deployment(self, color: str, cfg: ColorConfig,
+                    after: Sequence[pulumi.Resource] = ()) -> k8s.apps.v1.Deployment:
         name = deployment_name(color)
         container = k8s.core.v1.ContainerArgs(
             name="api",
@@ -233,16 +231,8 @@ class Api(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=self._deployment_opts(cfg),
+            opts=child(self, depends_on=[self._args.namespace, self.service_account, self._args.secret, *after]),
         )
-
-    def _deployment_opts(self, cfg: ColorConfig) -> pulumi.ResourceOptions:
-        first = [self._args.namespace, self.service_account, self._args.secret]
-        if cfg.replicas > 0 or self._args.retire_after is None:
-            return child(self, depends_on=first)
-        # Retiring: scaled to 0 after every router moved away from this colour (same `up`, docs/traffic.md).
-        retire_after = self._args.retire_after
-        return child(self, depends_on=retire_after.apply(lambda routing: [*first, *routers_or_fail(routing)]))
 
     def _autoscaler(self, color: str, cfg: ColorConfig) -> k8s.autoscaling.v2.HorizontalPodAutoscaler:
         def utilization(resource: str, percent: int) -> k8s.autoscaling.v2.MetricSpecArgs:

@@ -7,7 +7,7 @@ pgBackRest must run where the data directory is, so everything runs in the Postg
   the job's init container (idempotent), so the first scheduled job also initialises the repository.
 The Postgres pod reaches S3 as its own service account, which IRSA binds to a role: in eks stacks the one of
 components/backup_storage.py (bucket prefix only), in existing mode `postgres.backup.roleArn` when set (without
-it the account carries no annotation). NetworkPolicies for both pods are in security.py.
+it the account carries no annotation). NetworkPolicies for both pods are in network_policies.py.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import pgbackrest
+from components.checkov_exceptions import checkov_skips
 from components.config import BackupConfig
-from components.hardening import PULL_POLICY, checkov_skips
+from components.container_hardening import PULL_POLICY, container_security_context, pod_security_context
 from components.meta import NS_PROD, child, labels
-from components.podsecurity import container_security_context, pod_security_context
 
 COMPONENT = "backup"
 # The service account the Postgres pod runs as; IRSA binds it to the bucket role (components/backup_storage.py).

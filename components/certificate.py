@@ -13,6 +13,7 @@ never handed a pending certificate (its listener would fail until the Service's 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import pulumi
@@ -30,13 +31,20 @@ def _records(options: Optional[Sequence[Any]]) -> list[dict[str, str]]:
     ]
 
 
+@dataclass
+class CertificateArgs:
+    domain: str
+    existing_arn: Optional[str] = None  # cluster.certificateArn: use it, issue nothing
+    route53_zone_id: Optional[str] = None  # cluster.route53ZoneId: validate in that zone, else output the records
+
+
 class Certificate(pulumi.ComponentResource):
     arn: pulumi.Output[str]  # usable by the NLB: given (existing) or issued (the other two modes)
     validation_records: Optional[pulumi.Output[list[dict[str, str]]]] = None  # records mode only
 
-    def __init__(self, name: str, domain: str, *, existing_arn: Optional[str] = None,
-                 route53_zone_id: Optional[str] = None, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: CertificateArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("doc-rag:certificate:Certificate", name, None, opts)
+        domain, existing_arn, route53_zone_id = args.domain, args.existing_arn, args.route53_zone_id
         if existing_arn:
             self.arn = pulumi.Output.from_input(existing_arn)
             self.register_outputs({"arn": self.arn})

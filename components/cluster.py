@@ -8,15 +8,27 @@ only when `createStorageClass: true` says the cluster has the EBS CSI driver and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import ClusterConfig, PlatformConfig
+from components.config import ClusterConfig
 from components.meta import labels
 
 EBS_CSI_PROVISIONER = "ebs.csi.aws.com"
+# The platform add-ons that run with an IAM role of their own (IRSA), created here in eks mode.
+IRSA_ADDONS = ("awsLoadBalancerController", "clusterAutoscaler")
+
+
+@dataclass
+class ClusterArgs:
+    config: ClusterConfig
+    kubernetes_version: str
+    domain: Optional[str] = None  # eks: the ACM certificate's domain
+    # The IRSA_ADDONS the platform installs: only those get an IAM role.
+    irsa_addons: frozenset[str] = frozenset()
 
 
 class Cluster(pulumi.ComponentResource):
@@ -25,9 +37,9 @@ class Cluster(pulumi.ComponentResource):
     storage_class_name: str = "gp3"  # the SSD StorageClass workloads claim volumes from
     storage_ready: list[pulumi.Resource]  # that class when this stack creates it: claimants depend on it
 
-    def __init__(self, name: str, config: ClusterConfig, kubernetes_version: str, domain: Optional[str] = None,
-                 platform: Optional[PlatformConfig] = None, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("doc-rag:cluster:Cluster", name, None, opts)
+        config, domain = args.config, args.domain
         self.mode = config.mode
         self.storage_class_name = config.storageClass
         self.cluster_name = f"doc-rag-{pulumi.get_stack()}"
@@ -42,19 +54,15 @@ class Cluster(pulumi.ComponentResource):
             # Imported here so `existing` mode never loads pulumi_aws at all.
             import pulumi_aws as aws
 
-            from components.certificate import Certificate
-            from components.eks import Eks
-            from components.network import Network
+            from components.certificate import Certificate, CertificateArgs
+            from components.eks import Eks, EksArgs
+            from components.network import Network, NetworkArgs
 
             self.region = aws.get_region_output().region  # the one region lookup; Eks and the add-ons reuse it
-            # IAM roles only for the add-ons the platform layer will actually install.
-            addon_roles = frozenset(
-                addon for addon in ("awsLoadBalancerController", "clusterAutoscaler")
-                if platform is not None and platform.installs(addon)
-            )
-            self.network = Network("network", config, self.cluster_name, opts=pulumi.ResourceOptions(parent=self))
-            self.eks = Eks("eks", config, self.cluster_name, kubernetes_version, self.network, self.region,
-                           addon_roles=addon_roles, opts=pulumi.ResourceOptions(parent=self))
+            self.network = Network("network", NetworkArgs(config, self.cluster_name),
+                                   opts=pulumi.ResourceOptions(parent=self))
+            self.eks = Eks("eks", EksArgs(config, self.cluster_name, args.kubernetes_version, self.network, self.region,
+                                          addon_roles=args.irsa_addons), opts=pulumi.ResourceOptions(parent=self))
             # The provider waits for nodes and core add-ons: nothing Kubernetes is applied to an empty cluster.
             self.provider = k8s.Provider(
                 "k8s", kubeconfig=self.eks.kubeconfig,
@@ -72,7 +80,8 @@ class Cluster(pulumi.ComponentResource):
             })
             if domain:
                 certificate = Certificate(
-                    "certificate", domain, existing_arn=config.certificateArn, route53_zone_id=config.route53ZoneId,
+                    "certificate", CertificateArgs(domain, existing_arn=config.certificateArn,
+                                                   route53_zone_id=config.route53ZoneId),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
                 self.certificate_arn = certificate.arn
@@ -95,7 +104,7 @@ class Cluster(pulumi.ComponentResource):
         self.register_outputs({key: value for key, value in self.outputs.items() if key != "kubeconfig"})
 
     def _storage_class(self, config: ClusterConfig, depends_on: list[pulumi.Resource]) -> k8s.storage.v1.StorageClass:
-        """Encrypted gp3 SSD with provisioned IOPS (seed: >= 1000) as the cluster default."""
+        """Encrypted gp3 SSD with provisioned IOPS (config: at least 1000) as the cluster default."""
         return k8s.storage.v1.StorageClass(
             config.storageClass,
             metadata=k8s.meta.v1.ObjectMetaArgs(

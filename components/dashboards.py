@@ -1,7 +1,7 @@
 """Grafana provisioning as data: the Prometheus datasource, the dashboard provider, "Doc-RAG System Overview".
 
-The dashboard keeps the seed's two panels with the seed's expressions verbatim, and adds the panels a
-canary step is judged by: error ratio and p95 per colour, the configured canary weight against the
+The dashboard's first two panels keep their expressions verbatim (README, deviation 10), and the panels a
+canary step is judged by follow: error ratio and p95 per colour, the configured canary weight against the
 measured traffic split, the error-budget burn rate of the 99.9 % SLO, and the edge's error ratio (ingress-nginx)
 against the API's. Per-colour panels read the
 recorded series of components/prometheus_rules.py, so what the dashboard shows is what the gates use.
@@ -70,7 +70,7 @@ def _panel(panel_id: int, title: str, targets: list[dict[str, Any]], unit: str, 
         "id": panel_id,
         "title": title,
         "description": description,
-        # The seed's "graph" panel type was removed with Angular in Grafana 11; "timeseries" replaces it.
+        # "timeseries": the "graph" panel type was removed with Angular in Grafana 11.
         "type": "timeseries",
         "datasource": {"type": "prometheus", "uid": DATASOURCE_UID},
         "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
@@ -91,7 +91,7 @@ def overview_dashboard() -> dict[str, Any]:
     burn = [_target(f"{rules.slo_ratio_record(window)} / {rules.ERROR_BUDGET}", f"burn rate over {window}", ref)
             for ref, window in zip("ABCD", ("5m", "1h", "6h", "3d"), strict=True)]
     panels = [
-        # The seed's panels, expressions and legends unchanged.
+        # Request rate and latency: expressions and legends verbatim.
         _panel(1, "Request Rate", [_target("rate(http_requests_total[5m])", "{{method}} {{status}}")],
                "reqps", 0, 0),
         _panel(2, "Response Time",

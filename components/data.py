@@ -1,7 +1,7 @@
-"""The data layer: the `doc-rag-secrets` Secret, Postgres (the seed's StatefulSet) and Redis.
+"""The data layer: the `doc-rag-secrets` Secret, the Postgres StatefulSet and Redis.
 
 Numbers a ResourceQuota / LimitRange must be sized from are module constants (POSTGRES_RESOURCES,
-REDIS_RESOURCES, REDIS_STORAGE) so components/security.py computes quotas from the same values.
+REDIS_RESOURCES, REDIS_STORAGE) so components/quotas.py computes quotas from the same values.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.backup import PostgresBackupWiring
+from components.checkov_exceptions import annotated, checkov_skips
 from components.config import DocRagConfig, Secrets
-from components.hardening import PULL_POLICY, annotated, checkov_skips
+from components.container_hardening import PULL_POLICY, container_security_context, pod_security_context
 from components.meta import NS_PROD, child, labels
-from components.podsecurity import container_security_context, pod_security_context
 
 SECRET_NAME = "doc-rag-secrets"
-# Keys of doc-rag-secrets; `database-url` and `postgres-password` are the seed's.
+# Keys of doc-rag-secrets; the API reads `database-url`, Postgres `postgres-password`.
 KEY_POSTGRES_PASSWORD = "postgres-password"
 KEY_DATABASE_URL = "database-url"
 KEY_REDIS_PASSWORD = "redis-password"
@@ -61,7 +61,7 @@ REDIS_CONF_PATH = f"{REDIS_CONF_DIR}/{KEY_REDIS_CONF}"
 # Domain separation for the Redis password derived from the Postgres secret (see redis_password()).
 _REDIS_KEY_CONTEXT = b"doc-rag/redis-password/v1"
 
-# Used through `-c config_file=` below; tuned for the seed's 16 GiB nodes and 4 GiB limit.
+# Used through `-c config_file=` below; tuned for 16 GiB nodes and the 4 GiB limit.
 POSTGRESQL_CONF = f"""\
 listen_addresses = '*'
 port = {POSTGRES_PORT}

@@ -7,37 +7,39 @@ from typing import Optional
 import pulumi
 
 from components.api import Api, ApiArgs
-from components.cluster import Cluster
+from components.cluster import IRSA_ADDONS, Cluster, ClusterArgs
 from components.config import DocRagConfig, Secrets
 from components.data import Data, DataArgs
 from components.meta import NS_PROD
-from components.namespaces import Namespaces
+from components.namespaces import Namespaces, NamespacesArgs
 from components.observability import Observability, ObservabilityArgs
-from components.platform import Platform, edge_load_balancer
+from components.platform import INGRESS_CONTROLLER_SELECTOR, Platform, PlatformArgs, edge_load_balancer
 from components.postgres_backup import postgres_backup
 from components.routers import REGISTRY
 from components.security import EdgePeers, SecurityArgs, SecurityPolicies
-from components.traffic import Traffic, TrafficArgs, deferred_routers, platform_needs, site_of
+from components.traffic import Traffic, TrafficArgs, platform_needs, platform_site
 
 
 class DocRag(pulumi.ComponentResource):
     def __init__(self, name: str, config: DocRagConfig, secrets: Secrets,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("doc-rag:index:DocRag", name, None, opts)
-        self.cluster = Cluster("cluster", config.cluster, config.kubernetesVersion, domain=config.domain,
-                               platform=config.platform, opts=pulumi.ResourceOptions(parent=self))
+        irsa_addons = frozenset(addon for addon in IRSA_ADDONS if config.platform.installs(addon))
+        self.cluster = Cluster("cluster", ClusterArgs(config.cluster, config.kubernetesVersion, config.domain,
+                                                      irsa_addons), opts=pulumi.ResourceOptions(parent=self))
         # Every Kubernetes child below inherits the explicit provider through this parent.
         k8s_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
         needs = platform_needs(config)  # ingress-nginx and the Gateway API CRDs only for a router needing them
         ingress_nginx = "ingress" in needs
         edge = edge_load_balancer(config.cluster.mode, config.platform, ingress_nginx)
-        self.namespaces = Namespaces("namespaces", config.kubernetesVersion,
-                                     readiness_gates=edge.load_balancer_class is not None, opts=k8s_opts)
+        self.namespaces = Namespaces("namespaces", NamespacesArgs(
+            config.kubernetesVersion, readiness_gates=edge.load_balancer_class is not None), opts=k8s_opts)
 
         # -- platform add-ons (components/platform.py) --
-        # Traffic objects using Istio CRDs depend_on self.platform.istio_ready; TLS Ingresses on cert_manager_ready.
-        self.platform = Platform("platform", config.platform, self.cluster, self.namespaces, config.kubernetesVersion,
-                                 opts=k8s_opts, ingress_nginx=ingress_nginx, gateway_api="gateway_api" in needs)
+        # Traffic objects wait for the add-ons they need (self.platform.ready: Istio CRDs, cert-manager, ...).
+        self.platform = Platform("platform", PlatformArgs(
+            config.platform, config.kubernetesVersion, self.cluster, self.namespaces.by_name, edge,
+            ingress_nginx=ingress_nginx, gateway_api="gateway_api" in needs), opts=k8s_opts)
 
         # -- workloads (components/data.py, components/api.py) --
         prod_namespace = self.namespaces.by_name[NS_PROD]
@@ -46,29 +48,19 @@ class DocRag(pulumi.ComponentResource):
                                           storage_ready=self.cluster.storage_ready,
                                           backup=backup.wiring if backup else None),
                          opts=k8s_opts)
-        # A retired colour scales to 0 only after the traffic layer's routers left it (resolved below).
-        routing, resolve_routing = deferred_routers()
-        self.api = Api("api", ApiArgs(config, prod_namespace, self.data.secret, retire_after=routing),
-                       opts=k8s_opts)
+        self.api = Api("api", ApiArgs(config, prod_namespace, self.data.secret), opts=k8s_opts)
 
         # -- traffic (components/traffic.py) --
-        try:
-            self.traffic = Traffic("traffic", TrafficArgs(
-                config, self.namespaces.by_name, self.api.serving, self.cluster.certificate_arn, self.platform,
-            ), opts=k8s_opts)
-        except BaseException as error:
-            # Supply the error itself, not an .apply that raises: a failing task would replace this exception in
-            # the SDK's report. Only a retiring colour's Deployment fails on it (components/api.py), never hangs.
-            resolve_routing(pulumi.Output.from_input(error))
-            raise
-        resolve_routing(pulumi.Output.from_input(self.traffic.routing))
+        self.traffic = Traffic("traffic", TrafficArgs(
+            config, self.namespaces.by_name, self.api.serving, self.cluster.certificate_arn, edge, self.platform.ready,
+        ), opts=k8s_opts)
+        # A retired colour scales to 0 only after every router left it, so its Deployment comes after Traffic.
+        self.api.retire(self.traffic.routing)
 
-        # -- security (components/security.py) --
-        public = REGISTRY[config.traffic.edge].edge_target(site_of(self.platform))
-        peers = EdgePeers(self.platform.ingress_namespace,
-                          self.platform.ingress_controller_selector if ingress_nginx else None,
-                          self.platform.istio_gateway_namespace, self.platform.istio_gateway_selector,
-                          public.namespace, public.selector)
+        # -- security (components/security.py: network policies, quotas) --
+        public = REGISTRY[config.traffic.edge].edge_target(platform_site())
+        peers = EdgePeers(ingress_pods=dict(INGRESS_CONTROLLER_SELECTOR) if ingress_nginx else None,
+                          edge_namespace=public.namespace, edge_pods=public.selector)
         self.security = SecurityPolicies("security", SecurityArgs(config, self.namespaces.by_name, peers),
                                          opts=k8s_opts)
 

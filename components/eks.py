@@ -94,6 +94,16 @@ def _stable_suffix(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:10]
 
 
+@dataclass
+class EksArgs:
+    config: ClusterConfig
+    cluster_name: str
+    kubernetes_version: str
+    network: Network
+    region: pulumi.Input[str]
+    addon_roles: frozenset[str] = frozenset()  # the platform add-ons that get an IRSA role (cluster.IRSA_ADDONS)
+
+
 class Eks(pulumi.ComponentResource):
     """`cluster_name` is fixed at program time so subnet and autoscaler tags can name it."""
 
@@ -106,10 +116,10 @@ class Eks(pulumi.ComponentResource):
     autoscaler_role: Optional[IrsaRole] = None  # only when the platform installs cluster-autoscaler
     kubeconfig: pulumi.Output[str]  # secret
 
-    def __init__(self, name: str, config: ClusterConfig, cluster_name: str, kubernetes_version: str,
-                 network: Network, region: pulumi.Input[str], addon_roles: frozenset[str] = frozenset(),
-                 opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: EksArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("doc-rag:eks:Eks", name, None, opts)
+        config, cluster_name, kubernetes_version = args.config, args.cluster_name, args.kubernetes_version
+        network, region, addon_roles = args.network, args.region, args.addon_roles
         self.cluster_name = cluster_name
 
         def child(**kwargs) -> pulumi.ResourceOptions:
@@ -177,7 +187,7 @@ class Eks(pulumi.ComponentResource):
             # the volumes the node can still attach. At one hop it falls back to Kubernetes metadata and
             # misestimates that limit, so the scheduler places Postgres where its volume cannot attach. What
             # two hops would open to every pod (the node role's credentials) our NetworkPolicies close:
-            # components/security.py INSTANCE_METADATA.
+            # components/network_policies.py INSTANCE_METADATA.
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=METADATA_HOP_LIMIT,
             ),

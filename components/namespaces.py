@@ -1,6 +1,8 @@
-"""The seed's four namespaces, labelled for NetworkPolicy selection and Pod Security Standards."""
+"""The four namespaces, labelled for NetworkPolicy selection and Pod Security Standards."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -46,23 +48,28 @@ def pss_labels(level: str, kubernetes_version: str) -> dict[str, str]:
     }
 
 
-class Namespaces(pulumi.ComponentResource):
-    """Creates the namespaces; `self.by_name[name]` is the Namespace resource to depend on. `readiness_gates`
-    (the AWS Load Balancer Controller owns the NLB) labels the edge's namespace for its readiness gates."""
+@dataclass
+class NamespacesArgs:
+    kubernetes_version: str  # the Pod Security labels' version
+    # The AWS Load Balancer Controller owns the NLB: the edge's namespace is labelled for its readiness gates.
+    readiness_gates: bool = False
 
-    def __init__(self, name: str, kubernetes_version: str, readiness_gates: bool = False,
-                 opts: pulumi.ResourceOptions | None = None):
+
+class Namespaces(pulumi.ComponentResource):
+    """Creates the namespaces; `self.by_name[name]` is the Namespace resource to depend on."""
+
+    def __init__(self, name: str, args: NamespacesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("doc-rag:namespaces:Namespaces", name, None, opts)
         self.by_name: dict[str, k8s.core.v1.Namespace] = {}
         for namespace, level in PSS_LEVELS.items():
-            gates = {READINESS_GATE_LABEL: "enabled"} if readiness_gates and namespace == NS_INGRESS else {}
+            gates = {READINESS_GATE_LABEL: "enabled"} if args.readiness_gates and namespace == NS_INGRESS else {}
             self.by_name[namespace] = k8s.core.v1.Namespace(
                 namespace,
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=namespace,
-                    # `name` is what the seed's NetworkPolicy selects on; kubernetes.io/metadata.name
-                    # is set by the API server and is what our own policies select.
-                    labels={**labels("namespace"), "name": namespace, **pss_labels(level, kubernetes_version),
+                    # `name` for NetworkPolicies that select on it (README, deviation 6);
+                    # kubernetes.io/metadata.name is set by the API server and is what our own policies select.
+                    labels={**labels("namespace"), "name": namespace, **pss_labels(level, args.kubernetes_version),
                             **gates},
                     annotations={"doc-rag/purpose": PURPOSES[namespace]},
                 ),

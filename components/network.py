@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import pulumi
@@ -42,6 +43,12 @@ def _nth(index: int) -> Callable[[list[str]], str]:
     return lambda items: items[index]
 
 
+@dataclass
+class NetworkArgs:
+    config: ClusterConfig
+    cluster_name: str  # tagged on the subnets, for the load balancer controllers and the cluster
+
+
 class Network(pulumi.ComponentResource):
     """VPC, internet gateway, one NAT gateway per zone (or a single one), route tables, LB subnet tags."""
 
@@ -50,9 +57,9 @@ class Network(pulumi.ComponentResource):
     private_subnets: list[aws.ec2.Subnet]
     nat_gateways: list[aws.ec2.NatGateway]
 
-    def __init__(self, name: str, config: ClusterConfig, cluster_name: str,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: NetworkArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("doc-rag:network:Network", name, None, opts)
+        config, cluster_name = args.config, args.cluster_name
         cluster_tag = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
         # Only the region's own zones: Local Zones and Wavelength Zones are "available" once opted in, but
         # have no EKS control-plane support, few instance types and no NAT gateway of their own. Of those, the

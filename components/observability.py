@@ -31,11 +31,11 @@ import yaml
 
 from components import api, dashboards, scanner
 from components import prometheus_rules as rules
+from components.checkov_exceptions import checkov_skips
 from components.config import ObservabilityConfig, ReleaseConfig
-from components.hardening import PULL_POLICY, checkov_skips
+from components.container_hardening import PULL_POLICY, container_security_context, pod_security_context
 from components.meta import NS_INGRESS, NS_MONITORING, NS_PROD, child, labels
 from components.platform import INGRESS_CONTROLLER_SELECTOR
-from components.podsecurity import container_security_context, pod_security_context
 
 PROMETHEUS_IMAGE = "quay.io/prometheus/prometheus:v2.55.1"
 # Tells Prometheus (POST /-/reload) that a mounted ConfigMap changed: a canary step rewrites the rules.
@@ -64,7 +64,7 @@ RULES_MAP = "prometheus-rules"
 DASHBOARDS_MAP = "grafana-dashboards"
 GRAFANA_PROVISIONING_MAP = "grafana-provisioning"
 CONFIG_DIR = "/etc/prometheus/config"
-RULES_DIR = "/etc/prometheus/rules"  # the seed's rule_files glob is "/etc/prometheus/rules/*.yml"
+RULES_DIR = "/etc/prometheus/rules"  # rule_files reads "/etc/prometheus/rules/*.yml"
 GRAFANA_ADMIN_SECRET = "grafana-admin"  # owned by the stack, from the secret config key grafanaAdminPassword
 GRAFANA_ADMIN_PASSWORD_KEY = "admin-password"
 
@@ -75,7 +75,7 @@ GRAFANA_HEALTH_URL = f"{GRAFANA_URL}/api/health"
 JAEGER_UI_URL = f"http://{JAEGER}.{NS_MONITORING}.svc:{JAEGER_UI_PORT}"
 
 # Sizes and replica counts are module constants (as in components/api.py and data.py) so
-# components/security.py budgets doc-rag-monitoring's ResourceQuota / LimitRange from the same values.
+# components/quotas.py budgets doc-rag-monitoring's ResourceQuota / LimitRange from the same values.
 PROMETHEUS_RESOURCES = {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
 RELOADER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
 GRAFANA_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
@@ -85,12 +85,12 @@ GRAFANA_REPLICAS = 1  # Deployments with the default rolling update (25 % surge,
 JAEGER_REPLICAS = 1
 
 def api_scrape_job() -> dict[str, Any]:
-    """The seed's `doc-rag-api` job and relabelling, plus port, colour and component labels."""
+    """The `doc-rag-api` job: keep the annotated endpoints, relabel them, add port, colour and component."""
     return {
         "job_name": rules.JOB,
         "kubernetes_sd_configs": [{"role": "endpoints", "namespaces": {"names": [NS_PROD]}}],
         "relabel_configs": [
-            # The seed's two rules, on the annotations of api.SCRAPE_ANNOTATIONS.
+            # Keep and path, on the annotations of api.SCRAPE_ANNOTATIONS.
             {"source_labels": ["__meta_kubernetes_service_annotation_prometheus_io_scrape"],
              "action": "keep", "regex": api.SCRAPE_ANNOTATIONS["prometheus.io/scrape"]},
             {"source_labels": ["__meta_kubernetes_service_annotation_prometheus_io_path"],

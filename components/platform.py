@@ -1,8 +1,8 @@
 """Cluster add-ons every other layer relies on, as pinned Helm releases, and the ClusterIssuer.
 
 ingress-nginx (the `nginx` IngressClass the Ingresses use), cert-manager + ClusterIssuer letsencrypt-prod
-(the seed's `cert-manager.io/cluster-issuer`), Istio (CRDs, istiod, the `istio: ingressgateway` gateway the
-seed's Gateway selects), metrics-server (HPA, `kubectl top`), and on EKS the AWS Load Balancer Controller
+(the Ingresses' `cert-manager.io/cluster-issuer`), Istio (CRDs, istiod, the `istio: ingressgateway` gateway the
+Istio Gateway selects), metrics-server (HPA, `kubectl top`), and on EKS the AWS Load Balancer Controller
 (the NLB annotations) and cluster-autoscaler (3..5 nodes), both with IRSA roles from the eks layer, and
 Trivy Operator, the image scanner in doc-rag-security (its values: components/scanner.py).
 
@@ -13,7 +13,7 @@ Service and ingress-nginx's `use-proxy-protocol` both read it, so the two ends c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -23,7 +23,7 @@ from components.aws_iam import AUTOSCALER_SA, LB_CONTROLLER_SA
 from components.cluster import Cluster
 from components.config import PlatformConfig
 from components.meta import NS_INGRESS, labels
-from components.namespaces import Namespaces, pss_labels
+from components.namespaces import pss_labels
 
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
 CLUSTER_ISSUER = "letsencrypt-prod"
@@ -100,32 +100,45 @@ GATEWAY_API_CRDS = ("https://github.com/kubernetes-sigs/gateway-api/releases/dow
 ADDON_NAMESPACE_PSS = {CERT_MANAGER_NAMESPACE: "restricted", ISTIO_NAMESPACE: "baseline"}
 
 
-class Platform(pulumi.ComponentResource):
-    """Attributes other layers depend on: `istio_ready` (Istio CRDs and istiod, for Gateway/VirtualService/
-    DestinationRule), `cert_manager_ready` (cert-manager and the ClusterIssuer, for Ingress TLS),
-    `load_balancer_ready` (the AWS Load Balancer Controller release when this stack installs it, else []):
-    the NLB Service must depend on it, so it is created after the controller runs and, on destroy, deleted
-    while the controller is still there to remove the NLB and the finalizer it put on the Service."""
+@dataclass(frozen=True)
+class AddonsReady:
+    """The add-on releases objects of other layers wait for, each [] when this stack does not install it."""
 
-    def __init__(self, name: str, config: PlatformConfig, cluster: Cluster, namespaces: Namespaces,
-                 kubernetes_version: str, opts: Optional[pulumi.ResourceOptions] = None, ingress_nginx: bool = True,
-                 gateway_api: bool = False):
+    ingress: Sequence[pulumi.Resource]  # ingress-nginx, for the Ingresses
+    cert_manager: Sequence[pulumi.Resource]  # cert-manager and the ClusterIssuer, for Ingress TLS
+    istio: Sequence[pulumi.Resource]  # Istio CRDs and istiod, for Gateway/VirtualService/DestinationRule
+    gateway_api: Sequence[pulumi.Resource]  # the Gateway API CRDs, for HTTPRoute
+    load_balancer: Sequence[pulumi.Resource]  # the AWS Load Balancer Controller, for the NLB Service
+
+
+@dataclass
+class PlatformArgs:
+    config: PlatformConfig
+    kubernetes_version: str
+    cluster: Cluster  # eks: the IRSA roles, VPC, region and cluster name the AWS add-ons are configured with
+    namespaces: Mapping[str, pulumi.Resource]  # Namespaces.by_name
+    edge: EdgeLoadBalancer  # edge_load_balancer(): ingress-nginx's end of PROXY v2
+    ingress_nginx: bool = True  # a router or the edge needs ingress-nginx (components/traffic.py platform_needs)
+    gateway_api: bool = False  # a router needs the Gateway API CRDs
+
+
+class Platform(pulumi.ComponentResource):
+    """`ready` (AddonsReady) is what other layers depend on. `load_balancer_ready` (the AWS Load Balancer
+    Controller release when this stack installs it, else []): the NLB Service must depend on it, so it is
+    created after the controller runs and, on destroy, deleted while the controller is still there to remove
+    the NLB and the finalizer it put on the Service."""
+
+    def __init__(self, name: str, args: PlatformArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("doc-rag:platform:Platform", name, None, opts)
+        config, cluster, kubernetes_version = args.config, args.cluster, args.kubernetes_version
+        ingress_nginx = args.ingress_nginx
         self.releases: dict[str, k8s.helm.v3.Release] = {}
-        self.addon_namespaces: dict[str, k8s.core.v1.Namespace] = {}
         self.istio_ready: list[pulumi.Resource] = []
         self.cert_manager_ready: list[pulumi.Resource] = []
         self.ingress_ready: list[pulumi.Resource] = []
         self.load_balancer_ready: list[pulumi.Resource] = []
         self.gateway_api_ready: list[pulumi.Resource] = []
-        self.cluster_issuer_name = CLUSTER_ISSUER
-        self.ingress_class = INGRESS_CLASS
-        self.ingress_namespace = NS_INGRESS
-        self.ingress_controller_selector = dict(INGRESS_CONTROLLER_SELECTOR)
-        self.istio_gateway_namespace = NS_INGRESS
-        self.istio_gateway_selector = dict(ISTIO_GATEWAY_SELECTOR)
-        self.edge = edge_load_balancer(cluster.mode, config, ingress_nginx)
-        ingress_ns = namespaces.by_name[NS_INGRESS]
+        ingress_ns = args.namespaces[NS_INGRESS]
 
         # First, so every release that creates Services can wait for it (below).
         if cluster.eks is not None and cluster.network is not None:
@@ -189,7 +202,7 @@ class Platform(pulumi.ComponentResource):
                     "allowSnippetAnnotations": False,
                     "metrics": {"enabled": True},
                     # Rendered into the controller ConfigMap; must match the NLB's proxy-protocol annotation.
-                    "config": {"use-proxy-protocol": "true" if self.edge.proxy_protocol else "false"},
+                    "config": {"use-proxy-protocol": "true" if args.edge.proxy_protocol else "false"},
                 }},
             ))
 
@@ -206,7 +219,7 @@ class Platform(pulumi.ComponentResource):
             assert config.acmeEmail is not None  # the config model requires it with clusterIssuer
             self.cert_manager_ready.append(self._cluster_issuer(config.acmeEmail, list(self.cert_manager_ready)))
 
-        if gateway_api and config.enabled:  # before istiod, which reads these CRDs when it starts
+        if args.gateway_api and config.enabled:  # before istiod, which reads these CRDs when it starts
             self.gateway_api_ready.append(k8s.yaml.v2.ConfigFile(
                 "gateway-api-crds", file=GATEWAY_API_CRDS, opts=pulumi.ResourceOptions(parent=self)))
 
@@ -235,13 +248,15 @@ class Platform(pulumi.ComponentResource):
         if config.installs("trivyOperator"):
             # Into the namespace the Namespaces component labels "restricted"; the chart creates none itself.
             self._release(scanner.RELEASE, "trivyOperator", config, namespace=scanner.NAMESPACE,
-                          depends_on=[namespaces.by_name[scanner.NAMESPACE], *services_after],
+                          depends_on=[args.namespaces[scanner.NAMESPACE], *services_after],
                           values=scanner.values())
 
+        self.ready = AddonsReady(self.ingress_ready, self.cert_manager_ready, self.istio_ready,
+                                 self.gateway_api_ready, self.load_balancer_ready)
         self.register_outputs({"releases": sorted(self.releases), "clusterIssuer": CLUSTER_ISSUER})
 
     def _addon_namespace(self, namespace: str, kubernetes_version: str) -> k8s.core.v1.Namespace:
-        created = k8s.core.v1.Namespace(
+        return k8s.core.v1.Namespace(
             namespace,
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=namespace,
@@ -250,8 +265,6 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.addon_namespaces[namespace] = created
-        return created
 
     def _release(self, name: str, addon: str, config: PlatformConfig, *, namespace: str, values: dict[str, Any],
                  chart: Optional[str] = None,

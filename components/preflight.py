@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from components.config import ConfigError, DocRagConfig, ReleaseConfig
 from components.routers import REGISTRY
-from components.routers.base import traffic_state
+from components.routers.base import release_split
 
 
 def check_receiving_colours(release: ReleaseConfig) -> list[str]:
     """Every colour with a share of traffic can serve it, and a canary is a different build."""
-    state = traffic_state(release)
+    state = release_split(release)
     problems = []
     for color in state.receiving:
         share = state.weights[color]

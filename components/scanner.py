@@ -1,8 +1,8 @@
 """The in-cluster image scanner: Trivy Operator's Helm values, pod labels and ports, as data.
 
-Pure (no resources): components/platform.py installs the chart with `values()`, components/security.py
+Pure (no resources): components/platform.py installs the chart with `values()`, components/network_policies.py
 writes the scanner's NetworkPolicies from the labels and ports below, components/observability.py scrapes
-its metrics. Every key was read from the chart at tag v0.32.0 of aquasecurity/trivy-operator (chart 0.34.0,
+its metrics. Every key is read from the chart at tag v0.32.0 of aquasecurity/trivy-operator (chart 0.34.0,
 deploy/helm/values.yaml and templates/); the chart cannot be fetched here, so what it renders from these
 values is reviewed, not validated (docs/security.md, "The scanner").
 

@@ -6,8 +6,8 @@
   and VirtualService. This layer registers them in the order the update must happen and knows none of
   their names.
 - Edge: NLB Service `api-service-alb` in doc-rag-ingress in front of the pods of the router `traffic.edge`
-  names (the ingress-nginx controller by default, or the Istio ingress gateway). The seed's NLB selected the
-  API pods directly, which would bypass every canary weight. On eks the AWS Load Balancer Controller owns it
+  names (the ingress-nginx controller by default, or the Istio ingress gateway), never the API pods, which
+  would bypass every canary weight (README, deviation 1). On eks the AWS Load Balancer Controller owns it
   (loadBalancerClass) and it speaks PROXY v2 to ingress-nginx, both as decided by components/platform.py's
   EdgeLoadBalancer, which also sets ingress-nginx's side.
 """
@@ -15,37 +15,42 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.api import Routing, pod_selector
+from components.api import pod_selector
 from components.config import DocRagConfig, ReleaseConfig
-from components.meta import NS_PROD, child
-from components.platform import EdgeLoadBalancer, Platform
+from components.meta import NS_INGRESS, NS_PROD, child
+from components.platform import (
+    INGRESS_CONTROLLER_SELECTOR,
+    ISTIO_GATEWAY_SELECTOR,
+    AddonsReady,
+    EdgeLoadBalancer,
+)
 from components.routers import REGISTRY
 from components.routers.base import (
     ACTIVE_SERVICE,
     CANARY_SERVICE,
     PATCH_FORCE,
     EdgeTarget,
+    ReleaseSplit,
     RouterObject,
     Site,
-    TrafficState,
     api_service_manifest,
     metadata,
-    traffic_state,
+    release_split,
 )
 
-__all__ = ["ACTIVE_SERVICE", "CANARY_SERVICE", "PATCH_FORCE", "TrafficState", "api_service_manifest",
-           "traffic_state"]
+__all__ = ["ACTIVE_SERVICE", "CANARY_SERVICE", "PATCH_FORCE", "ReleaseSplit", "api_service_manifest",
+           "release_split"]
 
 NLB_SERVICE = "api-service-alb"
 AWS_LB = "service.beta.kubernetes.io"
 
 
-def service_update_order(state: TrafficState) -> tuple[list[str], list[str]]:
+def service_update_order(split: ReleaseSplit) -> tuple[list[str], list[str]]:
     """(Services updated before the canary weight, Services updated after it).
 
     A flip swaps both Service selectors; between the two updates both Services select ONE colour, which then
@@ -54,22 +59,22 @@ def service_update_order(state: TrafficState) -> tuple[list[str], list[str]]:
     canary at weight 0, the active colour at 100, possibly retired) changes only after the weight moved
     away from it. The flip from 100 is then api-service, weight 100 -> 0, api-service-canary; undoing it
     (back to weight 100) runs the other way round."""
-    shares = {ACTIVE_SERVICE: 100 - state.weight, CANARY_SERVICE: state.weight}
+    shares = {ACTIVE_SERVICE: 100 - split.weight, CANARY_SERVICE: split.weight}
     return ([name for name, share in shares.items() if share > 0],
             [name for name, share in shares.items() if share == 0])
 
 
 def service_manifests(release: ReleaseConfig) -> list[dict[str, Any]]:
-    state = traffic_state(release)
+    split = release_split(release)
     return [
-        api_service_manifest(ACTIVE_SERVICE, pod_selector(state.active)),
-        api_service_manifest(CANARY_SERVICE, pod_selector(state.canary)),
+        api_service_manifest(ACTIVE_SERVICE, pod_selector(split.active)),
+        api_service_manifest(CANARY_SERVICE, pod_selector(split.canary)),
     ]
 
 
-def site_of(platform: Platform) -> Site:
-    return Site(platform.istio_gateway_namespace, platform.istio_gateway_selector,
-                platform.ingress_namespace, platform.ingress_controller_selector)
+def platform_site() -> Site:
+    """Where the platform runs the edge proxies: the Istio gateway's and ingress-nginx's namespace and pods."""
+    return Site(NS_INGRESS, dict(ISTIO_GATEWAY_SELECTOR), NS_INGRESS, dict(INGRESS_CONTROLLER_SELECTOR))
 
 
 def platform_needs(config: DocRagConfig) -> set[str]:
@@ -99,13 +104,13 @@ NLB_REPLACE_ON_CHANGES = ["spec.loadBalancerClass", f'metadata.annotations["{AWS
 
 def nlb_annotations(certificate_arn: Optional[pulumi.Input[str]],
                     edge: EdgeLoadBalancer) -> dict[str, pulumi.Input[str]]:
-    """The seed's AWS annotations. With an ACM certificate the NLB terminates TLS on 443 and re-encrypts
-    to the controller's https port (`ssl`: the seed's `http` is not an NLB backend protocol, and plain
-    HTTP behind 443 would make force-ssl-redirect loop). Without one, 443 passes TLS through to NGINX,
+    """The NLB's AWS annotations. With an ACM certificate the NLB terminates TLS on 443 and re-encrypts
+    to the controller's https port (`ssl`: `http` is not an NLB backend protocol, and plain HTTP behind
+    443 would make force-ssl-redirect loop). Without one, 443 passes TLS through to NGINX,
     which serves the cert-manager certificate.
 
     With a loadBalancerClass (eks) the AWS Load Balancer Controller reads them: `external` is its documented
-    type (the seed's `nlb` selects the in-tree controller, which ignores a Service with a class anyway), and
+    type (`nlb` selects the in-tree controller, which ignores a Service with a class anyway), and
     the target type must be explicit because a class defaults it to `instance`."""
     controller = edge.load_balancer_class is not None
     annotations: dict[str, pulumi.Input[str]] = {
@@ -146,16 +151,9 @@ class TrafficArgs:
     # The live colours' Deployments (Api.serving): no router points at a colour before its rollout is done.
     serving: Sequence[pulumi.Resource]
     certificate_arn: Optional[pulumi.Input[str]]  # Cluster.certificate_arn (eks mode)
-    # Where the edge proxy and the Istio gateway run, how the NLB reaches them (Platform.edge: owner, PROXY v2),
-    # and the add-on releases each router must wait for (a router object's `needs`: istio_ready,
-    # cert_manager_ready, ingress_ready; the NLB: load_balancer_ready).
-    platform: Platform
-
-
-def deferred_routers() -> tuple[pulumi.Output[Routing], Callable[[pulumi.Output[Routing]], None]]:
-    """(Traffic.routing before the traffic layer exists, for ApiArgs.retire_after; the function supplying it).
-    Supplied with the exception instead when Traffic failed, so a retirement fails naming it (api.py)."""
-    return pulumi.deferred_output()
+    edge: EdgeLoadBalancer  # how the NLB reaches the edge proxy: its owner, PROXY v2
+    # The add-on releases each router object waits for (its `needs`), and the NLB (load_balancer).
+    ready: AddonsReady
 
 
 class Traffic(pulumi.ComponentResource):
@@ -163,19 +161,18 @@ class Traffic(pulumi.ComponentResource):
         super().__init__("doc-rag:traffic:Traffic", name, None, opts)
         config = args.config
         prod = args.namespaces[NS_PROD]
-        self.state = traffic_state(config.release)
-        platform = args.platform
-        needs: dict[str, list[pulumi.Resource]] = {
-            "serving": [prod, *args.serving], "ingress": platform.ingress_ready,
-            "cert_manager": platform.cert_manager_ready, "istio": platform.istio_ready,
-            "gateway_api": platform.gateway_api_ready}
+        self.split = release_split(config.release)
+        addons = args.ready
+        needs: dict[str, Sequence[pulumi.Resource]] = {
+            "serving": [prod, *args.serving], "ingress": addons.ingress, "cert_manager": addons.cert_manager,
+            "istio": addons.istio, "gateway_api": addons.gateway_api}
 
         # Update order (docs/traffic.md "Update order"): the Services whose colour receives traffic in the target
         # state, then the objects carrying the canary weight, then the Services that receive none; so every
         # state in between sends traffic only to colours that serve. Other router objects follow what they
         # name in `after`.
-        ahead, behind = service_update_order(self.state)
-        routers = router_objects(config, site_of(platform))
+        ahead, behind = service_update_order(self.split)
+        routers = router_objects(config, platform_site())
         carriers = tuple(obj.name for obj in routers if obj.carries_weight)
         pending = [RouterObject(manifest, needs=("serving",),
                                 after=() if manifest["metadata"]["name"] in ahead else carriers)
@@ -192,10 +189,10 @@ class Traffic(pulumi.ComponentResource):
             self.objects[ready.name] = self._object(ready.manifest, *_unique(after))
 
         # The edge: the NLB fronts the pods of the router `traffic.edge` names.
-        target = REGISTRY[config.traffic.edge].edge_target(site_of(platform))
+        target = REGISTRY[config.traffic.edge].edge_target(platform_site())
         nlb_metadata: Any = {**metadata(NLB_SERVICE, namespace=target.namespace, component="edge"),
-                             "annotations": nlb_annotations(args.certificate_arn, platform.edge)}
-        nlb_spec: Any = nlb_service_spec(target, platform.edge)
+                             "annotations": nlb_annotations(args.certificate_arn, args.edge)}
+        nlb_spec: Any = nlb_service_spec(target, args.edge)
         self.nlb = k8s.core.v1.Service(
             NLB_SERVICE,
             metadata=nlb_metadata,
@@ -205,19 +202,19 @@ class Traffic(pulumi.ComponentResource):
             # so on destroy the Service is deleted first, while the controller is still there to remove both.
             opts=child(self, depends_on=_unique([args.namespaces[target.namespace],
                                                  *(resource for need in target.needs for resource in needs[need]),
-                                                 *platform.load_balancer_ready]),
+                                                 *addons.load_balancer]),
                        replace_on_changes=NLB_REPLACE_ON_CHANGES, delete_before_replace=True),
         )
 
         # Every object that can send a request to a colour: a colour being retired scales to 0 only after
-        # all of them moved away from it (components/api.py).
+        # all of them moved away from it (Api.retire).
         routing = {ACTIVE_SERVICE, CANARY_SERVICE, *(obj.name for obj in routers if obj.routes)}
         self.routing: list[pulumi.Resource] = [self.objects[name] for name in self.objects if name in routing]
         self.outputs = {
-            "activeColor": self.state.active,
-            "canaryColor": self.state.canary,
-            "canaryWeight": self.state.weight,
-            "weights": self.state.weights,
+            "activeColor": self.split.active,
+            "canaryColor": self.split.canary,
+            "canaryWeight": self.split.weight,
+            "weights": self.split.weights,
             "host": config.domain,
         }
         self.register_outputs(self.outputs)

@@ -1,4 +1,4 @@
-"""Rules on the cluster's capacity: enough nodes for the replicas, fast enough volumes (the seed's floor)."""
+"""Rules on the cluster's capacity: enough nodes for the replicas, fast enough volumes (at least 1000 IOPS)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components import hardening
+from components import checkov_exceptions
 from ops.checks import checkov
 from ops.checks.base import PlanContext
 from ops.manifests import manifest_id, manifests
@@ -130,14 +130,14 @@ def unused_reasons(reasons: dict[str, str], skips: dict[str, set[str]]) -> set[s
 
 
 def test_every_shared_reason_is_used_and_documented(all_skips: dict[str, set[str]]) -> None:
-    assert unused_reasons(hardening.REASONS, all_skips) == set()
+    assert unused_reasons(checkov_exceptions.REASONS, all_skips) == set()
     doc = SECURITY_DOC.read_text()
-    assert [check_id for check_id in hardening.REASONS if f"\n- {check_id} (" not in doc] == []
+    assert [check_id for check_id in checkov_exceptions.REASONS if f"\n- {check_id} (" not in doc] == []
 
 
 def test_a_stale_reason_is_caught(all_skips: dict[str, set[str]]) -> None:
     """The reasons removed in review: probes for the config reloader made them stale."""
-    stale = {**hardening.REASONS, "CKV_K8S_8": "a sidecar without a health endpoint"}
+    stale = {**checkov_exceptions.REASONS, "CKV_K8S_8": "a sidecar without a health endpoint"}
     assert unused_reasons(stale, all_skips) == {"CKV_K8S_8"}
 
 

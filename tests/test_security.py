@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from components import security
+from components import quotas
+from components.checkov_exceptions import checkov_skips
 from components.config import ConfigError, check_image, parse_config
-from components.hardening import PULL_POLICY, checkov_skips
+from components.container_hardening import PULL_POLICY
 from ops.checks.pod_security import pod_templates
 from ops.manifests import manifests
 from ops.runner import RunResult, run_program
@@ -20,7 +21,7 @@ from tests.conftest import FIXTURES, program
 
 WORKLOAD_NAMESPACES = ("doc-rag-prod", "doc-rag-monitoring")
 
-# -- peak demand, recomputed from the rendered manifests (independently of components/security.py) --------
+# -- peak demand, recomputed from the rendered manifests (independently of components/quotas.py) --------
 
 _UNITS = {"": 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9,
           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
@@ -106,10 +107,10 @@ def peak_demand(objects: list[dict[str, Any]], namespace: str) -> dict[str, Deci
 
 
 def shortfalls(objects: list[dict[str, Any]], namespace: str) -> list[str]:
-    quotas = [o for o in objects if o["kind"] == "ResourceQuota" and o["metadata"]["namespace"] == namespace]
-    if len(quotas) != 1:
-        return [f"{namespace}: {len(quotas)} ResourceQuotas"]
-    hard = quotas[0]["spec"]["hard"]
+    found = [o for o in objects if o["kind"] == "ResourceQuota" and o["metadata"]["namespace"] == namespace]
+    if len(found) != 1:
+        return [f"{namespace}: {len(found)} ResourceQuotas"]
+    hard = found[0]["spec"]["hard"]
     need = peak_demand(objects, namespace)
     return [f"{namespace} {key}: need {value}, quota {hard.get(key)}" for key, value in need.items()
             if key not in hard or qty(hard[key]) < value]
@@ -143,7 +144,7 @@ def test_no_stray_load_balancer_or_node_port_in_prod_or_monitoring(stack: str, p
         assert hard["services.loadbalancers"] == "0" == str(need["services.loadbalancers"]), namespace
         assert hard["services.nodeports"] == str(need["services.nodeports"]), (
             f"{namespace}: quota allows {hard['services.nodeports']} node ports, {need['services.nodeports']} "
-            "needed (security.ACME_SOLVER_NODEPORTS follows the ClusterIssuer's http01 solver serviceType)")
+            "needed (quotas.ACME_SOLVER_NODEPORTS follows the ClusterIssuer's http01 solver serviceType)")
     exposed = [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects
                if o["kind"] == "Service" and service_demand(o)]
     assert len(exposed) == 1 and exposed[0][0] == "doc-rag-ingress", exposed  # the NLB in front of ingress-nginx
@@ -171,7 +172,7 @@ def test_the_seed_numbers(prod_run: RunResult) -> None:
 
 def test_monitoring_quota_follows_the_sizes_in_components_observability(monkeypatch: pytest.MonkeyPatch) -> None:
     """One source of truth: grow Grafana in components/observability.py and doc-rag-monitoring's quota and
-    LimitRange follow (a copy of the numbers in components/security.py would leave them behind)."""
+    LimitRange follow (a copy of the numbers in components/quotas.py would leave them behind)."""
     from components import observability
 
     bigger = {"requests": {"cpu": "3", "memory": "6Gi"}, "limits": {"cpu": "3", "memory": "6Gi"}}
@@ -212,10 +213,10 @@ def test_limit_range_admits_every_container_and_every_container_declares_resourc
 
 
 def test_quantity_helpers_round_up() -> None:
-    assert security.cpu_text(12.6) == "12600m" and security.cpu_text(51.0) == "51"
-    assert security.memory_text(25.25 * 2**30) == "25856Mi" and security.memory_text(2**31) == "2Gi"
+    assert quotas.cpu_text(12.6) == "12600m" and quotas.cpu_text(51.0) == "51"
+    assert quotas.memory_text(25.25 * 2**30) == "25856Mi" and quotas.memory_text(2**31) == "2Gi"
     with pytest.raises(ValueError):
-        security.quantity("12 cores")
+        quotas.quantity("12 cores")
 
 
 # -- Pod Security Standards on the namespaces -------------------------------------------------------------
@@ -291,6 +292,6 @@ def test_checkov_skip_annotations_are_numbered_and_reasoned() -> None:
 
 
 def security_reason(check_id: str) -> str:
-    from components.hardening import REASONS
+    from components.checkov_exceptions import REASONS
 
     return REASONS[check_id]

@@ -305,8 +305,8 @@ def test_the_old_order_is_caught():
 @pytest.mark.parametrize("edge,ingresses", [("nginx", [MAIN_INGRESS, CANARY_INGRESS]), ("istio", []),
                                             ("gateway", [f"HTTPRoute/{PROD}/doc-rag-route"])])
 def test_retiring_colour_waits_for_every_router(edge, ingresses):
-    """A retiring colour's Deployment is ordered after every object that routes API traffic (through the
-    deferred Traffic.routing); the live colour's Deployment comes before them all."""
+    """A retiring colour's Deployment is ordered after every object that routes API traffic (Api.retire with
+    Traffic.routing); the live colour's Deployment comes before them all."""
     run = _render(_on_edge(_release("green", 0, "blue"), edge))
     assert [key for key in objects(run) if key.split("/")[0] in ("Ingress", "HTTPRoute")
             and key.split("/")[2] != "doc-rag-https-redirect"] == ingresses
@@ -321,15 +321,25 @@ def test_retiring_colour_waits_for_every_router(edge, ingresses):
 _BROKEN_TRAFFIC = """
 import sys
 from components import traffic
+from ops import runner
 from ops.runner import run_program
 
 def broken(self, *args, **kwargs):
     raise RuntimeError("boom in Traffic 7f3a")
 
+register = runner.RecordingMonitor.RegisterResource
+registered = []
+
+def recorded(self, request):
+    registered.append(request.name)
+    return register(self, request)
+
 traffic.Traffic.__init__ = broken
+runner.RecordingMonitor.RegisterResource = recorded
 try:
     run_program(sys.argv[1])
 except BaseException as error:  # reported on stdout: stderr may end with interpreter-shutdown noise
+    print("".join(f"REGISTERED {name}\\n" for name in registered), end="", flush=True)
     print(f"RAISED {type(error).__name__}: {error}", flush=True)
     sys.exit(1)
 """
@@ -337,16 +347,20 @@ except BaseException as error:  # reported on stdout: stderr may end with interp
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])  # prod retires no colour; dev retires green (replicas 0)
 def test_a_failing_traffic_layer_shows_its_own_error_and_does_not_hang(stack: str):
-    """If Traffic raises, its own error (type and message) is what the run reports, not a generic one: on
-    prod nothing else fails; on dev the retiring Deployment, which waits on the deferred routers, fails
-    naming that error instead of waiting forever (the timeout) or being scaled to 0 without routers."""
+    """If Traffic raises, its own error (type and message) is what the run reports, not a generic one, within
+    the timeout: nothing waits on routers that never come. On dev the retiring colour's Deployment, which is
+    registered only after the traffic layer, is never registered, so it is not scaled to 0 without routers."""
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run([sys.executable, "-c", _BROKEN_TRAFFIC, stack], cwd=root, capture_output=True,
                           text=True, timeout=120)
     raised = next((line for line in done.stdout.splitlines() if line.startswith("RAISED ")), done.stdout)
+    registered = {line.removeprefix("REGISTERED ") for line in done.stdout.splitlines()
+                  if line.startswith("REGISTERED ")}
     assert done.returncode != 0
     assert "RuntimeError: boom in Traffic 7f3a" in raised
-    assert ("no colour is retired without its routers" in raised) == (stack == "dev")
+    assert "no colour is retired without its routers" not in raised  # Traffic's error alone, not a second one
+    assert "api-deployment-blue" in registered  # the live colour, registered before the traffic layer
+    assert ("api-deployment-green" in registered) == (stack == "prod")
 
 
 SEED_TABLE = [

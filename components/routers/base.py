@@ -37,7 +37,10 @@ Need = Literal["serving", "ingress", "cert_manager", "istio", "gateway_api"]
 
 
 @dataclass(frozen=True)
-class TrafficState:
+class ReleaseSplit:
+    """The split of requests between the colours that the release config asks for (what the routers render;
+    ops/plan.py's traffic_state reads it back from the rendered objects)."""
+
     active: str
     canary: str
     weight: int  # share of traffic to the canary colour
@@ -52,14 +55,14 @@ class TrafficState:
         return [color for color, share in self.weights.items() if share > 0]
 
 
-def traffic_state(release: ReleaseConfig) -> TrafficState:
-    return TrafficState(release.activeColor, release.canary_color, release.canaryWeight)
+def release_split(release: ReleaseConfig) -> ReleaseSplit:
+    return ReleaseSplit(release.activeColor, release.canary_color, release.canaryWeight)
 
 
 @dataclass(frozen=True)
 class Site:
-    """Where the platform runs the edge proxies: ingress-nginx's controller (Platform.ingress_namespace,
-    ingress_controller_selector) and the Istio ingress gateway (istio_gateway_namespace, _selector)."""
+    """Where the platform runs the edge proxies: the Istio ingress gateway's and ingress-nginx's controller's
+    namespace and pod labels (components/traffic.py platform_site)."""
 
     gateway_namespace: str
     gateway_selector: dict[str, str]
@@ -156,7 +159,7 @@ class Router(Protocol):
 
 
 def api_service_manifest(name: str, selector: dict[str, str], scrape: bool = True) -> dict[str, Any]:
-    # The seed's Prometheus job discovers endpoints through these Service annotations (one copy, api.py).
+    # Prometheus' `doc-rag-api` job discovers endpoints through these Service annotations (one copy, api.py).
     annotations = dict(SCRAPE_ANNOTATIONS) if scrape else None
     return {
         "apiVersion": "v1", "kind": "Service",

@@ -27,9 +27,9 @@ from components.routers.base import (
     metadata,
     name_of,
     namespace_of,
+    release_split,
     split_weight_allowed,
     to_int,
-    traffic_state,
 )
 
 # Istio subsets filter the endpoints of ONE host, so that host must select both colours; api-service
@@ -39,9 +39,9 @@ GATEWAY = "doc-rag-gateway"
 DESTINATION_RULE = "doc-rag-api"
 VIRTUAL_SERVICE = "doc-rag-vs"
 GATEWAY_CERTIFICATE = "doc-rag-gateway-tls"
-MESH_PREFIX = "/api/"  # the seed's VirtualService match
-# networking.istio.io/v1: GA and served since Istio 1.22 (the platform pins 1.24); v1beta1 is the same
-# schema kept for compatibility, so new objects use the stable version.
+MESH_PREFIX = "/api/"  # the VirtualService's match
+# networking.istio.io/v1: GA and served since Istio 1.22 (config requires at least 1.30, platform.istio.version);
+# v1beta1 is the same schema kept for compatibility, so new objects use the stable version.
 ISTIO_API = "networking.istio.io/v1"
 CERT_MANAGER_API = "cert-manager.io/v1"
 
@@ -88,7 +88,7 @@ def virtual_service_manifest(config: DocRagConfig) -> dict[str, Any]:
         "match": [{"uri": {"prefix": MESH_PREFIX}}],
         "route": [
             {"destination": {"host": MESH_SERVICE, "subset": color, "port": {"number": HTTP_PORT}}, "weight": share}
-            for color, share in traffic_state(config.release).weights.items()
+            for color, share in release_split(config.release).weights.items()
         ],
         "retries": {"attempts": traffic.retries, "perTryTimeout": traffic.perTryTimeout},
     }
@@ -152,7 +152,7 @@ class IstioRouter:
     object_names: tuple[str, ...] = (VIRTUAL_SERVICE, DESTINATION_RULE, GATEWAY)
 
     def renders(self, edge: str) -> bool:
-        return True  # the seed specifies its objects: in-cluster behind NGINX, public as the edge
+        return True  # always rendered: in-cluster behind NGINX, public as the edge (README, deviation 16)
 
     def edge_target(self, site: Site) -> EdgeTarget:
         # The gateway chart's pods bind the Gateway's server ports themselves (80 and 443).

@@ -1,4 +1,4 @@
-"""Image pull policy and the justified checkov exceptions every workload shares.
+"""The justified checkov exceptions every workload shares.
 
 An exception to a checkov check is never a command-line flag: it is an inline annotation on the object
 (`checkov.io/skipN: CKV_K8S_xx=reason`), so the reason travels with the manifest. The reasons live here,
@@ -11,10 +11,6 @@ from __future__ import annotations
 from typing import Mapping
 
 import pulumi_kubernetes as k8s
-
-# Every image is pinned (a tag the config validates, or an @sha256 digest): the node's copy is the
-# right one, and a registry outage must not stop a pod from restarting.
-PULL_POLICY = "IfNotPresent"
 
 REASONS: dict[str, str] = {
     "CKV_K8S_43": "image pinned by an exact version tag; release and postgres images also accept a digest "

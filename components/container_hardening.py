@@ -1,10 +1,15 @@
-"""Pod Security Standards "restricted" settings, shared by every pod we build."""
+"""Container hardening every pod we build shares: the Pod Security Standards "restricted" security contexts
+and the image pull policy. (The namespaces' Pod Security labels are components/namespaces.py's.)"""
 
 from __future__ import annotations
 
 from typing import Optional
 
 import pulumi_kubernetes as k8s
+
+# Every image is pinned (a tag the config validates, or an @sha256 digest): the node's copy is the
+# right one, and a registry outage must not stop a pod from restarting.
+PULL_POLICY = "IfNotPresent"
 
 RUNTIME_DEFAULT = k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")
 
