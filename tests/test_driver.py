@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from components.config import SECRET_KEYS, ConfigError, GateVerdict, Verdict, parse_config
-from ops.driver import AutomationDriver, StackView, config_write, release_outputs
+from ops.drift import StackView, release_outputs
+from ops.driver import AutomationDriver, config_write
 from ops.engine.build import pulumi_home
 from ops.release_state import ReleaseState, Target, Up
 from ops.stackconfig import UsageError, load_stack_config, set_path
