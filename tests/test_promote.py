@@ -249,7 +249,7 @@ def test_the_default_action_budget_covers_the_slowest_healthy_release():
 def test_promote_and_rollback_refuse_a_stack_config_that_is_not_the_deployed_one_plus_one_decision():
     """A stale clone (config behind the deployed stack) must not be re-applied: it would flip production back."""
     from ops.rollback import rollback
-    from tests.test_driver import H, view_of
+    from tests.test_drift import H, view_of
 
     for stale in (view_of("blue", 25, H["advance25"], ("green", 0, H["done"])),
                   view_of("blue", 0, (), ("green", 0, H["done"]))):
@@ -265,7 +265,7 @@ def test_promote_and_rollback_refuse_a_stack_config_that_is_not_the_deployed_one
 
 def test_rollback_re_applies_an_interrupted_rollback_and_refuses_an_unknown_image():
     from ops.rollback import rollback
-    from tests.test_driver import view_of
+    from tests.test_drift import view_of
     from tests.test_release_state import fresh, report, simulate
 
     rolled = simulate(fresh(), gates=lambda w: report("fail" if w.state.weight == 25 else "pass")).ups
@@ -288,7 +288,7 @@ def test_rollback_re_applies_an_interrupted_rollback_and_refuses_an_unknown_imag
 
 def test_rollback_re_applies_a_rollback_whose_up_failed_after_the_outputs_were_registered():
     from ops.rollback import rollback
-    from tests.test_driver import view_of
+    from tests.test_drift import view_of
     from tests.test_release_state import fresh, report, simulate
 
     history = simulate(fresh(), gates=lambda w: report("fail" if w.state.weight == 25 else "pass")).ups[-1].history
@@ -303,7 +303,7 @@ def test_rollback_re_applies_a_rollback_whose_up_failed_after_the_outputs_were_r
 
 
 def test_promote_after_a_kill_between_removing_the_history_and_writing_the_start():
-    from tests.test_driver import H, view_of
+    from tests.test_drift import H, view_of
 
     cleared = view_of("green", 0, (), ("green", 0, H["done"]))  # deployed: blue v1.0.0 -> green finished
     driver = _memory_driver()
