@@ -2,7 +2,7 @@
 
 The promote loop runs against an in-memory driver (prod's config, deployed) and a scripted gate source
 that turns bad at a chosen moment of a soak. Two numbers per run:
-  detection  fake-clock seconds from the breach starting to the rollback `up` being called; the gate
+  detection  simulated seconds from the breach starting to the rollback `up` being called; the gate
              interval bounds it (the breach is acted on at the first evaluation that sees it);
   decision   wall-clock time from that evaluation returning to the rollback `up` call (our own code).
 Exit 1 if any detection exceeds one gate interval. `run_bench()` returns the numbers for `make bench`.
@@ -21,10 +21,12 @@ from typing import Any, Optional
 from rich.console import Console
 
 from components.config import ConfigError, GatesConfig, GateVerdict, duration_seconds
-from ops.driver import StackView, UpOutcome, release_outputs
+from ops.cli_common import SimulatedClock
+from ops.drift import StackView, release_outputs
+from ops.driver import UpOutcome
+from ops.exit_codes import EXIT_USAGE
 from ops.live_drift import DriftedField
-from ops.plan import EXIT_USAGE
-from ops.promote import FakeClock, run_release
+from ops.promote import run_release
 from ops.release_state import GateReport, Observe, Up
 from ops.stackconfig import UsageError, load_stack_config
 
@@ -38,8 +40,8 @@ class MemoryDriver:
     only moves the release keys and the outputs the program would export (ops.driver.release_outputs)."""
 
     view: StackView
-    clock: Optional[FakeClock] = None
-    calls: list[tuple[Up, float, float]] = field(default_factory=list)  # action, wall clock, fake clock
+    clock: Optional[SimulatedClock] = None
+    calls: list[tuple[Up, float, float]] = field(default_factory=list)  # action, wall clock, simulated clock
     drifted: tuple[DriftedField, ...] = ()  # what the live cluster differs in (tests of the refusal)
 
     def read(self) -> StackView:
@@ -67,9 +69,9 @@ def deployed_view(stack: str = "prod") -> StackView:
 
 @dataclass
 class Breach:
-    """Gates pass until fake time `at`, then the canary's error ratio is 20 %."""
+    """Gates pass until simulated time `at`, then the canary's error ratio is 20 %."""
 
-    clock: FakeClock
+    clock: SimulatedClock
     at: float
     seen: Optional[float] = None  # wall clock when the breaching report was handed back
 
@@ -84,17 +86,17 @@ class Breach:
 
 def one_run(offset: float, stack: str = "prod") -> dict[str, float]:
     view = deployed_view(stack)
-    clock = FakeClock()
+    clock = SimulatedClock()
     breach = Breach(clock, clock.now() + offset)
     driver = MemoryDriver(view, clock)
     result = run_release(driver, breach, lambda: (True, ()), clock, Console(file=io.StringIO()))
-    rollback = [(wall, fake) for up, wall, fake in driver.calls if up.kind == "rollback"]
+    rollback = [(wall, simulated) for up, wall, simulated in driver.calls if up.kind == "rollback"]
     if result.exit_code != 1 or len(rollback) != 1 or breach.seen is None:
         # e.g. a stack whose canary colour has no replicas: promote refuses it before any breach is seen
         raise UsageError(f"stack {stack}: the release does not reach a breach to measure "
                          f"(promote ends with exit {result.exit_code}: {result.message})")
-    wall, fake = rollback[0]
-    return {"offset": offset, "detection_s": fake - breach.at, "decision_ms": (wall - breach.seen) * 1000}
+    wall, simulated = rollback[0]
+    return {"offset": offset, "detection_s": simulated - breach.at, "decision_ms": (wall - breach.seen) * 1000}
 
 
 def run_bench(runs: int = 20, stack: str = "prod") -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`python -m ops check -s STACK`: the seed's pre-deployment check, one report, non-zero on failure.
+"""`python -m ops check -s STACK`: the pre-deployment check, one report, non-zero on failure.
 
 1. the offline plan tiers (ops.plan: program under the SDK monitor, T3-T6 on what it registers);
 2. where reachable: `pulumi preview` with the policy pack (Automation API), live drift (objects changed
@@ -34,10 +34,11 @@ from rich.console import Console
 from rich.table import Table
 
 from ops.checks.base import CheckResult
+from ops.cli_common import url_source
 from ops.console import make_console
+from ops.exit_codes import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE
 from ops.live_drift import remedy
-from ops.plan import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE
-from ops.promote import url_source
+from ops.plan import plan
 from ops.stackconfig import PROJECT_DIR, UsageError, load_stack_config
 
 POLICY_PACK = PROJECT_DIR / "policies"
@@ -226,8 +227,6 @@ def live_probes(args: argparse.Namespace) -> list[Probe]:
 
 def check(stack: str, sets: list[str], out: Optional[Path], probes: list[Probe], console: Console,
           plan_checks: Optional[list[Any]] = None) -> int:
-    from ops.plan import plan
-
     outcome = plan(stack, sets, out, console=console, checks=plan_checks)
     if outcome.exit_code == EXIT_USAGE:
         return EXIT_USAGE
@@ -261,23 +260,3 @@ def check(stack: str, sets: list[str], out: Optional[Path], probes: list[Probe],
 def check_command(args: argparse.Namespace) -> int:
     return check(args.stack, args.set, args.out, [] if args.offline else live_probes(args), make_console())
 
-
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("check", help="pre-deployment check: plan tiers, then preview, nodes, health")
-    parser.add_argument("-s", "--stack", required=True, help="stack name")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides for the plan")
-    parser.add_argument("--out", type=Path, default=None, help="plan output directory (default build/plan/STACK)")
-    parser.add_argument("--offline", action="store_true",
-                        help="only the plan tiers; skip preview, nodes, health (without it, a check in which no "
-                             "live probe ran exits 1)")
-    parser.add_argument("--kubeconfig", metavar="PATH",
-                        help="kubeconfig of the stack's cluster for node readiness (default: the stack's kubeconfig "
-                             "output, else cluster.kubeconfig; with neither, node readiness is not run)")
-    parser.add_argument("--context", metavar="NAME", help="kubectl context of the stack's cluster for node readiness")
-    parser.add_argument("--api-url",
-                        help="API base URL for /health and /ready (default: $DOC_RAG_API_URL, output apiUrl)")
-    parser.add_argument("--prometheus-url",
-                        help="Prometheus base URL for /-/healthy (default: $PROMETHEUS_URL, output prometheusUrl)")
-    parser.add_argument("--grafana-url",
-                        help="Grafana base URL for /api/health (default: $GRAFANA_URL, output grafanaUrl)")
-    parser.set_defaults(func=check_command)

@@ -7,6 +7,7 @@ DIR/cost-diff.md), and returns 0 (all mandatory checks pass), 1 (a mandatory che
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import shutil
@@ -34,11 +35,11 @@ from ops.cost.compare import compare_costs, load_base_cost
 from ops.cost.estimate import estimate
 from ops.cost.price_table import DEFAULT_PRICE_TABLE, PriceTable, load_price_table
 from ops.cost.report import cost_change_markdown, print_cost, print_cost_change
+from ops.exit_codes import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE
 from ops.manifests import clean, manifest_id, manifests
 from ops.runner import Registered, RunResult, run_program
 from ops.stackconfig import PROJECT_DIR, UsageError, load_stack_config
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE = 0, 1, 2
 COST_DIFF_FILE = "cost-diff.md"  # the cost change as Markdown, for the pull request comment
 
 
@@ -84,7 +85,7 @@ def _find(objects: list[dict[str, Any]], kind: str, name: str) -> Optional[dict[
     return None
 
 
-def traffic_state(objects: list[dict[str, Any]], run: RunResult) -> dict[str, Any]:
+def traffic_as_rendered(objects: list[dict[str, Any]], run: RunResult) -> dict[str, Any]:
     """Traffic as rendered (not as configured): what each router would actually do."""
     release = run.config.model().release
     state: dict[str, Any] = {
@@ -131,7 +132,7 @@ def plan_document(run: RunResult, objects: list[dict[str, Any]],
             for resource in run.resources
         ), key=lambda item: (item["component"], item["type"], item["name"])),
         "outputs": clean(run.outputs),
-        "traffic": traffic_state(objects, run),
+        "traffic": traffic_as_rendered(objects, run),
         "checks": {
             name: {
                 "tier": check.tier,
@@ -237,6 +238,10 @@ def _publish(staging: Path, out: Path) -> None:
         if fresh.exists():
             fresh.rename(target)
     shutil.rmtree(staging)
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    return plan(args.stack, args.set, args.out, preview=args.preview, compare=args.compare).exit_code
 
 
 def plan(stack: str, overrides: list[str] | tuple[str, ...] = (), out_dir: Optional[Path] = None, *,

@@ -2,7 +2,7 @@
 
 The loop only performs what ops/release_state.py decides: an `up` (driver), a wait then a gate
 evaluation (clock + Prometheus), a smoke check (httpx). Everything it touches is injected, so tests
-run it with a fake clock, a fake or offline driver and a real or scripted Prometheus.
+run it with a simulated clock, an in-memory or offline driver and a real or scripted Prometheus.
 Exit codes: 0 released, 1 rolled back (report names the gate), 2 nothing changed (usage/config, nothing to
 promote, a release that cannot start), 3 the rollback itself failed.
 """
@@ -10,36 +10,42 @@ promote, a release that cannot start), 3 the rollback itself failed.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Protocol
-from urllib.parse import urlsplit
+from typing import Callable, Optional
 
 import httpx
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from components.config import ConfigError, GatesConfig, GateVerdict, ReleaseConfig, duration_seconds
 from components.preflight import check_receiving_colours
+from ops.cli_common import (
+    Clock,
+    GateSource,
+    SimulatedClock,
+    SystemClock,
+    endpoint,
+    endpoint_source,
+    gate_table,
+    make_driver,
+    prometheus_gates,
+    prometheus_problem,
+)
 from ops.console import make_console
-from ops.driver import AutomationDriver, Driver, OfflineDriver, StackView
+from ops.driver import Driver
+from ops.exit_codes import EXIT_ROLLBACK_FAILED, EXIT_ROLLED_BACK, EXIT_USAGE
 from ops.live_drift import drift_report
-from ops.plan import EXIT_USAGE
 from ops.release_state import (
-    EXIT_ROLLBACK_FAILED,
-    EXIT_ROLLED_BACK,
     Action,
     Finish,
     GateReport,
     GatesObserved,
     Observe,
-    Policy,
     ReleaseState,
     Smoke,
     SmokeDone,
+    SoakTiming,
     Started,
     Up,
     UpDone,
@@ -48,47 +54,17 @@ from ops.release_state import (
     step,
     watch_window,
 )
-from ops.stackconfig import UsageError, refuse_plain_secrets
+from ops.stackconfig import UsageError
 
 HOW_TO_SET_PROMETHEUS = ("pass --prometheus-url or set PROMETHEUS_URL (from a laptop: `kubectl -n doc-rag-monitoring "
                          "port-forward svc/prometheus 9090`, then PROMETHEUS_URL=http://127.0.0.1:9090)")
 
 
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-@dataclass
-class FakeClock:
-    """Time that moves only when slept: tests and --dry-run walk hours of soak instantly."""
-
-    t: float = 1_700_000_000.0
-    slept: list[float] = field(default_factory=list)
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.t += seconds
-
-
-GateSource = Callable[[Observe, GatesConfig], GateReport]
 SmokeCheck = Callable[[], tuple[bool, tuple[GateVerdict, ...]]]
 
 
-def policy_of(release: ReleaseConfig) -> Policy:
-    return Policy(soak=duration_seconds(release.soak), stabilization=duration_seconds(release.stabilization),
+def soak_timing(release: ReleaseConfig) -> SoakTiming:
+    return SoakTiming(soak=duration_seconds(release.soak), stabilization=duration_seconds(release.stabilization),
                   interval=duration_seconds(release.gates.interval), max_extensions=release.gates.maxExtensions,
                   retire=release.retire == "afterStabilization")
 
@@ -125,9 +101,9 @@ def run_release(driver: Driver, gates: GateSource, smoke: SmokeCheck, clock: Clo
     problem = preflight() if preflight is not None else None
     if problem:
         return PromoteResult(EXIT_USAGE, problem)
-    policy, thresholds = policy_of(view.release), view.release.gates
-    state, action = step(view.state(), policy, Started(clock.now()))
-    budget = max_actions if max_actions is not None else action_budget(policy, len(state.steps))
+    timing, thresholds = soak_timing(view.release), view.release.gates
+    state, action = step(view.state(), timing, Started(clock.now()))
+    budget = max_actions if max_actions is not None else action_budget(timing, len(state.steps))
     result = PromoteResult(1, "", state)
     console.print(f"release: {state.active_color} active, weight {state.weight}%, phase {state.phase}, "
                   f"steps {list(state.steps)}" + ("" if state.in_sync else " (config not yet deployed)"))
@@ -148,18 +124,18 @@ def run_release(driver: Driver, gates: GateSource, smoke: SmokeCheck, clock: Clo
             outcome = driver.up(action)
             if not outcome.ok:
                 console.print(f"  up failed: {outcome.error}", markup=False)
-            state, action = step(state, policy, UpDone(action, outcome.ok, clock.now(), outcome.error,
+            state, action = step(state, timing, UpDone(action, outcome.ok, clock.now(), outcome.error,
                                                      outcome.locked))
         elif isinstance(action, Observe):
             clock.sleep(action.after)
             report = gates(action, thresholds)
             result.reports.append(report)
-            console.print(heartbeat(state, policy, action, report, clock.now()), markup=False)
-            state, action = step(state, policy, GatesObserved(report, clock.now()))
+            console.print(heartbeat(state, timing, action, report, clock.now()), markup=False)
+            state, action = step(state, timing, GatesObserved(report, clock.now()))
         elif isinstance(action, Smoke):
             ok, checks = smoke()
             console.print("  smoke: " + ", ".join(f"{check.query} {check.status}" for check in checks), markup=False)
-            state, action = step(state, policy, SmokeDone(ok, checks, clock.now()))
+            state, action = step(state, timing, SmokeDone(ok, checks, clock.now()))
     return _give_up(driver, state, clock, console, result, f"gave up after {budget} actions without a verdict")
 
 
@@ -206,56 +182,17 @@ def _values(gates: tuple[GateVerdict, ...]) -> str:
     return " ".join(shown) if shown or not gates else "(every gate skipped: assumed to pass, no Prometheus asked)"
 
 
-def heartbeat(state: ReleaseState, policy: Policy, observe: Observe, report: GateReport, now: float) -> str:
+def heartbeat(state: ReleaseState, timing: SoakTiming, observe: Observe, report: GateReport, now: float) -> str:
     """One line per gate evaluation, so a long soak or stabilization shows it is alive: the time, how much of
     the window has passed and is left, the verdict and the values (requests = the canary's request count)."""
-    watched, window = watch_window(state, policy, now)
+    watched, window = watch_window(state, timing, now)
     routine = "stabilizing" if state.phase == "stabilizing" else f"soaking at {state.weight}%"
     what = routine if observe.reason == "watching" else observe.reason
     return (f"  {_stamp(now)} gates for {observe.color} ({what}; {_minutes(watched)} of {_minutes(window)}, "
             f"{_minutes(max(0.0, window - watched))} left): {report.verdict} {_values(report.gates)}")
 
 
-def gate_table(gates: tuple[GateVerdict, ...], title: str = "gates") -> Table:
-    table = Table(title=title, show_lines=False)
-    for column in ("gate", "status", "value", "threshold", "samples", "query", "note"):
-        table.add_column(column, overflow="fold")
-    for gate in gates:
-        table.add_row(gate.gate, gate.status, "no data" if gate.value is None else f"{gate.value:.6g}",
-                      "" if gate.threshold is None else f"{gate.threshold:g}",
-                      "" if gate.samples is None else f"{gate.samples:g}", gate.query, gate.reason)
-    return table
-
-
 # -- real I/O -------------------------------------------------------------------------------------
-
-def prometheus_problem(base_url: str, timeout: float = 10.0) -> Optional[str]:
-    """None when Prometheus is ready and answers an instant query; else what failed."""
-    from ops.prometheus import PrometheusClient, PrometheusError
-
-    with PrometheusClient(base_url, timeout=timeout) as client:
-        ready, detail = client.ready()
-        if not ready:
-            return f"not ready ({detail})"
-        try:
-            client.query("vector(1)")
-        except PrometheusError as error:
-            return f"an instant query failed ({error})"
-    return None
-
-
-def prometheus_gates(base_url: str, clock: Clock) -> GateSource:
-    """Gates asked of Prometheus over the current step's traffic (its age by `clock`)."""
-    from ops.gates import evaluate, step_window
-    from ops.prometheus import PrometheusClient
-
-    client = PrometheusClient(base_url)
-
-    def gates(observe: Observe, thresholds: GatesConfig) -> GateReport:
-        age = None if observe.since is None else clock.now() - observe.since
-        return evaluate(client, thresholds, observe.color, observe.baseline, window=step_window(age))
-    return gates
-
 
 def http_smoke(api_url: str, timeout: float = 10.0) -> SmokeCheck:
     def check() -> tuple[bool, tuple[GateVerdict, ...]]:
@@ -291,58 +228,6 @@ def assumed_smoke() -> tuple[bool, tuple[GateVerdict, ...]]:
     return True, (GateVerdict(gate="smoke", status="skip", query="/health, /ready (dry-run: not called)"),)
 
 
-def url_source(explicit: Optional[str], env: str, outputs: Mapping[str, Any], output: str,
-               default: Optional[str] = None, flag: str = "flag") -> tuple[Optional[str], str]:
-    """A URL from the flag, else the environment, else the stack output, else the default; and where it came
-    from. The outputs are in-cluster addresses: right for a runner inside the cluster; from a laptop,
-    port-forward and set the env."""
-    for value, source in ((explicit, flag), (os.environ.get(env), f"${env}"),
-                          (outputs.get(output), f"stack output {output}"), (default, "default")):
-        if value:
-            return checked_url(str(value), source), source
-    return None, ""
-
-
-def checked_url(url: str, source: str) -> str:
-    """An http(s) URL with a host, else a usage error naming where it came from (never a ValueError later)."""
-    try:
-        parts = urlsplit(url)
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
-    except ValueError:  # e.g. an unclosed IPv6 bracket, a port out of range
-        valid = False
-    if not valid:
-        raise UsageError(f"{source} = {url!r}: allowed: an http:// or https:// URL with a host, such as "
-                         f"http://127.0.0.1:9090")
-    return url
-
-
-def endpoint_source(explicit: Optional[str], view: StackView, output: str, env: str, default: Optional[str] = None,
-                    flag: str = "flag") -> tuple[Optional[str], str]:
-    return url_source(explicit, env, view.outputs, output, default, flag)
-
-
-def endpoint(explicit: Optional[str], view: StackView, output: str, env: str, default: Optional[str] = None
-             ) -> Optional[str]:
-    return endpoint_source(explicit, view, output, env, default)[0]
-
-
-def pulumi_cli() -> Optional[str]:
-    return shutil.which("pulumi")
-
-
-def make_driver(stack: str, dry_run: bool, sets: list[str], console: Console) -> Driver:
-    refuse_plain_secrets(stack, sets)  # first: whatever else is wrong, a secret in clear is named with its fix
-    if sets and not dry_run:
-        raise UsageError("--set applies only with --dry-run (it starts the offline walk from other config); to "
-                         f"change the stack itself run `pulumi config set --path KEY VALUE -s {stack}` and commit "
-                         f"Pulumi.{stack}.yaml")
-    if dry_run:
-        return OfflineDriver(stack, tuple(sets), echo=lambda line: console.print(line, markup=False))
-    if pulumi_cli() is None:
-        raise UsageError("the `pulumi` CLI is not on PATH: install it, or use --dry-run to walk the offline plan")
-    return AutomationDriver(stack, echo=lambda line: console.print(line.rstrip(), markup=False))
-
-
 def promote_command(args: argparse.Namespace) -> int:
     console = make_console()
     try:
@@ -357,7 +242,7 @@ def promote_command(args: argparse.Namespace) -> int:
     preflight: Optional[Callable[[], Optional[str]]] = None
     if args.dry_run:
         console.print("dry-run: nothing is changed; each up is the program under the SDK monitor, gates assumed")
-        gates, smoke, clock = assumed_gates, assumed_smoke, FakeClock(time.time())
+        gates, smoke, clock = assumed_gates, assumed_smoke, SimulatedClock(time.time())
     else:
         prometheus, source = endpoint_source(args.prometheus_url, view, "prometheusUrl", "PROMETHEUS_URL",
                                              flag="--prometheus-url")
@@ -391,14 +276,3 @@ def report(console: Console, result: PromoteResult) -> None:
     if result.gates:
         console.print(gate_table(result.gates, "gates of the last decision"))
 
-
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("promote", help="walk the canary steps with metric gates; roll back on failure")
-    parser.add_argument("-s", "--stack", required=True, help="stack name")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="walk the steps against the offline plan and print what each up would change")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="--dry-run only: start from overridden config (pulumi config set --path semantics)")
-    parser.add_argument("--prometheus-url", help="Prometheus base URL (default: $PROMETHEUS_URL, output prometheusUrl)")
-    parser.add_argument("--api-url", help="API base URL for the smoke check (default: $DOC_RAG_API_URL, output apiUrl)")
-    parser.set_defaults(func=promote_command)

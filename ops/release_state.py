@@ -8,8 +8,8 @@ The stack is the only state that matters: active colour, canary weight, the colo
 retired) and the verdict history are stack config, deployed with each `up`, the history exported as the
 `releaseHistory` output. Where a release stands (its phase) is derived from them, so a promote that was
 interrupted resumes from the stack alone. The phase comes from the last real decision: a `reconcile`
-(re-applying config whose `up` was interrupted) records no verdict, and entries an older version wrote for
-it are skipped, as is a `revive` (a retired colour given its pods back before a rollback moves traffic). The in-memory
+(re-applying config whose `up` was interrupted) records no verdict, and a reconcile entry in the history is
+skipped, as is a `revive` (a retired colour given its pods back before a rollback moves traffic). The in-memory
 fields (soak start, extensions) only pace the current soak.
 """
 
@@ -21,18 +21,11 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, Optional, Union
 
 from components.config import Color, GateVerdict, Verdict
+from ops.exit_codes import EXIT_OK, EXIT_REFUSED, EXIT_ROLLBACK_FAILED, EXIT_ROLLED_BACK
 
 Phase = Literal["idle", "canary", "stabilizing"]
 ReportVerdict = Literal["pass", "fail", "insufficient"]
 UpKind = Literal["start", "advance", "flip", "done", "rollback", "reconcile", "revive"]
-
-# Exit codes of promote (and of the Finish action): documented in docs/operations.md.
-EXIT_OK = 0
-EXIT_ROLLED_BACK = 1  # a gate or an up failed and the rollback succeeded
-# Nothing was changed: the config names nothing to release, or it contradicts the release in progress.
-# The same code as usage errors (ops.plan.EXIT_USAGE): the fix is in the config, not in the cluster.
-EXIT_REFUSED = 2
-EXIT_ROLLBACK_FAILED = 3  # the rollback `up` failed too: traffic state needs a human
 
 # How a rollback after a failed start `up` is worded: no gate ever judged the candidate then (the start
 # `up` that would have given it traffic failed, e.g. the program refused the config), so it blocks no image.
@@ -73,8 +66,8 @@ class GateReport:
 
 
 @dataclass(frozen=True)
-class Policy:
-    """Timing from release config (durations already in seconds)."""
+class SoakTiming:
+    """How long each step soaks and the stabilization lasts, from release config (durations in seconds)."""
 
     soak: float
     stabilization: float
@@ -263,9 +256,9 @@ def _rollback(state: ReleaseState, reason: str, now: float, gates: tuple[GateVer
     return _up(state, _Decision("rollback", Target(state.stable_color, 0), reason, gates), now)
 
 
-def _observe(state: ReleaseState, policy: Policy, reason: str) -> Observe:
+def _observe(state: ReleaseState, timing: SoakTiming, reason: str) -> Observe:
     baseline: Optional[Color] = state.stable_color if state.phase == "canary" else None
-    return Observe(policy.interval, state.candidate_color, baseline, reason, state.soak_started)
+    return Observe(timing.interval, state.candidate_color, baseline, reason, state.soak_started)
 
 
 def _describe(gates: list[GateVerdict]) -> str:
@@ -313,7 +306,7 @@ def reconcile(state: ReleaseState, now: float) -> Up:
                                 "config differs from the deployed stack: re-applying it before resuming"), now)
 
 
-def _start(state: ReleaseState, policy: Policy, now: float) -> tuple[ReleaseState, Action]:
+def _start(state: ReleaseState, timing: SoakTiming, now: float) -> tuple[ReleaseState, Action]:
     conflict = _image_conflict(state) or _active_image_changed(state)
     if conflict:
         return state, Finish(EXIT_REFUSED, conflict)
@@ -322,7 +315,7 @@ def _start(state: ReleaseState, policy: Policy, now: float) -> tuple[ReleaseStat
         return state, reconcile(state, now)
     if state.phase == "canary" and state.in_progress:
         resumed = replace(state, soak_started=now, extensions=0)
-        return resumed, _observe(resumed, policy, f"resuming the soak at {state.weight}%")
+        return resumed, _observe(resumed, timing, f"resuming the soak at {state.weight}%")
     last = state.last_decision
     if state.phase == "stabilizing" and last is not None:
         flipped_at = epoch(last.time)
@@ -373,7 +366,7 @@ def _revival(state: ReleaseState, color: Color) -> tuple[tuple[tuple[str, int], 
     return (((color, known),), known) if known else ((), None)
 
 
-def _up_done(state: ReleaseState, policy: Policy, event: UpDone) -> tuple[ReleaseState, Action]:
+def _up_done(state: ReleaseState, timing: SoakTiming, event: UpDone) -> tuple[ReleaseState, Action]:
     action = event.action
     if not event.ok:
         if event.locked and action.kind != "rollback":
@@ -417,39 +410,39 @@ def _up_done(state: ReleaseState, policy: Policy, event: UpDone) -> tuple[Releas
         if last is not None and last.decision == "flip":
             # The flip reached traffic only now: the stabilization window starts now, not when it was decided.
             return replace(moved, soak_started=event.now), Smoke()
-        return _start(moved, policy, event.now)
-    return moved, _observe(moved, policy, f"soaking at {moved.weight}%")
+        return _start(moved, timing, event.now)
+    return moved, _observe(moved, timing, f"soaking at {moved.weight}%")
 
 
-def watch_window(state: ReleaseState, policy: Policy, now: float) -> tuple[float, float]:
+def watch_window(state: ReleaseState, timing: SoakTiming, now: float) -> tuple[float, float]:
     """(seconds watched, seconds the current soak or stabilization lasts with its extensions): the heartbeat."""
-    window = policy.stabilization if state.phase == "stabilizing" else policy.soak
+    window = timing.stabilization if state.phase == "stabilizing" else timing.soak
     started = state.soak_started if state.soak_started is not None else now
-    return max(0.0, now - started), window + state.extensions * policy.soak
+    return max(0.0, now - started), window + state.extensions * timing.soak
 
 
-def _gates_observed(state: ReleaseState, policy: Policy, event: GatesObserved) -> tuple[ReleaseState, Action]:
+def _gates_observed(state: ReleaseState, timing: SoakTiming, event: GatesObserved) -> tuple[ReleaseState, Action]:
     report, now = event.report, event.now
     if report.verdict == "fail":
         # Fail fast: a breach with enough traffic is not waited out.
         return state, _rollback(state, f"gate breached at {state.weight}%: {_describe(report.failed)}", now,
                                 report.gates)
-    window = policy.stabilization if state.phase == "stabilizing" else policy.soak
+    window = timing.stabilization if state.phase == "stabilizing" else timing.soak
     started = state.soak_started if state.soak_started is not None else now
     # Each extension waits another soak period for traffic to arrive.
-    if now - started < window + state.extensions * policy.soak:
-        return state, _observe(state, policy, "watching")
+    if now - started < window + state.extensions * timing.soak:
+        return state, _observe(state, timing, "watching")
     if report.verdict == "insufficient":
         # A step is never passed on missing data, nor while the error budget burns (page alerts firing).
         why = "held by firing page alerts" if report.held else "not enough data"
-        if state.extensions < policy.max_extensions:
+        if state.extensions < timing.max_extensions:
             extended = replace(state, extensions=state.extensions + 1)
-            return extended, _observe(extended, policy, f"{why} ({_describe(report.missing)}): "
-                                                        f"extension {extended.extensions}/{policy.max_extensions}")
+            return extended, _observe(extended, timing, f"{why} ({_describe(report.missing)}): "
+                                                        f"extension {extended.extensions}/{timing.max_extensions}")
         return state, _rollback(state, f"fail closed: {why} after {state.extensions} extensions "
                                        f"({_describe(report.missing)})", now, report.gates)
     if state.phase == "stabilizing":
-        return state, _done(state, policy, report, now)
+        return state, _done(state, timing, report, now)
     later = [step for step in state.steps if step > state.weight]
     if later:
         return state, _up(state, _Decision("advance", Target(state.active_color, later[0]),
@@ -459,36 +452,36 @@ def _gates_observed(state: ReleaseState, policy: Policy, event: GatesObserved) -
                                        report.gates), now)
 
 
-def _done(state: ReleaseState, policy: Policy, report: GateReport, now: float) -> Up:
+def _done(state: ReleaseState, timing: SoakTiming, report: GateReport, now: float) -> Up:
     """The final up of a release; with release.retire afterStabilization it also scales the previous colour to 0
     (its HPA and PDB go with it, components/api.py) and records how many replicas it had."""
-    reason = f"stable for {policy.stabilization:g}s after the flip"
+    reason = f"stable for {timing.stabilization:g}s after the flip"
     previous = other(state.active_color)
     count = state.replica_count(previous)
-    if not policy.retire or count == 0:
+    if not timing.retire or count == 0:
         return _up(state, _Decision("done", Target(state.active_color, 0), reason, report.gates), now)
     return _up(state, _Decision("done", Target(state.active_color, 0),
                                 f"{reason}; {previous} retired (scaled to 0 from {count} replicas)", report.gates),
                now, ((previous, 0),), count)
 
 
-def _smoke_done(state: ReleaseState, policy: Policy, event: SmokeDone) -> tuple[ReleaseState, Action]:
+def _smoke_done(state: ReleaseState, timing: SoakTiming, event: SmokeDone) -> tuple[ReleaseState, Action]:
     if not event.ok:
         failed = [check for check in event.checks if check.status != "pass"]
         return state, _rollback(state, "smoke check failed after the flip: " + ", ".join(
             f"{check.query} {check.status}" for check in failed), event.now, event.checks)
-    return state, _observe(state, policy, "stabilizing after the flip")
+    return state, _observe(state, timing, "stabilizing after the flip")
 
 
-def step(state: ReleaseState, policy: Policy, event: Event) -> tuple[ReleaseState, Action]:
+def step(state: ReleaseState, timing: SoakTiming, event: Event) -> tuple[ReleaseState, Action]:
     """The whole release logic: where we are + what just happened -> where we are + what to do next."""
     if isinstance(event, Started):
-        return _start(state, policy, event.now)
+        return _start(state, timing, event.now)
     if isinstance(event, UpDone):
-        return _up_done(state, policy, event)
+        return _up_done(state, timing, event)
     if isinstance(event, GatesObserved):
-        return _gates_observed(state, policy, event)
-    return _smoke_done(state, policy, event)
+        return _gates_observed(state, timing, event)
+    return _smoke_done(state, timing, event)
 
 
 def give_up(state: ReleaseState, now: float, reason: str) -> Optional[Up]:
@@ -497,11 +490,11 @@ def give_up(state: ReleaseState, now: float, reason: str) -> Optional[Up]:
     return _rollback(state, reason, now) if state.phase in ("canary", "stabilizing") else None
 
 
-def action_budget(policy: Policy, steps: int) -> int:
+def action_budget(timing: SoakTiming, steps: int) -> int:
     """Twice the actions of the slowest healthy release with these timings (every soak and the stabilization
     extended to the limit, one evaluation per interval), plus slack: reaching it means the loop is stuck."""
-    per_step = math.ceil(policy.soak * (1 + policy.max_extensions) / policy.interval) + 2
-    stabilization = math.ceil((policy.stabilization + policy.max_extensions * policy.soak) / policy.interval) + 4
+    per_step = math.ceil(timing.soak * (1 + timing.max_extensions) / timing.interval) + 2
+    stabilization = math.ceil((timing.stabilization + timing.max_extensions * timing.soak) / timing.interval) + 4
     return 2 * (steps * per_step + stabilization) + 100
 
 

@@ -32,11 +32,9 @@ from components import backup, data, pgbackrest, postgres_backup
 from components.api import deployment_name
 from components.config import COLORS, ConfigError, DocRagConfig
 from components.meta import NS_PROD
-from ops.plan import EXIT_USAGE
+from ops.exit_codes import EXIT_CANNOT_RESTORE, EXIT_OK, EXIT_USAGE
 from ops.stackconfig import UsageError, load_stack_config
 
-EXIT_OK = 0
-EXIT_CANNOT_RESTORE = 1
 RESTORE_CLAIM = "postgres-restore"
 RESTORE_JOB = "postgres-restore"
 LATEST = "latest"
@@ -280,14 +278,3 @@ def restore_command(args: argparse.Namespace) -> int:
     return restore(args.stack, args.to, args.dry_run, args.set, Console(highlight=False, soft_wrap=True),
                    kubeconfig=args.kubeconfig)
 
-
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("restore", help="the Postgres restore procedure (PITR from pgBackRest), step by step")
-    parser.add_argument("-s", "--stack", required=True, help="stack name")
-    parser.add_argument("--to", required=True, metavar="TIME|latest",
-                        help="an ISO 8601 time with its offset (2026-12-03T19:30:00Z), or latest")
-    parser.add_argument("--dry-run", action="store_true", help="print the steps only; contact no cluster")
-    parser.add_argument("--kubeconfig", default=None, help="kubeconfig for the read-only repository check")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="--dry-run only: start from overridden config")
-    parser.set_defaults(func=restore_command)

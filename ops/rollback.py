@@ -9,17 +9,15 @@ Exit codes: 0 rolled back or nothing to undo, 2 usage/config, 3 the rollback `up
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from rich.console import Console
 
 from components.config import ConfigError
-from ops import promote  # make_driver through the module: one binding, whoever imports first
+from ops.cli_common import Clock, SystemClock, make_driver
 from ops.console import make_console
 from ops.driver import Driver
-from ops.plan import EXIT_USAGE
-from ops.promote import Clock, SystemClock
-from ops.release_state import EXIT_OK, EXIT_ROLLBACK_FAILED, Finish, Up, manual_rollback, reconcile
+from ops.exit_codes import EXIT_OK, EXIT_ROLLBACK_FAILED, EXIT_USAGE
+from ops.release_state import Finish, Up, manual_rollback, reconcile
 from ops.stackconfig import UsageError
 
 
@@ -67,18 +65,9 @@ def rollback(driver: Driver, clock: Clock, console: Console, reason: str) -> int
 def rollback_command(args: argparse.Namespace) -> int:
     console = make_console()
     try:
-        driver = promote.make_driver(args.stack, args.dry_run, args.set, console)
+        driver = make_driver(args.stack, args.dry_run, args.set, console)
         return rollback(driver, SystemClock(), console, args.reason)
     except (UsageError, ConfigError) as error:
         console.print(f"error: {error}", markup=False)
         return EXIT_USAGE
 
-
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("rollback", help="all traffic back to the stable colour with one up")
-    parser.add_argument("-s", "--stack", required=True, help="stack name")
-    parser.add_argument("--dry-run", action="store_true", help="show what the up would change, offline")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="--dry-run only: start from overridden config")
-    parser.add_argument("--reason", default="manual rollback (ops rollback)", help="recorded in the verdict history")
-    parser.set_defaults(func=rollback_command)

@@ -11,28 +11,28 @@ Exit codes: 0 shown, 2 usage/config.
 from __future__ import annotations
 
 import argparse
-import math
 import time
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from rich.console import Console
 from rich.table import Table
 
 from components.config import ConfigError
-from ops import promote  # make_driver through the module: one binding, whoever imports first
-from ops.console import make_console
-from ops.driver import Driver, StackView
-from ops.live_drift import remedy
-from ops.plan import EXIT_USAGE
-from ops.promote import (
+from ops.cli_common import (
     GateSource,
     SystemClock,
     endpoint_source,
     gate_table,
+    make_driver,
     prometheus_gates,
     prometheus_problem,
     pulumi_cli,
 )
+from ops.console import make_console
+from ops.drift import StackView
+from ops.driver import Driver
+from ops.exit_codes import EXIT_OK, EXIT_USAGE
+from ops.live_drift import remedy
 from ops.release_state import Observe, epoch
 from ops.stackconfig import UsageError, load_stack_config
 
@@ -114,18 +114,8 @@ def stack_reader(stack: str, console: Console) -> tuple[Reader, Optional[Driver]
     and outputs), else the stack files alone. Never a local program run: its outputs are not what is deployed."""
     if pulumi_cli() is None:
         return (lambda: StackView(load_stack_config(stack).model(), {}, stack)), None
-    driver = promote.make_driver(stack, False, [], console)
+    driver = make_driver(stack, False, [], console)
     return driver.read, driver
-
-
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r}: allowed: a positive number of seconds")
-    return value
 
 
 def status_command(args: argparse.Namespace) -> int:
@@ -153,21 +143,13 @@ def status_command(args: argparse.Namespace) -> int:
         if driver is not None:
             show_live_drift(args.stack, driver, console)
         if not args.watch:
-            return 0
+            return EXIT_OK
         try:
             sleep(args.watch)
             view = read()
         except KeyboardInterrupt:
-            return 0
+            return EXIT_OK
         except (UsageError, ConfigError) as error:
             console.print(f"error: {error}", markup=False)
             return EXIT_USAGE
 
-
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("status", help="colours, images, weight, last verdicts, live gate values")
-    parser.add_argument("-s", "--stack", required=True, help="stack name")
-    parser.add_argument("--watch", type=positive_seconds, nargs="?", const=30.0, default=None, metavar="SECONDS",
-                        help="refresh every SECONDS (default 30, a positive number) until interrupted")
-    parser.add_argument("--prometheus-url", help="Prometheus base URL (default: $PROMETHEUS_URL, output prometheusUrl)")
-    parser.set_defaults(func=status_command)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.__main__ import build_parser
+from ops.arguments import build_parser
 from ops.cost.compare import compare_costs
 from tests.cost_helpers import PROD_TOTAL, cost_of, plan_with, prod_document
 

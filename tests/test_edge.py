@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ops.checks.helm_charts import RELEASE_TYPE
-from ops.plan import traffic_state
+from ops.plan import traffic_as_rendered
 from ops.runner import RunResult
 from tests.conftest import run_plan
 from tests.workloads_helpers import lookup, objects, render
@@ -58,7 +58,7 @@ def test_the_weight_reaches_exactly_the_routers_of_the_edge(walks, edge, step):
     rendered = objects(run)
     routes = lookup(rendered[VS], "spec.http[0].route")
     assert {route["destination"]["subset"]: route["weight"] for route in routes} == istio
-    table = traffic_state(list(rendered.values()), run)
+    table = traffic_as_rendered(list(rendered.values()), run)
     assert table["istioWeights"] == istio
     if edge == "nginx":
         assert lookup(rendered[CANARY_INGRESS], f"metadata.annotations.{{{WEIGHT_KEY}}}") == str(weight)

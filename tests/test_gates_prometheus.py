@@ -304,7 +304,7 @@ def test_unreachable_prometheus_counts_as_no_data():
 
 
 def test_readiness_probe_asks_ready_and_one_query(prometheus: Server):
-    from ops.promote import prometheus_problem
+    from ops.cli_common import prometheus_problem
 
     assert prometheus_problem(prometheus.url) is None
     down = f"http://127.0.0.1:{_free_port()}"

@@ -3,7 +3,7 @@
 The pods of doc-rag-prod and doc-rag-monitoring come from the rendered manifests; the pods outside them
 (ingress controller, Istio gateway, CoreDNS, the API server) carry the labels their charts give them.
 Every pod has an address in the cluster's private subnets, as the VPC CNI gives them on EKS, so a rule
-meant for an address (an ipBlock) is seen matching pods too. ops/netpol.py evaluates the policies with
+meant for an address (an ipBlock) is seen matching pods too. tests/netpol.py evaluates the policies with
 Kubernetes' semantics (tested first, on its own).
 """
 
@@ -15,10 +15,10 @@ import pytest
 
 from components.platform import ISTIO_GATEWAY_SELECTOR
 from ops.manifests import manifests
-from ops.netpol import Endpoint, Evaluator, Flow, namespaces_from_manifests, pods_from_manifests
 from ops.runner import RunResult
 from tests.chart_labels import PROD_CONTROLLER_LABELS
 from tests.conftest import program
+from tests.netpol import Endpoint, Evaluator, Flow, namespaces_from_manifests, pods_from_manifests
 
 # -- the evaluator itself ------------------------------------------------------------------------------
 

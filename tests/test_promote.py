@@ -1,12 +1,11 @@
 """`ops promote` end to end, offline: every `up` is the real program under the SDK monitor (OfflineDriver),
-time is a fake clock, gates are scripted. The rendered manifests of each step must carry the weight the
+time is a simulated clock, gates are scripted. The rendered manifests of each step must carry the weight the
 state machine chose: the NGINX canary Ingress, the Istio VirtualService, the api-service selector and
 the canary-weight series in the Prometheus rules."""
 
 from __future__ import annotations
 
 import io
-import re
 from typing import Any, Optional
 
 import pytest
@@ -16,8 +15,10 @@ from rich.console import Console
 from components.config import GatesConfig, GateVerdict
 from components.prometheus_rules import RECORD_CANARY_WEIGHT, RULES_FILE
 from ops.__main__ import main
-from ops.driver import OfflineDriver, StackView
-from ops.promote import FakeClock, PromoteResult, assumed_gates, assumed_smoke, run_release
+from ops.cli_common import SimulatedClock
+from ops.drift import StackView
+from ops.driver import OfflineDriver
+from ops.promote import PromoteResult, assumed_gates, assumed_smoke, run_release
 from ops.release_state import GateReport, Observe, Up
 
 CANARY = "nginx.ingress.kubernetes.io/canary"
@@ -52,7 +53,7 @@ def walk(overrides: tuple[str, ...] = (), gates=assumed_gates, fail_on=lambda up
     out = io.StringIO()
     console = Console(file=out, width=200, highlight=False)
     driver = OfflineDriver("prod", overrides, echo=lambda line: console.print(line, markup=False), fail_on=fail_on)
-    result = run_release(driver, gates, smoke, FakeClock(), console)
+    result = run_release(driver, gates, smoke, SimulatedClock(), console)
     return result, driver, out.getvalue()
 
 
@@ -98,7 +99,7 @@ def test_dry_run_prints_a_heartbeat_per_gate_evaluation_saying_the_gates_were_as
 
 
 def test_the_heartbeat_names_the_request_count_and_gate_values():
-    from ops.promote import heartbeat, policy_of
+    from ops.promote import heartbeat, soak_timing
     from ops.release_state import ReleaseState
 
     release = _memory_driver().view.release
@@ -106,7 +107,7 @@ def test_the_heartbeat_names_the_request_count_and_gate_values():
     gates = (GateVerdict(gate="requests", status="pass", value=812.0),
              GateVerdict(gate="errorRatio", status="pass", value=0.001),
              GateVerdict(gate="errorRatioVsStable", status="skip", value=None))
-    line = heartbeat(state, policy_of(release), Observe(30, "green", "blue", "watching"),
+    line = heartbeat(state, soak_timing(release), Observe(30, "green", "blue", "watching"),
                      GateReport(gates, "pass"), 1090.0)
     assert line == "  00:18:10 gates for green (soaking at 25%; 1m30s of 5m00s, 3m30s left): pass " \
                    "requests=812 errorRatio=0.001"
@@ -189,21 +190,8 @@ def test_cli_rollback_dry_run_during_a_canary(capsys):
     assert "nothing to roll back" in capsys.readouterr().out
 
 
-def test_status_shows_colours_weight_verdicts_and_live_gates(full_walk):
-    from ops.status import show_status
-
-    _, driver, _ = full_walk
-    out = io.StringIO()
-    show_status(driver.read(), Console(file=out, width=200, highlight=False), gates=assumed_gates)
-    printed = out.getvalue()
-    assert "green active, canary weight 0%" in printed and "deployed" in printed
-    assert "doc-rag/api:v1.1.0" in printed and "stable for 900s after the flip" in printed
-    assert "live gates for blue: pass" in printed  # the idle canary colour after the release
-
-
 def test_endpoint_precedence_flag_then_environment_then_stack_output(monkeypatch):
-    from ops.driver import StackView
-    from ops.promote import endpoint
+    from ops.cli_common import endpoint
     from ops.stackconfig import load_stack_config
 
     view = StackView(load_stack_config("prod").model(), {"prometheusUrl": "http://in-cluster:9090"})
@@ -219,7 +207,6 @@ def test_endpoint_precedence_flag_then_environment_then_stack_output(monkeypatch
 
 def _memory_driver(**release_updates: Any):
     from ops.bench_decision import MemoryDriver, deployed_view
-    from ops.driver import StackView
 
     view = deployed_view("prod")
     gates = view.release.gates.model_copy(update=release_updates.pop("gates", {}))
@@ -229,14 +216,15 @@ def _memory_driver(**release_updates: Any):
 
 def test_running_out_of_actions_rolls_back_with_one_up_and_exits_non_zero():
     driver = _memory_driver()
-    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()), max_actions=5)
+    result = run_release(driver, assumed_gates, assumed_smoke, SimulatedClock(), Console(file=io.StringIO()),
+                         max_actions=5)
     assert [up.kind for up, _, _ in driver.calls] == ["start", "rollback"]
     assert result.exit_code == 1 and "gave up after 5 actions" in result.message
     assert driver.view.release.canaryWeight == 0 and driver.view.release.activeColor == "blue"
 
 
 def test_the_default_action_budget_covers_the_slowest_healthy_release():
-    from ops.promote import policy_of
+    from ops.promote import soak_timing
     from ops.release_state import action_budget
 
     driver = _memory_driver(soak="60s", stabilization="60s", gates={"interval": "1s", "maxExtensions": 3})
@@ -250,40 +238,41 @@ def test_the_default_action_budget_covers_the_slowest_healthy_release():
         gate = GateVerdict(gate="requests", status="nodata" if seen["late"] else "pass", value=3.0)
         return GateReport((gate,), "insufficient" if seen["late"] else "pass")
 
-    result = run_release(driver, data_at_the_last_extension, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    result = run_release(driver, data_at_the_last_extension, assumed_smoke, SimulatedClock(),
+                         Console(file=io.StringIO()))
     assert result.exit_code == 0, result.message
     assert [up.kind for up, _, _ in driver.calls] == ["start", "advance", "advance", "advance", "flip", "done"]
-    budget = action_budget(policy_of(driver.view.release), len(driver.view.release.steps))
+    budget = action_budget(soak_timing(driver.view.release), len(driver.view.release.steps))
     assert 1000 < len(result.actions) <= budget < 3 * len(result.actions)
 
 
 def test_promote_and_rollback_refuse_a_stack_config_that_is_not_the_deployed_one_plus_one_decision():
     """A stale clone (config behind the deployed stack) must not be re-applied: it would flip production back."""
     from ops.rollback import rollback
-    from tests.test_driver import H, view_of
+    from tests.test_drift import H, view_of
 
     for stale in (view_of("blue", 25, H["advance25"], ("green", 0, H["done"])),
                   view_of("blue", 0, (), ("green", 0, H["done"]))):
         driver = _memory_driver()
         driver.view = stale
         out = io.StringIO()
-        result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=out, width=300))
+        result = run_release(driver, assumed_gates, assumed_smoke, SimulatedClock(), Console(file=out, width=300))
         assert result.exit_code == 2 and driver.calls == [], result.message
         assert "local stack config differs from the deployed stack" in result.message
         assert "pull/commit Pulumi.prod.yaml, or run `pulumi config refresh -s prod`" in result.message
-        assert rollback(driver, FakeClock(), Console(file=out, width=300), "x") == 2 and driver.calls == []
+        assert rollback(driver, SimulatedClock(), Console(file=out, width=300), "x") == 2 and driver.calls == []
 
 
 def test_rollback_re_applies_an_interrupted_rollback_and_refuses_an_unknown_image():
     from ops.rollback import rollback
-    from tests.test_driver import view_of
+    from tests.test_drift import view_of
     from tests.test_release_state import fresh, report, simulate
 
     rolled = simulate(fresh(), gates=lambda w: report("fail" if w.state.weight == 25 else "pass")).ups
     driver = _memory_driver()
     driver.view = view_of("blue", 0, rolled[-1].history, ("blue", 25, rolled[-2].history))  # rollback up killed
     out = io.StringIO()
-    assert rollback(driver, FakeClock(), Console(file=out, width=300), "x") == 0, out.getvalue()
+    assert rollback(driver, SimulatedClock(), Console(file=out, width=300), "x") == 0, out.getvalue()
     assert [up.kind for up, _, _ in driver.calls] == ["reconcile"] and driver.view.in_sync
 
     done = simulate(fresh()).ups[-1].history
@@ -293,13 +282,13 @@ def test_rollback_re_applies_an_interrupted_rollback_and_refuses_an_unknown_imag
         update={"image": "doc-rag/api:v1.2.0"})})
     driver.view = StackView(driver.view.config.model_copy(update={"release": release}), driver.view.outputs)
     out = io.StringIO()
-    assert rollback(driver, FakeClock(), Console(file=out, width=300), "x") == 2 and driver.calls == []
+    assert rollback(driver, SimulatedClock(), Console(file=out, width=300), "x") == 2 and driver.calls == []
     assert "pulumi config set --path release.blue.image doc-rag/api:v1.0.0" in out.getvalue()
 
 
 def test_rollback_re_applies_a_rollback_whose_up_failed_after_the_outputs_were_registered():
     from ops.rollback import rollback
-    from tests.test_driver import view_of
+    from tests.test_drift import view_of
     from tests.test_release_state import fresh, report, simulate
 
     history = simulate(fresh(), gates=lambda w: report("fail" if w.state.weight == 25 else "pass")).ups[-1].history
@@ -308,25 +297,25 @@ def test_rollback_re_applies_a_rollback_whose_up_failed_after_the_outputs_were_r
         driver.view = view_of("blue", 0, history, ("blue", 0, history))  # outputs say the rollback is deployed
         driver.view.last_update = result
         out = io.StringIO()
-        assert rollback(driver, FakeClock(), Console(file=out, width=300), "x") == 0, out.getvalue()
+        assert rollback(driver, SimulatedClock(), Console(file=out, width=300), "x") == 0, out.getvalue()
         assert [up.kind for up, _, _ in driver.calls] == kinds, out.getvalue()
         assert ("nothing to roll back" in out.getvalue()) == (result == "succeeded")
 
 
 def test_promote_after_a_kill_between_removing_the_history_and_writing_the_start():
-    from tests.test_driver import H, view_of
+    from tests.test_drift import H, view_of
 
     cleared = view_of("green", 0, (), ("green", 0, H["done"]))  # deployed: blue v1.0.0 -> green finished
     driver = _memory_driver()
     driver.view = cleared
-    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    result = run_release(driver, assumed_gates, assumed_smoke, SimulatedClock(), Console(file=io.StringIO()))
     # the deployed history still guards: blue holds the image the finished release just replaced
     assert result.exit_code == 2 and "just replaced" in result.message and driver.calls == [], result.message
 
     release = cleared.release.model_copy(update={"blue": cleared.release.blue.model_copy(
         update={"image": "doc-rag/api:v1.2.0"})})
     driver.view = StackView(cleared.config.model_copy(update={"release": release}), cleared.outputs, "prod")
-    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    result = run_release(driver, assumed_gates, assumed_smoke, SimulatedClock(), Console(file=io.StringIO()))
     assert result.exit_code == 0, result.message
     assert [up.kind for up, _, _ in driver.calls] == ["start", "advance", "advance", "advance", "flip", "done"]
 
@@ -375,85 +364,26 @@ def test_promote_refuses_a_stack_whose_live_objects_drifted_before_any_up(monkey
 
 def test_run_release_stops_on_a_failed_preflight():
     driver = _memory_driver()
-    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()),
+    result = run_release(driver, assumed_gates, assumed_smoke, SimulatedClock(), Console(file=io.StringIO()),
                          preflight=lambda: "Prometheus at http://x is not usable")
     assert result.exit_code == 2 and result.message == "Prometheus at http://x is not usable" and driver.calls == []
 
 
-# -- status without the CLI, and --watch -------------------------------------------------------------------
-
-def test_status_offline_says_the_deployed_state_is_unknown_and_asks_no_in_cluster_url(monkeypatch, capsys):
-    import ops.status
-
-    monkeypatch.setattr(ops.status, "pulumi_cli", lambda: None)
-    monkeypatch.delenv("PROMETHEUS_URL", raising=False)
-    assert main(["status", "-s", "prod"]) == 0
-    printed = " ".join(capsys.readouterr().out.split())
-    assert "deployed state unknown: no pulumi CLI, showing Pulumi.prod.yaml only" in printed
-    assert "live gates: no Prometheus URL" in printed  # the in-cluster output URL is not made up from a local run
-    assert "svc" not in printed and "NOT deployed" not in printed
-
-
-@pytest.mark.parametrize("watch", ["-5", "0", "soon"])
-def test_status_watch_must_be_a_positive_number(capsys, watch):
-    assert main(["status", "-s", "prod", "--watch", watch]) == 2
-    assert "--watch" in capsys.readouterr().err
-
-
-def test_status_watch_re_reads_the_stack_files_each_refresh(monkeypatch, capsys):
-    import ops.status
-    from ops.stackconfig import load_stack_config
-
-    monkeypatch.setattr(ops.status, "pulumi_cli", lambda: None)
-    monkeypatch.delenv("PROMETHEUS_URL", raising=False)
-    edits = iter(["release.canaryWeight=5", "release.canaryWeight=25"])
-    monkeypatch.setattr(ops.status, "load_stack_config", lambda stack: load_stack_config(stack, (next(edits),)))
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        if len(slept) == 2:
-            raise KeyboardInterrupt  # the operator's Ctrl-C ends --watch cleanly
-
-    monkeypatch.setattr(ops.status, "sleep", sleep)
-    assert main(["status", "-s", "prod", "--watch", "2"]) == 0
-    printed = capsys.readouterr().out
-    assert "canary weight 5%" in printed and "canary weight 25%" in printed and slept == [2.0, 2.0]
-    stamps = re.findall(r"status of prod at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC \(every 2s; Ctrl-C stops\)", printed)
-    assert len(stamps) == 2  # each refresh says when it was taken
-
-
-def test_status_names_an_unreachable_prometheus_and_its_url(monkeypatch, capsys):
-    import socket
-
-    import ops.status
-
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    monkeypatch.setattr(ops.status, "pulumi_cli", lambda: None)
-    monkeypatch.setenv("PROMETHEUS_URL", f"http://127.0.0.1:{port}")
-    assert main(["status", "-s", "prod"]) == 0
-    printed = " ".join(capsys.readouterr().out.split())
-    assert (f"live gates: Prometheus at http://127.0.0.1:{port} (from $PROMETHEUS_URL) is not usable: not ready "
-            f"(http://127.0.0.1:{port}/-/ready:") in printed
-    assert "Connection refused" in printed
-    assert "live gates for" not in printed  # no table of nodata pretending to be a reading
-
-
 def test_exit_codes_have_one_definition():
-    """EXIT_USAGE and friends come from ops/plan.py; the release commands import them (no drifting copies)."""
+    """Every exit code is defined in ops/exit_codes.py; the commands import them (no drifting copies)."""
     import ast
     from pathlib import Path
 
-    from ops.plan import EXIT_USAGE
-    from ops.release_state import EXIT_REFUSED
+    from ops.exit_codes import EXIT_REFUSED, EXIT_USAGE
 
-    for name in ("check", "promote", "rollback", "status"):
-        tree = ast.parse((Path(__file__).resolve().parent.parent / "ops" / f"{name}.py").read_text())
+    ops_dir = Path(__file__).resolve().parent.parent / "ops"
+    for path in sorted(ops_dir.rglob("*.py")):
+        if path.name == "exit_codes.py" or "engine" in path.relative_to(ops_dir).parts:
+            continue
+        tree = ast.parse(path.read_text())
         assigned = {name.id for node in ast.walk(tree) if isinstance(node, ast.Assign) for target in node.targets
                     for name in ast.walk(target) if isinstance(name, ast.Name) and name.id.startswith("EXIT_")}
-        assert not assigned, f"ops/{name}.py defines {sorted(assigned)}: import them from ops.plan"
+        assert not assigned, f"{path} defines {sorted(assigned)}: import them from ops.exit_codes"
     assert EXIT_REFUSED == EXIT_USAGE  # a refused promote changes nothing, like a usage error
 
 
@@ -470,12 +400,12 @@ def test_a_release_retires_the_previous_colour_and_rollback_revives_it_before_mo
     from ops.rollback import rollback
 
     driver = _memory_driver()
-    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    result = run_release(driver, assumed_gates, assumed_smoke, SimulatedClock(), Console(file=io.StringIO()))
     assert result.exit_code == 0 and result.message.endswith("blue retired (scaled to 0)")
     assert driver.view.release.blue.replicas == 0 and driver.view.release.green.replicas == 3
     driver.calls.clear()
     out = io.StringIO()
-    assert rollback(driver, FakeClock(), Console(file=out, width=300), "x") == 0, out.getvalue()
+    assert rollback(driver, SimulatedClock(), Console(file=out, width=300), "x") == 0, out.getvalue()
     assert [up.kind for up, _, _ in driver.calls] == ["revive", "rollback"]
     revive, back = driver.calls[0][0], driver.calls[1][0]
     assert revive.replicas == (("blue", 3),) and revive.target.active_color == "green"  # traffic stays
@@ -485,7 +415,7 @@ def test_a_release_retires_the_previous_colour_and_rollback_revives_it_before_mo
 
 def test_release_retire_manual_leaves_the_previous_colour_running():
     driver = _memory_driver(retire="manual")
-    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    result = run_release(driver, assumed_gates, assumed_smoke, SimulatedClock(), Console(file=io.StringIO()))
     assert result.exit_code == 0 and "retired" not in result.message
     assert driver.view.release.blue.replicas == 3
 
@@ -506,7 +436,7 @@ def test_a_canary_colour_without_replicas_cannot_start_and_nothing_is_written():
     assert cannot_start(without_pods, revived) is None  # the start `up` gives the colour its pods back
 
     driver = _memory_driver(green=without_pods.green)
-    result = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    result = run_release(driver, assumed_gates, assumed_smoke, SimulatedClock(), Console(file=io.StringIO()))
     assert result.exit_code == 2 and "replicas is 0" in result.message
     assert driver.calls == [] and driver.view.release.history == []
 
@@ -524,10 +454,10 @@ def test_a_rollback_after_a_failed_start_up_does_not_block_the_image_but_a_judge
         return succeed(action)
 
     driver.up = up  # type: ignore[method-assign]
-    first = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    first = run_release(driver, assumed_gates, assumed_smoke, SimulatedClock(), Console(file=io.StringIO()))
     assert first.exit_code == 1 and driver.view.release.history[-1].decision == "rollback"
     assert driver.view.release.history[-1].reason.startswith("start up failed: ")
-    again = run_release(driver, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    again = run_release(driver, assumed_gates, assumed_smoke, SimulatedClock(), Console(file=io.StringIO()))
     assert again.exit_code == 0, again.message  # the same image, now released
 
     breached = _memory_driver()
@@ -536,8 +466,8 @@ def test_a_rollback_after_a_failed_start_up_does_not_block_the_image_but_a_judge
         gate = GateVerdict(gate="errorRatio", status="fail", query="q", value=0.2, threshold=0.01, samples=500.0)
         return GateReport((gate,), "fail")
 
-    assert run_release(breached, gates, assumed_smoke, FakeClock(), Console(file=io.StringIO())).exit_code == 1
-    refused = run_release(breached, assumed_gates, assumed_smoke, FakeClock(), Console(file=io.StringIO()))
+    assert run_release(breached, gates, assumed_smoke, SimulatedClock(), Console(file=io.StringIO())).exit_code == 1
+    refused = run_release(breached, assumed_gates, assumed_smoke, SimulatedClock(), Console(file=io.StringIO()))
     assert refused.exit_code == 2 and "was rolled back; set a new image first" in refused.message
 
 

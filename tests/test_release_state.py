@@ -18,10 +18,10 @@ from ops.release_state import (
     GateReport,
     GatesObserved,
     Observe,
-    Policy,
     ReleaseState,
     Smoke,
     SmokeDone,
+    SoakTiming,
     Started,
     Target,
     Up,
@@ -29,7 +29,7 @@ from ops.release_state import (
     step,
 )
 
-POLICY = Policy(soak=300, stabilization=900, interval=30, max_extensions=3)
+TIMING = SoakTiming(soak=300, stabilization=900, interval=30, max_extensions=3)
 STEPS = (5, 25, 50, 100)
 IMAGES = (("blue", "doc-rag/api:v1.0.0"), ("green", "doc-rag/api:v1.1.0"))
 T0 = 1_700_000_000.0
@@ -76,22 +76,22 @@ class Run:
 
 def simulate(state: ReleaseState, gates: Callable[[Where], GateReport] = lambda w: report("pass"),
              up_fails: Callable[[Up], bool] = lambda up: False, smoke_ok: bool = True, start: float = T0,
-             policy: Policy = POLICY) -> Run:
+             timing: SoakTiming = TIMING) -> Run:
     now, run = start, Run()
-    state, action = step(state, policy, Started(now))
+    state, action = step(state, timing, Started(now))
     for _ in range(10_000):
         run.actions.append(action)
         if isinstance(action, Finish):
             run.state = state
             return run
         if isinstance(action, Up):
-            state, action = step(state, policy, UpDone(action, not up_fails(action), now, "boom"))
+            state, action = step(state, timing, UpDone(action, not up_fails(action), now, "boom"))
         elif isinstance(action, Observe):
             now += action.after
-            state, action = step(state, policy, GatesObserved(gates(Where(state, action, now)), now))
+            state, action = step(state, timing, GatesObserved(gates(Where(state, action, now)), now))
         elif isinstance(action, Smoke):
             check = GateVerdict(gate="smoke", status="pass" if smoke_ok else "fail", query="https://x/ready")
-            state, action = step(state, policy, SmokeDone(smoke_ok, (check,), now))
+            state, action = step(state, timing, SmokeDone(smoke_ok, (check,), now))
     raise AssertionError("state machine did not finish")
 
 
@@ -171,15 +171,15 @@ def test_nan_everywhere_extends_then_fails_closed():
     run = simulate(fresh(), gates=lambda w: report("insufficient", value=None))
     assert run.kinds == ["start", "rollback"]
     rollback = run.ups[-1]
-    assert rollback.verdict.extensions == POLICY.max_extensions and "fail closed" in rollback.verdict.reason
+    assert rollback.verdict.extensions == TIMING.max_extensions and "fail closed" in rollback.verdict.reason
     # soak + 3 extensions of one soak each, evaluated every interval
-    assert len(run.observations) == (1 + POLICY.max_extensions) * 10
+    assert len(run.observations) == (1 + TIMING.max_extensions) * 10
 
 
 def test_low_traffic_that_recovers_extends_and_goes_on():
     def gates(w: Where) -> GateReport:
         started = w.state.soak_started or T0
-        low = w.state.weight == 5 and w.now - started < POLICY.soak + 2 * POLICY.soak
+        low = w.state.weight == 5 and w.now - started < TIMING.soak + 2 * TIMING.soak
         return report("insufficient" if low else "pass", gate="requests", value=3)
 
     run = simulate(fresh(), gates=gates)
@@ -449,20 +449,20 @@ def test_a_flip_whose_up_was_killed_gets_the_full_stabilization_from_when_it_is_
     run = simulate(state, start=epoch(flip_time) + 3 * 3600)  # resumed three hours after the flip was written
     assert run.kinds == ["reconcile", "done"]
     assert isinstance(run.actions[1], Smoke)
-    assert len(run.observations) == POLICY.stabilization / POLICY.interval  # the whole window, not zero
+    assert len(run.observations) == TIMING.stabilization / TIMING.interval  # the whole window, not zero
 
 
 @pytest.mark.parametrize("kind_index", [0, 2])  # the start up, an advance
 def test_an_up_refused_by_the_stack_lock_ends_the_run_without_a_rollback(kind_index):
     """Another update holds the lock: this up changed nothing, so nothing is rolled back and no second up starts."""
-    state, action = step(fresh(), POLICY, Started(T0))
+    state, action = step(fresh(), TIMING, Started(T0))
     for _ in range(kind_index):  # walk to the wanted up on passing gates
-        state, action = step(state, POLICY, UpDone(action, True, T0))
+        state, action = step(state, TIMING, UpDone(action, True, T0))
         while isinstance(action, Observe):
-            state, action = step(state, POLICY, GatesObserved(report("pass"), T0 + 10_000))
+            state, action = step(state, TIMING, GatesObserved(report("pass"), T0 + 10_000))
     assert isinstance(action, Up)
     before = state
-    state, finish = step(state, POLICY, UpDone(action, False, T0, "stack prod is locked by another update", True))
+    state, finish = step(state, TIMING, UpDone(action, False, T0, "stack prod is locked by another update", True))
     assert isinstance(finish, Finish) and finish.exit_code == EXIT_REFUSED
     assert f"{action.kind} up not run, nothing changed: stack prod is locked" in finish.message
     assert state == before
@@ -470,29 +470,29 @@ def test_an_up_refused_by_the_stack_lock_ends_the_run_without_a_rollback(kind_in
 
 def test_a_rollback_refused_by_the_lock_still_says_rollback_failed():
     state = fresh(history=(), in_sync=True)
-    state, action = step(state, POLICY, Started(T0))
-    state, action = step(state, POLICY, UpDone(action, True, T0))
-    state, rollback = step(state, POLICY, GatesObserved(report("fail"), T0 + 30))
+    state, action = step(state, TIMING, Started(T0))
+    state, action = step(state, TIMING, UpDone(action, True, T0))
+    state, rollback = step(state, TIMING, GatesObserved(report("fail"), T0 + 30))
     assert isinstance(rollback, Up) and rollback.kind == "rollback"
-    _, finish = step(state, POLICY, UpDone(rollback, False, T0, "stack prod is locked by another update", True))
+    _, finish = step(state, TIMING, UpDone(rollback, False, T0, "stack prod is locked by another update", True))
     assert isinstance(finish, Finish) and finish.exit_code == EXIT_ROLLBACK_FAILED and "locked" in finish.message
 
 
 # -- retiring the previous colour (release.retire) and reviving it ------------------------------------------------
 
-RETIRE = replace(POLICY, retire=True)
+RETIRE = replace(TIMING, retire=True)
 THREE_EACH = (("blue", 3), ("green", 3))
 
 
 def test_the_final_up_retires_the_previous_colour_and_records_its_replicas():
-    run = simulate(fresh(replicas=THREE_EACH), policy=RETIRE)
+    run = simulate(fresh(replicas=THREE_EACH), timing=RETIRE)
     done = run.ups[-1]
     assert run.kinds == ["start", "advance", "advance", "advance", "flip", "done"]  # no extra decision
     assert done.replicas == (("blue", 0),) and done.verdict.replicas == 3
     assert "blue retired (scaled to 0 from 3 replicas)" in done.verdict.reason
     assert run.finish.exit_code == EXIT_OK and run.finish.message.endswith("; blue retired (scaled to 0)")
     assert run.state is not None and run.state.replicas == (("blue", 0), ("green", 3))
-    # release.retire manual (Policy.retire False): the same walk leaves blue running
+    # release.retire manual (SoakTiming.retire False): the same walk leaves blue running
     assert simulate(fresh(replicas=THREE_EACH)).ups[-1].replicas == ()
 
 
@@ -552,4 +552,4 @@ def test_no_data_during_stabilization_never_ends_the_release_as_done(missing):
     assert "done" not in run.kinds and run.finish.exit_code == EXIT_ROLLED_BACK
     rollback = run.ups[-1]
     assert rollback.target.active_color == "blue" and "fail closed" in rollback.verdict.reason
-    assert rollback.verdict.extensions == POLICY.max_extensions
+    assert rollback.verdict.extensions == TIMING.max_extensions

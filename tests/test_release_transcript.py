@@ -1,6 +1,6 @@
 """What the release state machine tells the operator and writes into the stack: each `up`'s reason, time, images
 and gates, each evaluation's colour, baseline and window start, and the final message, for the paths a release
-takes. Expected values are literals (the policy is 5m soaks, 15m stabilization, 30s interval, 3 extensions)."""
+takes. Expected values are literals (the timing is 5m soaks, 15m stabilization, 30s interval, 3 extensions)."""
 
 from __future__ import annotations
 
@@ -16,16 +16,16 @@ from ops.release_state import (
     Finish,
     GateReport,
     Observe,
-    Policy,
     ReleaseState,
     Smoke,
+    SoakTiming,
     UpDone,
     action_budget,
     give_up,
     step,
     watch_window,
 )
-from tests.test_release_state import IMAGES, POLICY, STEPS, T0, fresh, simulate
+from tests.test_release_state import IMAGES, STEPS, T0, TIMING, fresh, simulate
 
 FLIPPED = T0 + 4 * 300  # four 5-minute soaks
 
@@ -119,7 +119,7 @@ def test_a_smoke_check_ignores_the_checks_that_passed():
               GateVerdict(gate="smoke", status="fail", query="https://x/other"))
     from ops.release_state import SmokeDone
 
-    _, action = step(stabilizing, POLICY, SmokeDone(False, checks, FLIPPED))
+    _, action = step(stabilizing, TIMING, SmokeDone(False, checks, FLIPPED))
     assert action.verdict.reason == "smoke check failed after the flip: https://x/ready fail, https://x/other fail"
 
 
@@ -160,14 +160,14 @@ def test_an_interrupted_flip_is_smoked_and_watched_from_when_it_is_re_applied():
     flip = next(u for u in simulate(fresh()).ups if u.kind == "flip")
     state = ReleaseState("green", 0, STEPS, flip.history, IMAGES, in_sync=False)
     reconcile_at = T0 + 7200
-    state, action = step(state, POLICY, UpDone(_reconcile(state, reconcile_at), True, reconcile_at))
+    state, action = step(state, TIMING, UpDone(_reconcile(state, reconcile_at), True, reconcile_at))
     assert isinstance(action, Smoke) and state.soak_started == reconcile_at
 
 
 def _reconcile(state: ReleaseState, now: float):
     from ops.release_state import Started
 
-    return step(state, POLICY, Started(now))[1]
+    return step(state, TIMING, Started(now))[1]
 
 
 def test_resuming_a_soak_starts_its_window_again_without_extensions():
@@ -175,7 +175,7 @@ def test_resuming_a_soak_starts_its_window_again_without_extensions():
     state = ReleaseState("blue", 25, STEPS, interrupted.history, IMAGES, extensions=2, soak_started=T0)
     from ops.release_state import Started
 
-    resumed, action = step(state, POLICY, Started(T0 + 5000))
+    resumed, action = step(state, TIMING, Started(T0 + 5000))
     assert (resumed.soak_started, resumed.extensions) == (T0 + 5000, 0)
     assert action == Observe(30, "green", "blue", "resuming the soak at 25%", T0 + 5000)
 
@@ -185,17 +185,17 @@ def test_resuming_a_stabilization_smokes_and_keeps_the_flip_time_without_extensi
     state = ReleaseState("green", 0, STEPS, flip.history, IMAGES, extensions=2)
     from ops.release_state import Started
 
-    resumed, action = step(state, POLICY, Started(T0 + 5000))
+    resumed, action = step(state, TIMING, Started(T0 + 5000))
     assert isinstance(action, Smoke) and (resumed.soak_started, resumed.extensions) == (FLIPPED, 0)
 
 
 def test_the_heartbeat_window_counts_extensions_and_the_stabilization():
     canary = ReleaseState("blue", 25, STEPS, (), IMAGES, soak_started=T0, extensions=2)
-    assert watch_window(canary, POLICY, T0 + 90) == (90, 300 + 2 * 300)
+    assert watch_window(canary, TIMING, T0 + 90) == (90, 300 + 2 * 300)
     stabilizing = ReleaseState("green", 0, STEPS, next(u for u in simulate(fresh()).ups if u.kind == "flip").history,
                                IMAGES, soak_started=FLIPPED)
-    assert watch_window(stabilizing, POLICY, FLIPPED + 60) == (60, 900)
-    assert watch_window(ReleaseState("blue", 25, STEPS, (), IMAGES), POLICY, T0) == (0, 300)
+    assert watch_window(stabilizing, TIMING, FLIPPED + 60) == (60, 900)
+    assert watch_window(ReleaseState("blue", 25, STEPS, (), IMAGES), TIMING, T0) == (0, 300)
 
 
 def test_giving_up_takes_traffic_off_the_candidate_and_nothing_when_none_is_on_it():
@@ -210,18 +210,18 @@ def test_giving_up_takes_traffic_off_the_candidate_and_nothing_when_none_is_on_i
     assert give_up(fresh(), T0, "stuck") is None
 
 
-@pytest.mark.parametrize("policy,steps,budget", [
-    (POLICY, 4, 564),  # per step ceil(300*4/30)+2 = 42; stabilization ceil((900+900)/30)+4 = 64; 2*(168+64)+100
+@pytest.mark.parametrize("timing,steps,budget", [
+    (TIMING, 4, 564),  # per step ceil(300*4/30)+2 = 42; stabilization ceil((900+900)/30)+4 = 64; 2*(168+64)+100
     # per step ceil(60*2/7)+2 = 20; stabilization ceil((120+60)/7)+4 = 30; 2*(2*20+30)+100
-    (Policy(soak=60, stabilization=120, interval=7, max_extensions=1), 2, 240),
+    (SoakTiming(soak=60, stabilization=120, interval=7, max_extensions=1), 2, 240),
 ])
-def test_the_action_budget_is_twice_the_slowest_healthy_release_plus_slack(policy, steps, budget):
-    assert action_budget(policy, steps) == budget
+def test_the_action_budget_is_twice_the_slowest_healthy_release_plus_slack(timing, steps, budget):
+    assert action_budget(timing, steps) == budget
 
 
 def test_the_final_record_names_the_retired_colour():
-    retiring = Policy(soak=300, stabilization=900, interval=30, max_extensions=3, retire=True)
-    run = simulate(fresh(replicas=(("blue", 3), ("green", 3))), policy=retiring)
+    retiring = SoakTiming(soak=300, stabilization=900, interval=30, max_extensions=3, retire=True)
+    run = simulate(fresh(replicas=(("blue", 3), ("green", 3))), timing=retiring)
     assert run.ups[-1].verdict.reason == "stable for 900s after the flip; blue retired (scaled to 0 from 3 replicas)"
     assert run.finish.message == ("release complete: green doc-rag/api:v1.1.0 is active and stable; blue retired "
                                   "(scaled to 0)")

@@ -19,8 +19,9 @@ from rich.console import Console
 import ops.prometheus
 from components.prometheus_rules import gate_queries
 from ops.bench_decision import MemoryDriver, deployed_view
-from ops.driver import StackView
-from ops.promote import FakeClock, assumed_smoke, prometheus_gates, run_release
+from ops.cli_common import SimulatedClock, prometheus_gates
+from ops.drift import StackView
+from ops.promote import assumed_smoke, run_release
 
 # A healthy canary by the default thresholds (1 %, 500 ms, 100 requests).
 HEALTHY = {"request_count": "500", "error_ratio": "0.001", "p95_latency_seconds": "0.2"}
@@ -64,7 +65,7 @@ def test_no_data_after_the_flip_rolls_back_to_the_previous_colour_never_done(mon
         return real_client(base_url, **{**options, "transport": transport})
 
     monkeypatch.setattr(ops.prometheus, "PrometheusClient", client)
-    clock = FakeClock()
+    clock = SimulatedClock()
     driver.clock = clock
     result = run_release(driver, prometheus_gates("http://prometheus.invalid:9090", clock), assumed_smoke, clock,
                          Console(file=io.StringIO()))

@@ -1,26 +1,17 @@
-"""`python -m ops local up|env|status|down`: the local Kubernetes control plane the `local` stack deploys to.
-
-  up      start etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on 127.0.0.1
-          (idempotent), install CRDs, storage and 3 nodes, and prepare the `local` stack
-  env     print the shell exports that point pulumi and kubectl at it: eval "$(python -m ops local env)"
-  status  each process, its pid, ports and log
-  down    stop exactly what `up` started and remove build/local/cluster
-  traffic --color C --error-share X [--latency S] | --reset
-          change how one colour answers the local traffic source (errors, latency); --reset: all healthy
-"""
+"""`python -m ops local up|env|status|down|traffic`: runs one action on the local Kubernetes control plane the
+`local` stack deploys to (the actions and their arguments: ops/arguments.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
 from components.config import ConfigError
 from ops.engine.build import bin_dir
+from ops.exit_codes import EXIT_USAGE
 from ops.local import lifecycle, stack
 from ops.local.cluster import CLUSTER_DIR, TRAFFIC_CONTROL, LocalClusterError
-from ops.plan import EXIT_USAGE
 from ops.stackconfig import UsageError
 
 
@@ -75,27 +66,3 @@ def traffic(args: argparse.Namespace) -> int:
           + (f", in {args.latency}s" if args.latency else ""))
     return 0
 
-
-def _fraction(text: str) -> float:
-    value = float(text) if text.replace(".", "", 1).isdigit() else math.nan
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: allowed: a share from 0 to 1 (0.2 = 20 % of requests fail)")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text) if text.replace(".", "", 1).isdigit() else math.nan
-    if not 0 < value <= 60:
-        raise argparse.ArgumentTypeError(f"{text!r}: allowed: seconds, more than 0 and at most 60")
-    return value
-
-
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("local", help="the local Kubernetes control plane (up|env|status|down)",
-                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("up", "env", "status", "down", "traffic"))
-    parser.add_argument("--color", choices=("blue", "green"), help="traffic: the colour to change")
-    parser.add_argument("--error-share", type=_fraction, help="traffic: share of that colour's requests that fail")
-    parser.add_argument("--latency", type=_seconds, help="traffic: that colour's response time in seconds")
-    parser.add_argument("--reset", action="store_true", help="traffic: every colour healthy again")
-    parser.set_defaults(func=run)
