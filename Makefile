@@ -47,7 +47,7 @@ down:
 	@if [ "$$(id -u)" != 0 ]; then echo "need root for apt-get: run 'sudo apt-get install -y prometheus'"; exit 1; fi
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
 
-# The restore drill (tests/test_restore_drill.py) runs Debian's PostgreSQL 15 and pgBackRest.
+# The restore drill (tests/ops/test_restore_drill.py) runs Debian's PostgreSQL 15 and pgBackRest.
 /usr/bin/pgbackrest:
 	@echo "setup: installing Debian's postgresql-15 and pgbackrest packages (the restore drill)"
 	@if [ "$$(id -u)" != 0 ]; then echo "need root for apt-get: run 'sudo apt-get install -y postgresql-15 pgbackrest'"; exit 1; fi

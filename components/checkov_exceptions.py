@@ -2,7 +2,7 @@
 
 An exception to a checkov check is never a command-line flag: it is an inline annotation on the object
 (`checkov.io/skipN: CKV_K8S_xx=reason`), so the reason travels with the manifest. The reasons live here,
-once; docs/security.md lists every one. tests/test_checkov.py keeps the two in step and fails on a reason
+once; docs/security.md lists every one. tests/ops/checks/test_checkov.py keeps the two in step and fails on a reason
 no rendered object uses (a stale exception is an invitation to skip a check that now passes).
 """
 

@@ -1,6 +1,6 @@
 """pgBackRest's configuration and command lines: rendered once, used by the stack and by the restore drill.
 
-The Postgres pod, the backup CronJob, `ops restore` and tests/test_restore_drill.py all take
+The Postgres pod, the backup CronJob, `ops restore` and tests/ops/test_restore_drill.py all take
 pgbackrest.conf from `render_conf` and their commands from the functions below, so the drill proves the
 configuration production runs, not a look-alike. Only where the repository is differs: S3 in the region
 through IRSA (web identity) in the stack, an S3-compatible server on loopback with dummy keys in the drill.

@@ -51,7 +51,7 @@ SLO_PERIOD = "30d"
 
 # Each alert's runbook is a section of RUNBOOK_DOC, the file that ships in this repository, headed by the
 # alert's name (its anchor is the lower-cased name). RUNBOOK_BASE is where that file is read in a browser: the
-# one place the address is written. tests/test_promtool.py checks that RUNBOOK_DOC has a heading for every
+# one place the address is written. tests/ops/checks/test_promtool.py checks that RUNBOOK_DOC has a heading for every
 # alert and that the promtool unit tests expect exactly these URLs.
 RUNBOOK_DOC = "docs/observability.md"
 REPOSITORY_URL = "https://github.com/doc-rag/doc-rag-infra"  # this repository's web address, branch main

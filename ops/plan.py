@@ -24,10 +24,10 @@ from rich.console import Console
 from rich.table import Table
 
 from components.config import ConfigError
+from components.config.secret_keys import set_secret_command
 from components.deploy_gate import deploy_blockers
 from components.routers import REGISTRY
 from components.routers.base import ACTIVE_SERVICE, CANARY_SERVICE
-from components.secret_keys import set_secret_command
 from ops.checks import ALL_CHECKS
 from ops.checks.base import Check, CheckResult, PlanContext
 from ops.console import make_console

@@ -2,7 +2,7 @@
 
 Pure: no clock, no network, no Pulumi. Time arrives inside events (`now`, epoch seconds), gate results
 arrive as a GateReport, and the caller (ops/promote.py) performs the returned action and feeds back
-what happened. That makes every path of a release a table test (tests/test_release_state.py).
+what happened. That makes every path of a release a table test (tests/ops/test_release_state.py).
 
 The stack is the only state that matters: active colour, canary weight, the colours' replicas (0 =
 retired) and the verdict history are stack config, deployed with each `up`, the history exported as the

@@ -2,7 +2,7 @@
 
 The result is what the engine hands a program: project-qualified keys, structured values as JSON
 strings, and the list of keys that are secret. `--set` follows `pulumi config set --path` semantics.
-A secret key (components/secret_keys.py) in clear, in a stack file or through `--set`, is refused before
+A secret key (components/config/secret_keys.py) in clear, in a stack file or through `--set`, is refused before
 anything runs: every `ops` command that reads a stack goes through refuse_plain_secrets.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from components.config import SECRET_KEYS, DocRagConfig, validate_settings
-from components.secret_keys import plain_in_stack_file, plain_on_command_line
+from components.config.secret_keys import plain_in_stack_file, plain_on_command_line
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "doc-rag"

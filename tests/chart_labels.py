@@ -20,6 +20,6 @@ def ingress_nginx_controller_labels(release: dict[str, Any]) -> dict[str, str]:
 
 
 # The labels of the controller pods the prod stack deploys (release `ingress-nginx`), checked against the
-# registered release by tests/test_platform.py.
+# registered release by tests/components/test_platform.py.
 PROD_CONTROLLER_LABELS = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/instance": "ingress-nginx",
                           "app.kubernetes.io/component": "controller"}

@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from components.config import Verdict
-from components.secret_keys import SECRET_KEYS
+from components.config.secret_keys import SECRET_KEYS
 from ops.engine import build
 from ops.local.cluster import process_alive
 from tests.e2e_helpers import PORTS, Project, copy_project, engine_bin, local_env, local_up

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from components.config import ConfigError
-from components.secret_keys import SECRET_KEYS
+from components.config.secret_keys import SECRET_KEYS
 from ops import plan as plan_module
 from ops.runner import run_program
 from ops.stackconfig import SECRET_PLACEHOLDER, UsageError, load_stack_config, refuse_plain_secrets

@@ -18,6 +18,6 @@ def test_components_and_ops_typecheck():
 
 
 def test_wrong_argument_type_is_rejected():
-    result = mypy(str(FIXTURES / "t1" / "wrong_arg_type.py"))
+    result = mypy(str(FIXTURES / "typecheck" / "wrong_arg_type.py"))
     assert result.returncode == 1
     assert 'Argument "component" to "labels" has incompatible type "int"' in result.stdout

@@ -58,6 +58,7 @@ from components.config.release import (
     ReleaseConfig,
     Verdict,
 )
+from components.config.secret_keys import SECRET_KEYS
 from components.config.traffic import TrafficConfig
 from components.config.validators import (
     check_bucket_name,
@@ -70,7 +71,6 @@ from components.config.validators import (
     duration_seconds,
     has_digest,
 )
-from components.secret_keys import SECRET_KEYS
 
 __all__ = [
     "CHART_VERSION_PATTERN", "COLORS", "KNOWN_KEYS", "MAX_HISTORY", "MIN_CHART_VERSIONS", "MIN_NODE_GIB",

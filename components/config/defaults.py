@@ -2,7 +2,7 @@
 
 Pulumi.yaml declares defaults so the Pulumi CLI shows and applies them; the model (DocRagConfig) holds the
 defaults the program validates with. `default_mismatches` lists every declared default the model does not
-share, each naming its key path, so the two never disagree unseen (tests/test_config.py runs it on
+share, each naming its key path, so the two never disagree unseen (tests/components/config/test_config.py runs it on
 Pulumi.yaml).
 """
 

@@ -10,10 +10,10 @@ from typing import Any, Mapping, Optional
 import pulumi
 from pydantic import ValidationError
 
-from components import secret_keys
+from components.config import secret_keys
 from components.config.errors import ConfigError, describe, problem_lines
 from components.config.model import KNOWN_KEYS, OBJECT_KEYS, STRING_KEYS, DocRagConfig
-from components.secret_keys import SECRET_KEYS
+from components.config.secret_keys import SECRET_KEYS
 
 PROJECT = "doc-rag"
 

@@ -12,9 +12,9 @@ from components.config.observability import ObservabilityConfig
 from components.config.platform import PlatformConfig
 from components.config.postgres import PostgresConfig
 from components.config.release import ReleaseConfig
+from components.config.secret_keys import SECRET_KEYS
 from components.config.traffic import TrafficConfig
 from components.config.validators import BUCKET_ALLOWED, DOMAIN_RE, REGION_ALLOWED, StrictModel
-from components.secret_keys import SECRET_KEYS
 
 # EKS standard-support versions that kubernetes-validate also has schemas for.
 SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35")

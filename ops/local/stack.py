@@ -9,7 +9,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from components.secret_keys import SECRET_KEYS
+from components.config.secret_keys import SECRET_KEYS
 from ops.engine.build import pulumi_home
 from ops.local.cluster import CLUSTER_DIR, KUBECONFIG, LOCAL_DIR, PROMETHEUS_URL, TRAFFIC_PORT
 from ops.local.pki import write_private

@@ -21,7 +21,7 @@ from ops.manifests import manifests
 from ops.runner import RunResult
 from tests.conftest import FIXTURES, program
 
-T3 = FIXTURES / "t3"
+T3 = FIXTURES / "schemas"
 RENDERED_KINDS = {
     ("networking.istio.io/v1", "Gateway"),
     ("networking.istio.io/v1", "VirtualService"),

@@ -7,7 +7,6 @@ Every stack runs twice: preview=True (computed outputs unknown, as in `pulumi pr
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -19,9 +18,10 @@ from ops.manifests import clean, to_manifest
 from ops.mocks import FakeCloud, UnknownInvoke, addon_version
 from ops.runner import Registered, RunResult, run_program
 from ops.stackconfig import load_stack_config
+from tests.conftest import FIXTURES as ALL_FIXTURES
 from tests.conftest import program
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cluster"
+FIXTURES = ALL_FIXTURES / "cluster"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 CERT_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f"
 ADMIN_ARNS = ["arn:aws:iam::123456789012:role/platform-admins", "arn:aws:iam::123456789012:role/break-glass"]

@@ -17,10 +17,10 @@ from ops.manifests import manifests, to_manifest
 from ops.runner import Registered, RunResult, run_program
 from ops.stackconfig import load_stack_config
 from tests.chart_labels import PROD_CONTROLLER_LABELS, ingress_nginx_controller_labels
-from tests.conftest import program
+from tests.conftest import FIXTURES as ALL_FIXTURES
+from tests.conftest import PROJECT_DIR, program
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cluster"
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+FIXTURES = ALL_FIXTURES / "cluster"
 ACME = {"acmeEmail": "platform@docrag.io"}
 ISSUER_TYPE = "kubernetes:cert-manager.io/v1:ClusterIssuer"
 NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"

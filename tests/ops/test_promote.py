@@ -20,6 +20,7 @@ from ops.drift import StackView
 from ops.driver import OfflineDriver
 from ops.promote import PromoteResult, assumed_gates, assumed_smoke, run_release
 from ops.release_state import GateReport, Observe, Up
+from tests.conftest import PROJECT_DIR
 
 CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
@@ -249,7 +250,7 @@ def test_the_default_action_budget_covers_the_slowest_healthy_release():
 def test_promote_and_rollback_refuse_a_stack_config_that_is_not_the_deployed_one_plus_one_decision():
     """A stale clone (config behind the deployed stack) must not be re-applied: it would flip production back."""
     from ops.rollback import rollback
-    from tests.test_drift import H, view_of
+    from tests.ops.test_drift import H, view_of
 
     for stale in (view_of("blue", 25, H["advance25"], ("green", 0, H["done"])),
                   view_of("blue", 0, (), ("green", 0, H["done"]))):
@@ -265,8 +266,8 @@ def test_promote_and_rollback_refuse_a_stack_config_that_is_not_the_deployed_one
 
 def test_rollback_re_applies_an_interrupted_rollback_and_refuses_an_unknown_image():
     from ops.rollback import rollback
-    from tests.test_drift import view_of
-    from tests.test_release_state import fresh, report, simulate
+    from tests.ops.test_drift import view_of
+    from tests.ops.test_release_state import fresh, report, simulate
 
     rolled = simulate(fresh(), gates=lambda w: report("fail" if w.state.weight == 25 else "pass")).ups
     driver = _memory_driver()
@@ -288,8 +289,8 @@ def test_rollback_re_applies_an_interrupted_rollback_and_refuses_an_unknown_imag
 
 def test_rollback_re_applies_a_rollback_whose_up_failed_after_the_outputs_were_registered():
     from ops.rollback import rollback
-    from tests.test_drift import view_of
-    from tests.test_release_state import fresh, report, simulate
+    from tests.ops.test_drift import view_of
+    from tests.ops.test_release_state import fresh, report, simulate
 
     history = simulate(fresh(), gates=lambda w: report("fail" if w.state.weight == 25 else "pass")).ups[-1].history
     for result, kinds in (("failed", ["reconcile"]), ("succeeded", [])):
@@ -303,7 +304,7 @@ def test_rollback_re_applies_a_rollback_whose_up_failed_after_the_outputs_were_r
 
 
 def test_promote_after_a_kill_between_removing_the_history_and_writing_the_start():
-    from tests.test_drift import H, view_of
+    from tests.ops.test_drift import H, view_of
 
     cleared = view_of("green", 0, (), ("green", 0, H["done"]))  # deployed: blue v1.0.0 -> green finished
     driver = _memory_driver()
@@ -372,11 +373,10 @@ def test_run_release_stops_on_a_failed_preflight():
 def test_exit_codes_have_one_definition():
     """Every exit code is defined in ops/exit_codes.py; the commands import them (no drifting copies)."""
     import ast
-    from pathlib import Path
 
     from ops.exit_codes import EXIT_REFUSED, EXIT_USAGE
 
-    ops_dir = Path(__file__).resolve().parent.parent / "ops"
+    ops_dir = PROJECT_DIR / "ops"
     for path in sorted(ops_dir.rglob("*.py")):
         if path.name == "exit_codes.py" or "engine" in path.relative_to(ops_dir).parts:
             continue

@@ -11,7 +11,7 @@ import pytest
 from components import deploy_gate
 from components.config import ConfigError
 from ops.stackconfig import load_stack_config
-from tests.test_deploy_gate import PLACEHOLDER_CIDR, READY, RESERVED_DOMAIN
+from tests.components.test_deploy_gate import PLACEHOLDER_CIDR, READY, RESERVED_DOMAIN
 
 NO_AWS = ("the AWS CLI (`aws`) is not on PATH: the Kubernetes provider authenticates to EKS with `aws eks get-token`; "
           "allowed: install AWS CLI v2 on the machine that runs `pulumi`")

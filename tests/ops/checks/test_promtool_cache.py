@@ -16,7 +16,7 @@ from ops.checks.base import PlanContext
 from ops.manifests import manifests
 from ops.runner import RunResult
 from tests.conftest import FIXTURES, require_tool
-from tests.test_promtool import plant_wrong_fast_threshold
+from tests.ops.checks.test_promtool import plant_wrong_fast_threshold
 
 FIXTURE_DIR = FIXTURES / "observability"
 

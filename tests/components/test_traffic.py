@@ -17,7 +17,7 @@ from ops.checks.helm_charts import RELEASE_TYPE
 from ops.manifests import is_manifest, manifest_id, to_manifest
 from ops.runner import run_program
 from ops.stackconfig import load_stack_config
-from tests.conftest import program
+from tests.conftest import FIXTURES, PROJECT_DIR, program
 from tests.workloads_helpers import ids_of, lookup, objects, render, render_diff, schema_errors
 
 PROD = "doc-rag-prod"
@@ -350,7 +350,7 @@ def test_a_failing_traffic_layer_shows_its_own_error_and_does_not_hang(stack: st
     """If Traffic raises, its own error (type and message) is what the run reports, not a generic one, within
     the timeout: nothing waits on routers that never come. On dev the retiring colour's Deployment, which is
     registered only after the traffic layer, is never registered, so it is not scaled to 0 without routers."""
-    root = Path(__file__).resolve().parent.parent
+    root = PROJECT_DIR
     done = subprocess.run([sys.executable, "-c", _BROKEN_TRAFFIC, stack], cwd=root, capture_output=True,
                           text=True, timeout=120)
     raised = next((line for line in done.stdout.splitlines() if line.startswith("RAISED ")), done.stdout)
@@ -536,7 +536,7 @@ def test_rate_limits_and_mesh_policy_come_from_config():
     assert "fault" not in http  # 0 % fault injection: no fault block at all
 
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "traffic.md"
+DOCS = PROJECT_DIR / "docs" / "traffic.md"
 
 
 def test_istio_carries_no_public_traffic(prod):
@@ -574,7 +574,7 @@ def test_all_manifests_pass_strict_schema(prod, walk, stack_run):
 
 LB = "service.beta.kubernetes.io"
 AWS_NLB_CLASS = "service.k8s.aws/nlb"
-EDGE_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "traffic" / "edge_mismatch.yaml"
+EDGE_FIXTURES = FIXTURES / "traffic" / "edge_mismatch.yaml"
 # What the AWS Load Balancer Controller documents for the annotations we set (docs/guide/service/annotations.md):
 # the type it reconciles, target types, schemes, backend protocols, and "*" as the only proxy-protocol value.
 LBC_VALUES = {

@@ -7,7 +7,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-OPS = Path(__file__).resolve().parent.parent / "ops"
+from tests.conftest import PROJECT_DIR
+
+OPS = PROJECT_DIR / "ops"
 COMMANDS = {"ops.plan", "ops.check", "ops.promote", "ops.rollback", "ops.status", "ops.restore", "ops.local.cli"}
 BUILDS_ON = {("ops.check", "ops.plan")}
 

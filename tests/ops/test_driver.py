@@ -20,10 +20,11 @@ from ops.driver import AutomationDriver, config_write
 from ops.engine.build import pulumi_home
 from ops.release_state import Target, Up
 from ops.stackconfig import UsageError, load_stack_config, set_path
+from tests.conftest import FIXTURES as ALL_FIXTURES
+from tests.conftest import PROJECT_DIR
 from tests.e2e_helpers import engine_bin
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ops"
+FIXTURES = ALL_FIXTURES / "ops"
 QUERY = 'sum by (version) (rate(http_requests_total{job="doc-rag-api",status=~"5..",version="green"}[5m]))\n/\nx'
 
 

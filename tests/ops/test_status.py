@@ -23,7 +23,7 @@ from ops.promote import assumed_gates, assumed_smoke, run_release
 from ops.release_state import GateReport, Observe, epoch
 from ops.stackconfig import UsageError, load_stack_config
 from ops.status import show_status
-from tests.test_drift import H, view_of
+from tests.ops.test_drift import H, view_of
 
 
 def _shown(view: Any, gates: Any = assumed_gates) -> str:

@@ -8,13 +8,12 @@ import importlib
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from ops.arguments import Command, build_parser
+from tests.conftest import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 HEAVY = ("pulumi", "pulumi_kubernetes", "pulumi_aws", "pulumi_policy", "httpx", "rich", "pydantic", "yaml",
          "components", "policies")
 

@@ -4,11 +4,11 @@ local cluster: the canary weight annotated with kubectl, and a Service deleted).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from ops.live_drift import DriftedField, drift_report, drifted_fields, main
+from tests.conftest import FIXTURES
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "ops" / "refresh-preview-drift.json"
+FIXTURE = FIXTURES / "ops" / "refresh-preview-drift.json"
 WEIGHT = 'metadata.annotations["nginx.ingress.kubernetes.io/canary-weight"]'
 
 

@@ -29,7 +29,7 @@ def test_view_in_sync_compares_config_with_the_outputs_of_the_last_up():
 
 def _walk_histories() -> dict[str, tuple[Verdict, ...]]:
     """The history each up of a healthy release writes, by (kind, weight): start5, advance25, ..., flip, done."""
-    from tests.test_release_state import fresh, simulate
+    from tests.ops.test_release_state import fresh, simulate
 
     return {f"{up.kind}{up.target.weight or ''}": up.history for up in simulate(fresh()).ups}
 
@@ -87,7 +87,7 @@ def test_outputs_of_an_update_that_did_not_succeed_do_not_prove_the_config_is_de
 def test_a_config_write_killed_between_removing_the_history_and_writing_the_start_is_interrupted_not_diverged():
     """A new release's write is `config rm release.history` then `config set-all`; a kill between them leaves
     the deployed colour and weight with no history. The deployed history stands in until the next write."""
-    from tests.test_release_state import simulate
+    from tests.ops.test_release_state import simulate
 
     view = view_of("green", 0, (), ("green", 0, H["done"]))
     assert view.drift.kind == "interrupted" and view.drift.history_cleared, view.drift.detail

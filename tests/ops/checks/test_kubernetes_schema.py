@@ -9,7 +9,7 @@ from ops.checks import kubernetes_schema
 from ops.checks.base import PlanContext
 from tests.conftest import FIXTURES
 
-T3 = FIXTURES / "t3"
+T3 = FIXTURES / "schemas"
 
 
 def load(name: str) -> dict:
@@ -30,7 +30,7 @@ def test_broken_fixture_is_rejected(fixture, expected):
 
 
 def test_crd_kind_we_render_is_validated_by_our_schema():
-    # Istio and cert-manager kinds get strict schemas of our own (tests/test_crd_schemas.py).
+    # Istio and cert-manager kinds get strict schemas of our own (tests/ops/checks/test_crd_schemas.py).
     assert kubernetes_schema.validate_manifest(load("istio_virtualservice.yaml"), "1.34") == ("ok", "")
 
 

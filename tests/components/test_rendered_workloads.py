@@ -3,16 +3,15 @@ containers and strict schemas, proven by fixtures the schema check must reject."
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import kubernetes_validate
 import pytest
 import yaml
 
 from ops.checks.kubernetes_schema import validate_manifest
+from tests.conftest import FIXTURES as ALL_FIXTURES
 from tests.workloads_helpers import objects, render, schema_errors
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workloads"
+FIXTURES = ALL_FIXTURES / "workloads"
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from ops.release_state import (
     step,
     watch_window,
 )
-from tests.test_release_state import IMAGES, STEPS, T0, TIMING, fresh, simulate
+from tests.ops.test_release_state import IMAGES, STEPS, T0, TIMING, fresh, simulate
 
 FLIPPED = T0 + 4 * 300  # four 5-minute soaks
 

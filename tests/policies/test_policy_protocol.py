@@ -30,7 +30,7 @@ from ops.stackconfig import PROJECT_DIR
 from policies import engine
 from policies.model import StackResource
 from policies.rules import ALL_RULES, BY_NAME
-from tests.test_policy_rules import build, build_stack
+from tests.policies.test_policy_rules import build, build_stack
 
 MANDATORY, ADVISORY = analyzer_pb2.MANDATORY, analyzer_pb2.ADVISORY
 

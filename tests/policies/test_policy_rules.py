@@ -23,8 +23,10 @@ from ops.runner import Registered, RunResult
 from policies.engine import analyze, analyze_all, analyze_stack
 from policies.model import ResourceRule, StackResource
 from policies.rules import ALL_RULES, BY_NAME
+from tests.conftest import FIXTURES as ALL_FIXTURES
+from tests.conftest import PROJECT_DIR
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "policies"
+FIXTURES = ALL_FIXTURES / "policies"
 BASES: dict[str, dict[str, Any]] = yaml.safe_load((FIXTURES / "bases.yaml").read_text())
 SECRET_SIG = {rpc._special_sig_key: rpc._special_secret_sig}
 
@@ -222,7 +224,7 @@ def test_plan_check_reports_unknowns_in_a_preview_without_failing(dev_run: RunRe
 
 # -- docs/policies.md stays true -----------------------------------------------------------------------------------
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "policies.md"
+DOCS = PROJECT_DIR / "docs" / "policies.md"
 
 
 def test_docs_table_lists_every_rule_with_its_level():

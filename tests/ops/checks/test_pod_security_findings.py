@@ -1,5 +1,5 @@
 """What the Pod Security check says for each control, word for word: the good pod (tests/fixtures/security)
-with one change, and the exact findings a reviewer reads in the plan. Complements tests/test_pod_security.py,
+with one change, and the exact findings a reviewer reads in the plan. Complements tests/ops/checks/test_pod_security.py,
 which names the rules."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from ops.checks import pod_security
 from ops.checks.base import PlanContext
-from tests.test_pod_security import load
+from tests.ops.checks.test_pod_security import load
 
 GOOD = load("good-pod.yaml")[0]
 C = "containers[app]"

@@ -3,8 +3,6 @@ program before anything is registered (the plan exits 2)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -12,9 +10,10 @@ from components import preflight as pf
 from components.config import ColorConfig, ConfigError, DocRagConfig, parse_config
 from components.routers import istio, nginx
 from ops import runner
+from tests.conftest import FIXTURES as ALL_FIXTURES
 from tests.conftest import run_plan
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workloads"
+FIXTURES = ALL_FIXTURES / "workloads"
 
 
 def _config(active: str = "blue", weight: int = 0, blue: tuple[str, int] = ("doc-rag/api:v1.0.0", 3),

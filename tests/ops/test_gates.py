@@ -1,5 +1,5 @@
 """The gates' judgement at its edges, against a scripted Prometheus (no server): thresholds pinned at their
-boundary, too few requests never judged, missing data never a pass. tests/test_gates_prometheus.py runs
+boundary, too few requests never judged, missing data never a pass. tests/ops/test_gates_prometheus.py runs
 the same queries on a real Prometheus."""
 
 from __future__ import annotations

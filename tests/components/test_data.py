@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -13,9 +12,11 @@ import yaml
 
 from components import data
 from ops.stackconfig import SECRET_PLACEHOLDER
+from tests.conftest import FIXTURES as ALL_FIXTURES
+from tests.conftest import PROJECT_DIR
 from tests.workloads_helpers import lookup, objects, render, render_diff
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workloads"
+FIXTURES = ALL_FIXTURES / "workloads"
 PROD = "doc-rag-prod"
 C_PG = "spec.template.spec.containers[name=postgres]"
 C_REDIS = "spec.template.spec.containers[name=redis]"
@@ -190,7 +191,7 @@ def test_a_new_password_changes_only_the_secret(run):
     assert changed == ["database-url", "postgres-password", "redis-password", "redis-url", "redis.conf"]
     assert render_diff(run, other) == {}  # secrets redacted: every other object is identical
     assert "rotates" not in (data.redis_password.__doc__ or "")
-    procedure = (Path(__file__).resolve().parent.parent / "docs" / "traffic.md").read_text()
+    procedure = (PROJECT_DIR / "docs" / "traffic.md").read_text()
     for step in ("\\password docrag", "rollout restart statefulset/redis",
                  "rollout restart deployment/api-deployment-blue"):
         assert step in procedure, step
