@@ -1,4 +1,4 @@
-"""The API component (components/api.py): the seed's values on its rendered Deployments, HPAs, PDBs and
+"""The API component (components/api.py): the deployment plan's values on its rendered Deployments, HPAs, PDBs and
 ServiceAccount, stable names, the version label, a retired colour."""
 
 from __future__ import annotations
@@ -89,16 +89,16 @@ def _api_rows(color: str, image: str) -> list[tuple[str, str, object]]:
     ]
 
 
-# (object, path, value the seed or the issue requires)
-SEED_TABLE: list[tuple[str, str, object]] = [
+# (object, path, value the deployment plan or an issue requires)
+PLAN_VALUES: list[tuple[str, str, object]] = [
     *_api_rows("blue", "doc-rag/api:v1.0.0"),
     *_api_rows("green", "doc-rag/api:v1.1.0"),
     (f"ServiceAccount/{PROD}/doc-rag-api", "automountServiceAccountToken", False),
 ]
 
 
-@pytest.mark.parametrize("obj,path,expected", SEED_TABLE, ids=[f"{o}:{p}" for o, p, _ in SEED_TABLE])
-def test_seed_value(rendered, obj, path, expected):
+@pytest.mark.parametrize("obj,path,expected", PLAN_VALUES, ids=[f"{o}:{p}" for o, p, _ in PLAN_VALUES])
+def test_deployment_plan_value(rendered, obj, path, expected):
     assert obj in rendered, f"{obj} not rendered"
     assert lookup(rendered[obj], path) == expected
 
@@ -113,7 +113,7 @@ def test_lookup_fails_on_a_wrong_value(rendered):
 
 def test_live_colour_leaves_replicas_to_its_hpa(rendered):
     """spec.replicas is the HPA's (server-side apply would conflict with its scale writes): unset on a live
-    colour, the seed's 3 is the HPA's minReplicas, and no force annotation."""
+    colour, the deployment plan's 3 is the HPA's minReplicas, and no force annotation."""
     for color in ("blue", "green"):
         deployment = rendered[f"Deployment/{PROD}/api-deployment-{color}"]
         assert "replicas" not in deployment["spec"], color

@@ -60,7 +60,7 @@ def refs(run: RunResult, resource: Registered, field: str, targets: list[Registe
     return all(t.urn in resource.depends_on for t in targets)
 
 
-# -- prod: the AWS graph with the seed's numbers ----------------------------------------------------------
+# -- prod: the AWS graph with the deployment plan's numbers ----------------------------------------------------------
 
 def test_node_group_is_3_3_5_of_a_4_vcpu_16_gib_type(prod):
     group = only(prod, "aws:eks/nodeGroup:NodeGroup")

@@ -1,4 +1,4 @@
-"""The data component (components/data.py): the seed's values on the rendered Secret, Postgres and Redis, and
+"""The data component (components/data.py): the deployment plan's values on the rendered Secret, Postgres and Redis, and
 no password in clear or on a command line."""
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def rendered(run):
 STS_PG = STS_PG = f"StatefulSet/{PROD}/postgres"
 STS_REDIS = f"StatefulSet/{PROD}/redis"
 
-# (object, path, value the seed or the issue requires)
-SEED_TABLE: list[tuple[str, str, object]] = [
+# (object, path, value the deployment plan or an issue requires)
+PLAN_VALUES: list[tuple[str, str, object]] = [
     (f"Secret/{PROD}/doc-rag-secrets", "stringData",
      {"postgres-password": "[secret]", "database-url": "[secret]", "redis-password": "[secret]",
       "redis-url": "[secret]", "redis.conf": "[secret]"}),
@@ -70,7 +70,7 @@ SEED_TABLE: list[tuple[str, str, object]] = [
     (STS_PG, "spec.volumeClaimTemplates[0].spec.accessModes", ["ReadWriteOnce"]),
     (STS_PG, "spec.volumeClaimTemplates[0].spec.resources.requests.storage", "100Gi"),
     (STS_PG, "spec.volumeClaimTemplates[0].spec.storageClassName", "gp3"),
-    (STS_PG, "spec.selector.matchLabels.{app.kubernetes.io/name}", "postgres"),  # the seed's NetworkPolicy
+    (STS_PG, "spec.selector.matchLabels.{app.kubernetes.io/name}", "postgres"),  # the deployment plan's NetworkPolicy
     (f"ConfigMap/{PROD}/postgres-config", "data.{postgresql.conf}", data.POSTGRESQL_CONF),
     (f"Service/{PROD}/postgres-service", "spec.ports[0].port", 5432),
     (f"Service/{PROD}/postgres-service", "spec.selector.{app.kubernetes.io/name}", "postgres"),
@@ -97,8 +97,8 @@ SEED_TABLE: list[tuple[str, str, object]] = [
 ]
 
 
-@pytest.mark.parametrize("obj,path,expected", SEED_TABLE, ids=[f"{o}:{p}" for o, p, _ in SEED_TABLE])
-def test_seed_value(rendered, obj, path, expected):
+@pytest.mark.parametrize("obj,path,expected", PLAN_VALUES, ids=[f"{o}:{p}" for o, p, _ in PLAN_VALUES])
+def test_deployment_plan_value(rendered, obj, path, expected):
     assert obj in rendered, f"{obj} not rendered"
     assert lookup(rendered[obj], path) == expected
 

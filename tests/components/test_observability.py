@@ -1,4 +1,4 @@
-"""Observability under the SDK monitor: the seed's scrape config and dashboard, the hardened monitoring
+"""Observability under the SDK monitor: the deployment plan's scrape config and dashboard, the hardened monitoring
 workloads (T3 strict schema, T5 restricted), no secret in clear, Jaeger behind its flag, stack outputs,
 and the gate queries `ops promote` uses being the recording rules' own PromQL."""
 
@@ -24,7 +24,7 @@ from tests.chart_labels import PROD_CONTROLLER_LABELS
 from tests.conftest import program
 
 NS = "doc-rag-monitoring"
-SEED_EXPRS = {
+PLAN_EXPRS = {
     "Request Rate": ("rate(http_requests_total[5m])", "{{method}} {{status}}"),
     "Response Time": ("histogram_quantile(0.95, rate(http_request_duration_seconds_bucket[5m]))", "95th percentile"),
 }
@@ -51,7 +51,7 @@ def _container(workload: dict[str, Any], name: str) -> dict[str, Any]:
     return next(c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] == name)
 
 
-def test_prometheus_config_is_the_seeds_plus_port_colour_and_component(prod_run):
+def test_prometheus_config_is_the_deployment_plans_plus_port_colour_and_component(prod_run):
     config = yaml.safe_load(_get(prod_run, "ConfigMap", "prometheus-config")["data"]["prometheus.yml"])
     assert config["global"] == {"scrape_interval": "15s", "evaluation_interval": "15s"}
     assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
@@ -347,11 +347,11 @@ def test_grafana_datasource_and_dashboard_provider(prod_run):
     assert {i["path"] for i in items} == {"datasources/datasources.yaml", "dashboards/dashboards.yaml"}
 
 
-def test_dashboard_keeps_the_seed_panels_and_adds_per_colour_and_burn(prod_run):
+def test_dashboard_keeps_the_deployment_plan_panels_and_adds_per_colour_and_burn(prod_run):
     board = json.loads(_get(prod_run, "ConfigMap", "grafana-dashboards")["data"]["doc-rag-overview.json"])
     assert board["title"] == "Doc-RAG System Overview"
     panels = {p["title"]: p for p in board["panels"]}
-    for title, (expr, legend) in SEED_EXPRS.items():
+    for title, (expr, legend) in PLAN_EXPRS.items():
         assert (panels[title]["targets"][0]["expr"], panels[title]["targets"][0]["legendFormat"]) == (expr, legend)
     exprs = " ".join(expr for _, expr in dashboards.dashboard_expressions(board))
     for record in (rules.RECORD_ERROR_RATIO, rules.RECORD_P95_LATENCY, rules.RECORD_CANARY_WEIGHT,

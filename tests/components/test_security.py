@@ -159,7 +159,7 @@ def test_a_stray_load_balancer_or_node_port_does_not_fit_the_quota() -> None:
     assert "doc-rag-prod services.nodeports: need 4, quota 1" in problems
 
 
-def test_the_seed_numbers(prod_run: RunResult) -> None:
+def test_the_deployment_plan_numbers(prod_run: RunResult) -> None:
     """Prod: two colours at the HPA max (10) plus surge 2, Postgres, Redis; the quota adds one ACME solver pod and
     the two Postgres backup jobs (full and differential may overlap)."""
     need = peak_demand(manifests(prod_run.resources), "doc-rag-prod")

@@ -363,7 +363,7 @@ def test_a_failing_traffic_layer_shows_its_own_error_and_does_not_hang(stack: st
     assert ("api-deployment-green" in registered) == (stack == "prod")
 
 
-SEED_TABLE = [
+PLAN_VALUES = [
     (MAIN_INGRESS, "spec.ingressClassName", "nginx"),
     (MAIN_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/ssl-redirect}", "true"),
     (MAIN_INGRESS, "metadata.annotations.{nginx.ingress.kubernetes.io/force-ssl-redirect}", "true"),
@@ -388,7 +388,8 @@ SEED_TABLE = [
     (CANARY_SVC, "spec.ports[name=http].port", 8080),
     (CANARY_SVC, "spec.ports[name=metrics].port", 9090),
     (NLB, "spec.type", "LoadBalancer"),
-    # eks: the AWS Load Balancer Controller's documented form, not the seed's in-tree `nlb` (docs/traffic.md).
+    # eks: the AWS Load Balancer Controller's documented form, not the deployment plan's in-tree `nlb`:
+    # docs/traffic.md.
     (NLB, "metadata.annotations.{service.beta.kubernetes.io/aws-load-balancer-type}", "external"),
     (NLB, "metadata.annotations.{service.beta.kubernetes.io/aws-load-balancer-nlb-target-type}", "ip"),
     (NLB, "spec.loadBalancerClass", "service.k8s.aws/nlb"),
@@ -422,8 +423,8 @@ def prod():
     return program("prod")
 
 
-@pytest.mark.parametrize("obj,path,expected", SEED_TABLE, ids=[f"{o}:{p}" for o, p, _ in SEED_TABLE])
-def test_seed_value(prod, obj, path, expected):
+@pytest.mark.parametrize("obj,path,expected", PLAN_VALUES, ids=[f"{o}:{p}" for o, p, _ in PLAN_VALUES])
+def test_deployment_plan_value(prod, obj, path, expected):
     rendered = objects(prod)
     assert obj in rendered, f"{obj} not rendered"
     assert lookup(rendered[obj], path) == expected
@@ -658,7 +659,7 @@ def test_both_ends_of_the_edge_agree(stack, overrides, existing_addons, proxy, l
 
 
 def test_edge_fixtures_are_rejected():
-    """One end switched alone, PROXY v2 without the controller, the seed's in-tree annotations under the
+    """One end switched alone, PROXY v2 without the controller, the deployment plan's in-tree annotations under the
     controller, a missing target type: each is reported."""
     cases = yaml.safe_load(EDGE_FIXTURES.read_text())
     assert len(cases) >= 5

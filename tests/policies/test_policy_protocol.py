@@ -137,8 +137,8 @@ def test_analyzer_info_lists_every_rule_with_level_and_config_schema(analyzer):
     assert list(policies["canary-weight-steps"].configSchema.properties["allowedSteps"]["default"]) == [5, 25, 50, 100]
 
 
-def test_seed_deployment_gets_mandatory_diagnostics(analyzer):
-    # The seed's api-deployment with an unpinned image: no securityContext, no probes on the sidecar.
+def test_the_deployment_plans_api_deployment_gets_mandatory_diagnostics(analyzer):
+    # The deployment plan's api-deployment with an unpinned image: no securityContext, no probes on the sidecar.
     bad = build({"base": "deployment-blue",
                  "set": {"spec.template.spec.containers.0.image": "doc-rag/api:latest",
                          "spec.template.spec.containers.1": {"name": "sidecar", "image": "busybox"}},
