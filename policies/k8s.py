@@ -7,6 +7,7 @@ pack and the offline engine both turn into "could not run during preview".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Iterator, Optional
 
@@ -125,12 +126,16 @@ def selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool:
     return True
 
 
+# What int() reads back: one optional minus and ASCII digits ("--5" and "²" are digits to isdigit(), not to int()).
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 def to_int(value: Any) -> Optional[int]:
     """Numbers arrive as floats and annotations as strings: "25", 25.0 and 25 all read as 25."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)) and float(value).is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value.strip())
     return None

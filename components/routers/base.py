@@ -12,6 +12,7 @@ props the policy pack sees, which may be Mapping proxies) and tolerate any shape
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal, Optional, Protocol
@@ -202,6 +203,10 @@ def split_weight_allowed(weight: int, steps: list[int]) -> bool:
     return weight in allowed or 100 - weight in allowed
 
 
+# What int() reads back: one optional minus and ASCII digits ("--5" and "²" are digits to isdigit(), not to int()).
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 def to_int(value: Any) -> Optional[int]:
     if isinstance(value, bool):
         return None
@@ -209,7 +214,7 @@ def to_int(value: Any) -> Optional[int]:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value.strip())
     return None
 
