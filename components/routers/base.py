@@ -40,7 +40,7 @@ Need = Literal["serving", "ingress", "cert_manager", "istio", "gateway_api"]
 @dataclass(frozen=True)
 class ReleaseSplit:
     """The split of requests between the colours that the release config asks for (what the routers render;
-    ops/plan.py's traffic_state reads it back from the rendered objects)."""
+    ops/plan.py's traffic_as_rendered reads it back from the rendered objects)."""
 
     active: str
     canary: str

@@ -96,7 +96,7 @@ CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 
 # --- base: the shared pieces -------------------------------------------------------------------------------------
 
-def test_traffic_state_reads_the_release():
+def test_release_split_reads_the_release():
     state = release_split(config(active="green", weight=50).release)
     assert (state.active, state.canary, state.weight) == ("green", "blue", 50)
     assert state.weights == {"blue": 50, "green": 50}
