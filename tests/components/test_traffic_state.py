@@ -16,19 +16,18 @@ import pytest
 
 from components import traffic
 from components.config import parse_config
-from components.platform import EdgeLoadBalancer
+from components.platform import AddonsReady, EdgeLoadBalancer
 from components.routers.base import EdgeTarget, ReleaseSplit, Site, release_split
 from components.traffic import (
     Traffic,
     TrafficArgs,
-    deferred_routers,
     nlb_annotations,
     nlb_service_spec,
     platform_needs,
+    platform_site,
     router_objects,
     service_manifests,
     service_update_order,
-    site_of,
 )
 
 DOMAIN = "api.docrag.example.com"
@@ -80,19 +79,14 @@ def test_service_manifests_select_each_colour():
     assert all(m["metadata"]["annotations"] == {**SCRAPE, **FORCE} for m in manifests)
 
 
-NO_CONTROLLER = EdgeLoadBalancer()
+# The ingress-nginx controller's pod labels as its upstream chart sets them (chart `ingress-nginx`, release
+# `ingress-nginx`): the NLB and the router objects must select exactly these pods.
+CONTROLLER = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/instance": "ingress-nginx",
+              "app.kubernetes.io/component": "controller"}
 
 
-def fake_platform(edge: EdgeLoadBalancer = NO_CONTROLLER, **ready: list[Any]) -> SimpleNamespace:
-    lists = {key: ready.get(key, []) for key in ("ingress_ready", "cert_manager_ready", "istio_ready",
-                                                  "gateway_api_ready", "load_balancer_ready")}
-    return SimpleNamespace(istio_gateway_namespace="gw-ns", istio_gateway_selector={"istio": "ingressgateway"},
-                           ingress_namespace="ing-ns", ingress_controller_selector={"app": "ingress-nginx"},
-                           edge=edge, **lists)
-
-
-def test_site_of_the_platform():
-    assert site_of(fake_platform()) == Site("gw-ns", {"istio": "ingressgateway"}, "ing-ns", {"app": "ingress-nginx"})
+def test_the_platform_runs_both_edge_proxies_in_doc_rag_ingress():
+    assert platform_site() == Site("doc-rag-ingress", {"istio": "ingressgateway"}, "doc-rag-ingress", CONTROLLER)
 
 
 @pytest.mark.parametrize(("edge", "needs"), [
@@ -148,13 +142,6 @@ def test_nlb_service_spec():
     assert nlb_service_spec(target, EdgeLoadBalancer()) == plain
     owned = nlb_service_spec(target, EdgeLoadBalancer(load_balancer_class="service.k8s.aws/nlb"))
     assert owned == {**plain, "loadBalancerClass": "service.k8s.aws/nlb"}
-
-
-def test_deferred_routers_give_an_output_and_its_resolver():
-    with pulumi_mocks():
-        routing, resolve = deferred_routers()
-        assert isinstance(routing, pulumi.Output)
-        assert callable(resolve)
 
 
 # --- the Traffic component: what it registers, in which order, after what ------------------------------------------
@@ -220,11 +207,14 @@ def recorded(monkeypatch):
         yield created, outputs
 
 
-def build(cfg, platform: SimpleNamespace, certificate_arn: str | None = None):
-    namespaces = {name: Stub(f"namespace {name}") for name in ("doc-rag-prod", "ing-ns", "gw-ns", "doc-rag-ingress")}
+NO_CONTROLLER = EdgeLoadBalancer()
+
+
+def build(cfg, ready: AddonsReady, certificate_arn: str | None = None, edge: EdgeLoadBalancer = NO_CONTROLLER):
+    namespaces = {name: Stub(f"namespace {name}") for name in ("doc-rag-prod", "doc-rag-ingress")}
     serving = [Stub("deployment blue"), Stub("deployment green")]
     args = TrafficArgs(config=cfg, namespaces=namespaces, serving=serving,  # type: ignore[arg-type]
-                       certificate_arn=certificate_arn, platform=platform)  # type: ignore[arg-type]
+                       certificate_arn=certificate_arn, edge=edge, ready=ready)
     return Traffic("traffic", args, pulumi.ResourceOptions(protect=True))
 
 
@@ -232,16 +222,22 @@ def depends(resource: Recorded) -> list[str]:
     return [str(item) for item in resource.opts.depends_on]
 
 
-def ready_lists() -> dict[str, list[Stub]]:
-    return {"ingress_ready": [Stub("ingress-nginx")], "cert_manager_ready": [Stub("cert-manager"), Stub("issuer")],
-            "istio_ready": [Stub("istio-base"), Stub("istiod")], "gateway_api_ready": [Stub("gateway-crds")],
-            "load_balancer_ready": [Stub("lb-controller")]}
+def addons(**lists: list[Stub]) -> AddonsReady:
+    """The add-on releases, [] for those not named."""
+    return AddonsReady(**{key: lists.get(key, []) for key in  # type: ignore[arg-type]
+                          ("ingress", "cert_manager", "istio", "gateway_api", "load_balancer")})
+
+
+def all_addons() -> AddonsReady:
+    return addons(ingress=[Stub("ingress-nginx")], cert_manager=[Stub("cert-manager"), Stub("issuer")],
+                  istio=[Stub("istio-base"), Stub("istiod")], gateway_api=[Stub("gateway-crds")],
+                  load_balancer=[Stub("lb-controller")])
 
 
 SERVING = ["namespace doc-rag-prod", "deployment blue", "deployment green"]
 ISTIO_TAIL = [
     ("Service", "api-service-mesh", SERVING),
-    ("CustomResource", "doc-rag-gateway-tls", ["namespace gw-ns", "cert-manager", "issuer"]),
+    ("CustomResource", "doc-rag-gateway-tls", ["namespace doc-rag-ingress", "cert-manager", "issuer"]),
     ("CustomResource", "doc-rag-gateway", ["namespace doc-rag-prod", "istio-base", "istiod"]),
     ("CustomResource", "doc-rag-api", ["namespace doc-rag-prod", "istio-base", "istiod", "Service/api-service-mesh"]),
     ("CustomResource", "doc-rag-vs", ["namespace doc-rag-prod", "istio-base", "istiod",
@@ -251,7 +247,7 @@ ISTIO_TAIL = [
 
 def test_a_canary_step_registers_both_services_before_the_weight(recorded):
     created, outputs = recorded
-    component = build(config(weight=25), fake_platform(**ready_lists()))
+    component = build(config(weight=25), all_addons())
     objects = [(r.kind, r.name, depends(r)) for r in created[:-1]]
     assert objects == [
         ("Service", "api-service", SERVING),
@@ -272,14 +268,14 @@ def test_a_canary_step_registers_both_services_before_the_weight(recorded):
                         "weights": {"blue": 75, "green": 25}, "host": DOMAIN}
     assert component.outputs == expected_outputs
     assert outputs == [expected_outputs]
-    assert component.state == ReleaseSplit("blue", "green", 25)
+    assert component.split == ReleaseSplit("blue", "green", 25)
     assert (component._type, component._name) == ("doc-rag:traffic:Traffic", "traffic")
     assert component._protect is True  # the options given reach the component
 
 
 def test_weight_0_moves_the_canary_service_only_after_the_weight(recorded):
     created, _ = recorded
-    build(config(weight=0), fake_platform(**ready_lists()))
+    build(config(weight=0), all_addons())
     assert [(r.kind, r.name, depends(r)) for r in created[:4]] == [
         ("Service", "api-service", SERVING),
         ("Ingress", "doc-rag-ingress", ["namespace doc-rag-prod", "ingress-nginx", "cert-manager", "issuer",
@@ -292,7 +288,7 @@ def test_weight_0_moves_the_canary_service_only_after_the_weight(recorded):
 
 def test_weight_100_moves_the_active_service_only_after_the_weight(recorded):
     created, _ = recorded
-    build(config(weight=100), fake_platform(**ready_lists()))
+    build(config(weight=100), all_addons())
     assert [(r.kind, r.name, depends(r)) for r in created[:4]] == [
         ("Service", "api-service-canary", SERVING),
         ("Ingress", "api-ingress", ["namespace doc-rag-prod", "ingress-nginx", "cert-manager", "issuer",
@@ -305,7 +301,7 @@ def test_weight_100_moves_the_active_service_only_after_the_weight(recorded):
 
 def test_the_manifests_are_passed_as_the_routers_built_them(recorded):
     created, _ = recorded
-    build(config(weight=25), fake_platform(**ready_lists()))
+    build(config(weight=25), all_addons())
     by_name = {r.name: r for r in created}
     service = by_name["api-service"].kwargs
     assert set(service) == {"metadata", "spec", "opts"}
@@ -323,12 +319,12 @@ def test_the_manifests_are_passed_as_the_routers_built_them(recorded):
 def test_the_nlb_fronts_ingress_nginx_after_it_and_the_load_balancer_controller(recorded):
     created, _ = recorded
     edge = EdgeLoadBalancer(load_balancer_class="service.k8s.aws/nlb", proxy_protocol=True)
-    component = build(config(weight=25), fake_platform(edge, **ready_lists()), certificate_arn="arn:cert")
+    component = build(config(weight=25), all_addons(), certificate_arn="arn:cert", edge=edge)
     nlb = created[-1]
     assert component.nlb is nlb
     assert (nlb.kind, nlb.name) == ("Service", "api-service-alb")
     assert nlb.kwargs["metadata"] == {
-        "name": "api-service-alb", "namespace": "ing-ns",
+        "name": "api-service-alb", "namespace": "doc-rag-ingress",
         "labels": {"app.kubernetes.io/name": "doc-rag", "app.kubernetes.io/component": "edge",
                    "app.kubernetes.io/part-of": "doc-rag", "app.kubernetes.io/managed-by": "pulumi"},
         "annotations": {
@@ -343,10 +339,10 @@ def test_the_nlb_fronts_ingress_nginx_after_it_and_the_load_balancer_controller(
         },
     }
     assert nlb.kwargs["spec"] == {
-        "type": "LoadBalancer", "selector": {"app": "ingress-nginx"}, "loadBalancerClass": "service.k8s.aws/nlb",
+        "type": "LoadBalancer", "selector": CONTROLLER, "loadBalancerClass": "service.k8s.aws/nlb",
         "ports": [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"},
                   {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}
-    assert depends(nlb) == ["namespace ing-ns", "ingress-nginx", "lb-controller"]
+    assert depends(nlb) == ["namespace doc-rag-ingress", "ingress-nginx", "lb-controller"]
     assert nlb.opts.parent is component
     assert nlb.opts.replace_on_changes == [
         "spec.loadBalancerClass", 'metadata.annotations["service.beta.kubernetes.io/aws-load-balancer-type"]']
@@ -355,7 +351,7 @@ def test_the_nlb_fronts_ingress_nginx_after_it_and_the_load_balancer_controller(
 
 def test_the_gateway_edge_registers_its_route_between_the_services(recorded):
     created, _ = recorded
-    component = build(config(weight=0, edge="gateway"), fake_platform(**ready_lists()))
+    component = build(config(weight=0, edge="gateway"), all_addons())
     order = [(r.name, depends(r)) for r in created]
     gateway_objects = {
         "doc-rag-public-tls": ["namespace doc-rag-ingress", "cert-manager", "issuer"],
@@ -381,9 +377,18 @@ def test_the_gateway_edge_registers_its_route_between_the_services(recorded):
 def test_a_resource_needed_twice_is_named_once(recorded):
     created, _ = recorded
     shared = Stub("shared release")
-    platform = fake_platform(ingress_ready=[shared], cert_manager_ready=[shared], istio_ready=[shared],
-                             load_balancer_ready=[shared])
-    build(config(weight=25), platform)
+    build(config(weight=25), addons(ingress=[shared], cert_manager=[shared], istio=[shared], load_balancer=[shared]))
     by_name = {r.name: r for r in created}
     assert depends(by_name["doc-rag-ingress"]) == ["namespace doc-rag-prod", "shared release", "Service/api-service"]
-    assert depends(by_name["api-service-alb"]) == ["namespace ing-ns", "shared release"]
+    assert depends(by_name["api-service-alb"]) == ["namespace doc-rag-ingress", "shared release"]
+
+
+def test_routing_is_the_registered_objects_themselves_for_api_retire(recorded):
+    """Api.retire(routing) runs after Traffic: `routing` holds the very resources registered here (no Output to
+    resolve later), the Services and the objects that route, never the NLB or a redirect."""
+    created, _ = recorded
+    component = build(config(weight=0, edge="gateway"), all_addons())
+    by_name = {r.name: r for r in created}
+    assert isinstance(component.routing, list)
+    assert [id(r) for r in component.routing] == [id(by_name[name]) for name in (
+        "api-service", "api-service-mesh", "doc-rag-api", "doc-rag-vs", "doc-rag-route", "api-service-canary")]
