@@ -61,6 +61,7 @@ def test_existing_clusters_are_not_judged():
         assert blockers(stack) == []
 
 
+@pytest.mark.program
 def test_the_plan_reports_blockers_and_still_passes(plans):
     outcome, printed = plans.get("prod", checks=[])
     assert outcome.exit_code == 0
@@ -78,6 +79,7 @@ def deploying(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     return monkeypatch
 
 
+@pytest.mark.program
 def test_pulumi_up_refuses_the_blockers_before_registering_anything(deploying):
     with pytest.raises(ConfigError) as raised:
         run_program("prod")
@@ -85,6 +87,7 @@ def test_pulumi_up_refuses_the_blockers_before_registering_anything(deploying):
     assert run_program("prod", READY).resources  # a real config deploys
 
 
+@pytest.mark.program
 def test_pulumi_preview_warns_instead(deploying, caplog: pytest.LogCaptureFixture):
     with caplog.at_level(logging.WARNING):
         run = run_program("prod", preview=True)
@@ -93,6 +96,7 @@ def test_pulumi_preview_warns_instead(deploying, caplog: pytest.LogCaptureFixtur
     assert f"`pulumi up` will refuse this stack: {RESERVED_DOMAIN}" in warned
 
 
+@pytest.mark.program
 def test_pulumi_up_without_the_aws_cli_is_refused(deploying, tmp_path: Path):
     deploying.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(ConfigError) as raised:
@@ -102,6 +106,7 @@ def test_pulumi_up_without_the_aws_cli_is_refused(deploying, tmp_path: Path):
         "allowed: install AWS CLI v2 on the machine that runs `pulumi`"]
 
 
+@pytest.mark.program
 def test_the_deploying_principal_is_refused_as_an_extra_admin(deploying):
     deploying.setattr(deploy_gate, "deploying_principal", lambda: "arn:aws:iam::123456789012:role/ci-deployer")
     admins = ["arn:aws:iam::123456789012:role/platform-admins", "arn:aws:iam::123456789012:role/teams/ci-deployer"]

@@ -109,6 +109,7 @@ def test_subset_on_another_host_trips():
     assert problems and "api-service/green: not defined" in problems[0]
 
 
+@pytest.mark.program
 def test_tripped_preflight_registers_nothing(monkeypatch):
     """Under the SDK monitor: ConfigError before the first registration (dev retires green; weight 5
     would send it traffic)."""
@@ -125,6 +126,7 @@ def test_tripped_preflight_registers_nothing(monkeypatch):
     assert monitors and monitors[0].registered == []
 
 
+@pytest.mark.program
 def test_plan_exits_2_on_preflight(tmp_path):
     outcome, printed = run_plan(tmp_path, "dev", ("release.canaryWeight=5",))
     assert outcome.exit_code == 2

@@ -25,6 +25,7 @@ def rules(findings: list) -> set[str]:
     return {finding.rule for finding in findings}
 
 
+@pytest.mark.program
 @pytest.mark.parametrize("stack", ["prod", "dev"])
 def test_every_rendered_pod_template_is_restricted(stack: str, prod_run: RunResult, dev_run: RunResult) -> None:
     objects = manifests((prod_run if stack == "prod" else dev_run).resources)
@@ -66,6 +67,7 @@ def test_a_pod_after_objects_without_a_pod_template_is_still_checked() -> None:
     assert rules(findings) == {"pss-restricted/privileged"}, [f"{f.rule}: {f.message}" for f in findings]
 
 
+@pytest.mark.program
 def test_check_fails_the_plan_on_a_broken_pod(tmp_path: Path, prod_run: RunResult) -> None:
     objects = manifests(prod_run.resources) + load("privileged-pod.yaml")
     context = PlanContext("prod", prod_run, prod_run.config.model(), objects, tmp_path, tmp_path)
